@@ -1,0 +1,37 @@
+# Two commands on a fresh machine: `make run` and `make test` (see README.md).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+MSISDN ?= 2250701020304
+CODE ?= \#122\#
+
+.PHONY: run test check bench install clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(BIN)/python setup.cfg pyproject.toml
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Dial #122# on the terminal handset as a demo subscriber (embedded defaults).
+run: $(STAMP)
+	$(BIN)/ussd dial '$(CODE)' --msisdn $(MSISDN)
+
+## Install and run every test.
+test: $(STAMP)
+	$(BIN)/ussd check
+	$(BIN)/python -m pytest
+
+check: $(STAMP)
+	$(BIN)/ussd check
+
+bench: $(STAMP)
+	$(BIN)/python bench/engine.py
+
+clean:
+	rm -rf $(VENV) *.egg-info .hypothesis

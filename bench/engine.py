@@ -1,0 +1,175 @@
+"""Engine speed: complete dialogues of the shipped #122# menu, against a hand-written baseline.
+
+The baseline walks the same menu with a minimal dict-based state machine (a dict of screen -> key ->
+next screen, a list for history, a dict for sessions) and renders with the same renderer, so both
+produce the same screens (checked on the first round) and the ratio isolates what the engine adds:
+the shared transitions machine, the session store, conditions, validation and bookkeeping.
+
+Runs are interleaved (engine, baseline, engine, ...) and the median round is reported, because
+these machines are noisy: the ratio holds, an absolute time does not.
+
+    python bench/engine.py [--dialogues 2000] [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from accounts.demo import DemoAccounts  # noqa: E402
+from simulator.demo import DEMO_MSISDN, demo_engine  # noqa: E402
+from ussd.engine import Engine, Scope  # noqa: E402
+from ussd.expr import RenderEnv  # noqa: E402
+from ussd.registry import ProviderCall  # noqa: E402
+from ussd.render import content_lines, paginate_lines, shows_nav  # noqa: E402
+
+AT = datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)
+
+#: Complete dialogues: what a subscriber types after dialling #122#.
+WALKS: list[list[str]] = [
+    ["1", "98", "0", "0", "2", "0", "3", "0"],  # bonus credit (two pages), minutes, internet
+    ["4", "00", "5", "1", "2", "2", "2", "0"],  # offer, passes, confirm then decline
+    ["9", "1", "0", "3", "00", "4"],  # a wrong key, then around
+]
+
+#: The baseline's hand-written machine for the same menu.
+TRANSITIONS: dict[str, dict[str, str]] = {
+    "home": {"1": "bonus_credit", "2": "bonus_minutes", "3": "bonus_internet", "4": "my_offer", "5": "passes"},
+    "passes": {"1": "confirm_internet_500", "2": "confirm_mix_1000"},
+    "confirm_internet_500": {"2": "passes"},
+    "confirm_mix_1000": {"2": "passes"},
+}
+
+
+class Baseline:
+    """The minimum that produces the same screens: dicts, a history list, the shared renderer."""
+
+    def __init__(self, engine: Engine, accounts: DemoAccounts) -> None:
+        self.service = engine.menus.services["122"]
+        self.providers = {"subscriber": accounts.subscriber, "bonus": accounts.bonus}
+        self.sessions: dict[str, dict[str, Any]] = {}
+        self.invalid = "Choix invalide."
+        self.counter = 0
+
+    def _render(self, s: dict[str, Any]) -> str:
+        call = ProviderCall(s["msisdn"], AT)
+        scope = Scope({"msisdn": s["msisdn"], "now": AT, "lang": "fr", "input": {}, "result": {}},
+                      self.providers, call)
+        env = RenderEnv("fr")
+        screen = self.service.screens[s["screen"]]
+        lines = content_lines(self.service, screen, scope, env)
+        pages = paginate_lines(self.service, lines, scope, env, nav=shows_nav(self.service, screen),
+                               error=s["error"])
+        s["pages"] = len(pages)
+        s["page"] = min(s["page"], len(pages) - 1)
+        return pages[s["page"]]
+
+    def begin(self, msisdn: str) -> tuple[str, str]:
+        self.counter += 1
+        sid = str(self.counter)
+        s = {"msisdn": msisdn, "screen": "home", "page": 0, "pages": 1, "history": [], "error": None}
+        self.sessions[sid] = s
+        return sid, self._render(s)
+
+    def reply(self, sid: str, text: str) -> str:
+        s = self.sessions[sid]
+        if text == "00":
+            s.update(screen="home", page=0, history=[], error=None)
+        elif text == "0":
+            if s["page"]:
+                s["page"] -= 1
+            elif s["history"]:
+                s.update(screen=s["history"].pop(), page=0, error=None)
+        elif text == "98" and s["page"] + 1 < s["pages"]:
+            s["page"] += 1
+        else:
+            nxt = TRANSITIONS.get(s["screen"], {}).get(text)
+            if nxt is None:
+                s["error"] = self.invalid
+            else:
+                s["history"].append(s["screen"])
+                s.update(screen=nxt, page=0, error=None)
+        return self._render(s)
+
+
+def run(begin: Callable[[], tuple[str, str]], reply: Callable[[str, str], str], dialogues: int,
+        latencies: list[float]) -> tuple[int, float, list[list[str]]]:
+    steps = 0
+    screens: list[list[str]] = []
+    clock = time.perf_counter
+    started = clock()
+    for n in range(dialogues):
+        walk = WALKS[n % len(WALKS)]
+        t0 = clock()
+        sid, text = begin()
+        latencies.append(clock() - t0)
+        shown = [text]
+        for key in walk:
+            t0 = clock()
+            text = reply(sid, key)
+            latencies.append(clock() - t0)
+            shown.append(text)
+        steps += 1 + len(walk)
+        if n < len(WALKS):
+            screens.append(shown)
+    return steps, clock() - started, screens
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--dialogues", type=int, default=2000)
+    ap.add_argument("--rounds", type=int, default=5)
+    args = ap.parse_args()
+
+    accounts = DemoAccounts.load()
+    engine = demo_engine(accounts=accounts, clock=lambda: 0.0)
+    baseline = Baseline(engine, accounts)
+
+    def engine_begin() -> tuple[str, str]:
+        r = engine.begin(DEMO_MSISDN, "#122#", AT)
+        return r.session, r.text
+
+    def engine_reply(sid: str, text: str) -> str:
+        return engine.reply(sid, text, AT).text
+
+    def baseline_begin() -> tuple[str, str]:
+        return baseline.begin(DEMO_MSISDN)
+
+    _, _, engine_screens = run(engine_begin, engine_reply, len(WALKS), [])
+    _, _, baseline_screens = run(baseline_begin, baseline.reply, len(WALKS), [])
+    if engine_screens != baseline_screens:
+        print("baseline and engine disagree on the screens; the comparison would be meaningless", file=sys.stderr)
+        return 1
+
+    engine_rates, baseline_rates = [], []
+    engine_lat: list[float] = []
+    for _ in range(args.rounds):
+        lat: list[float] = []
+        steps, seconds, _ = run(engine_begin, engine_reply, args.dialogues, lat)
+        engine_rates.append(steps / seconds)
+        engine_lat = lat if not engine_lat else engine_lat + lat
+        steps, seconds, _ = run(baseline_begin, baseline.reply, args.dialogues, [])
+        baseline_rates.append(steps / seconds)
+        baseline.sessions.clear()
+    engine_lat.sort()
+    rate = statistics.median(engine_rates)
+    base = statistics.median(baseline_rates)
+    p50 = engine_lat[len(engine_lat) // 2] * 1e6
+    p99 = engine_lat[int(len(engine_lat) * 0.99)] * 1e6
+    print(f"engine   steps/s per round: {', '.join(f'{r:,.0f}' for r in engine_rates)}")
+    print(f"baseline steps/s per round: {', '.join(f'{r:,.0f}' for r in baseline_rates)}")
+    print(f"live sessions after the engine's rounds: {len(engine.sessions)} (dialogues end by hanging up)")
+    print(f"BENCH engine steps_s={rate:.0f} baseline_steps_s={base:.0f} ratio={rate / base:.2f} "
+          f"p50_us={p50:.0f} p99_us={p99:.0f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

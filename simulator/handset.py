@@ -1,0 +1,93 @@
+"""The terminal handset: dial a code, see each screen as a phone shows it, type replies.
+
+Replies come from the keyboard on a terminal and from standard input otherwise (``printf '1\\n2\\n' |
+ussd dial '#122#' ...``), so QA can script a walk. Each screen is framed with its page number, its cost
+in septets (or UCS-2 characters) and the page limit, which is what a menu author tunes against.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Callable, Iterable, Iterator, TextIO
+
+from ussd.engine import Engine, Response
+
+SCREEN_WIDTH = 30
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    top: str
+    bottom: str
+    side: str
+
+    @classmethod
+    def for_stream(cls, stream: TextIO) -> "Frame":
+        encoding = (getattr(stream, "encoding", None) or "ascii").lower().replace("-", "")
+        if encoding in ("utf8", "utf16", "utf32"):
+            return cls("┌┐", "└┘", "│")
+        return cls("++", "++", "|")
+
+
+def draw(response: Response, frame: Frame, width: int = SCREEN_WIDTH) -> str:
+    """A response as a boxed phone screen, wrapped to the handset's width, with its status line."""
+    rows: list[str] = []
+    for line in response.text.split("\n"):
+        rows.extend(textwrap.wrap(line, width, break_long_words=True, replace_whitespace=False) or [""])
+    edge = "─" if frame.side == "│" else "-"
+    out = [frame.top[0] + edge * (width + 2) + frame.top[1]]
+    out.extend(f"{frame.side} {row.ljust(width)} {frame.side}" for row in rows)
+    out.append(frame.bottom[0] + edge * (width + 2) + frame.bottom[1])
+    unit = "septets" if response.coding == "gsm7" else "UCS-2 chars"
+    limit = 182 if response.coding == "gsm7" else 80
+    state = "END" if response.end else "CON"
+    out.append(f" {state} page {response.page}/{response.pages} · {response.units}/{limit} {unit}"
+               + (f" · {response.screen}" if response.screen else ""))
+    return "\n".join(out)
+
+
+def keyboard_replies(prompt: str = "> ") -> Iterator[str]:
+    """Lines typed at the terminal until end of input (Ctrl-D)."""
+    while True:
+        try:
+            yield input(prompt)
+        except EOFError:
+            return
+
+
+def piped_replies(stream: TextIO, echo: Callable[[str], None]) -> Iterator[str]:
+    """Lines from a pipe, echoed so the printed walk reads like a session."""
+    for line in stream:
+        reply = line.rstrip("\r\n")
+        echo(f"> {reply}")
+        yield reply
+
+
+@dataclass
+class Handset:
+    engine: Engine
+    out: TextIO
+    at: datetime | None = None  # frozen instant for the whole dialogue, or None for the engine's clock
+
+    def dial(self, code: str, msisdn: str, replies: Iterable[str], lang: str | None = None) -> list[Response]:
+        """Run one dialogue to its end (or until replies run out, which hangs up); returns every screen."""
+        frame = Frame.for_stream(self.out)
+        response = self.engine.begin(msisdn, code, self.at, lang=lang)
+        shown = [response]
+        self._show(response, frame)
+        iterator = iter(replies)
+        while not response.end:
+            reply = next(iterator, None)
+            if reply is None:
+                self.engine.abort(response.session)
+                print("(hung up: no more replies)", file=self.out)
+                break
+            response = self.engine.reply(response.session, reply, self.at)
+            shown.append(response)
+            self._show(response, frame)
+        return shown
+
+    def _show(self, response: Response, frame: Frame) -> None:
+        print(draw(response, frame), file=self.out, flush=True)

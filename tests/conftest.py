@@ -1,0 +1,80 @@
+"""Shared fixtures: a fake clock, a test registry over a small in-memory population, engines."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ussd.engine import Engine
+from ussd.loader import load_menus_or_raise
+from ussd.registry import ActionCall, Outcome, ProviderCall, Registry
+from ussd.sessions import MemorySessionStore
+
+HERE = Path(__file__).parent
+GOOD_MENUS = HERE / "menus" / "good"
+BROKEN_MENUS = HERE / "menus" / "broken"
+SHIPPED_MENUS = HERE.parent / "menus"
+AT = datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)
+
+
+@dataclass
+class FakeClock:
+    """Seconds that only move when a test says so."""
+
+    now: float = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def shop_population() -> dict[str, dict[str, Any]]:
+    return {
+        "2250701000001": {"status": "active", "offer": "prepaid", "balance": 1500, "language": "fr",
+                          "lines": [{"name": f"Ligne {n}", "amount": n * 100} for n in range(1, 31)]},
+        "2250701000002": {"status": "active", "offer": "postpaid", "balance": 50, "language": "en", "lines": []},
+        "2250701000003": {"status": "inactive", "offer": "prepaid", "balance": 35, "language": "fr", "lines": []},
+    }
+
+
+def shop_registry(population: dict[str, dict[str, Any]]) -> Registry:
+    registry = Registry()
+
+    def subscriber(call: ProviderCall) -> dict[str, Any] | None:
+        return population.get(call.msisdn)
+
+    def debit(call: ActionCall) -> Outcome:
+        sub = population[call.msisdn]
+        amount = int(call.args["amount"])
+        if sub["balance"] < amount:
+            return Outcome("insufficient_funds")
+        sub["balance"] -= amount
+        return Outcome("success", {"balance": sub["balance"]})
+
+    registry.provider("subscriber", subscriber)
+    registry.action("debit", debit, {"success", "insufficient_funds"})
+    return registry
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def population() -> dict[str, dict[str, Any]]:
+    return shop_population()
+
+
+@pytest.fixture
+def engine(clock: FakeClock, population: dict[str, dict[str, Any]]) -> Engine:
+    registry = shop_registry(population)
+    menus = load_menus_or_raise([GOOD_MENUS], registry)
+    sessions = MemorySessionStore(clock, idle_timeout=60, max_duration=180)
+    return Engine(menus, registry, sessions, clock=lambda: AT)

@@ -1,0 +1,205 @@
+"""The dialogue engine, end to end on a test service: events in, screens out, no I/O."""
+
+from __future__ import annotations
+
+import string
+
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from conftest import AT, FakeClock
+from ussd import gsm
+from ussd.engine import ERROR_SCREEN, Engine
+from ussd.sessions import Dialogue
+
+RICH = "2250701000001"  # prepaid, fr, 1500 F, 30 lines
+POOR = "2250701000002"  # postpaid, en, 50 F
+ASLEEP = "2250701000003"  # inactive
+
+
+def walk(engine: Engine, msisdn: str, *replies: str, code: str = "*555#"):
+    response = engine.begin(msisdn, code, AT)
+    seen = [response]
+    for reply in replies:
+        response = engine.reply(response.session, reply, AT)
+        seen.append(response)
+    return seen
+
+
+def test_home_numbers_visible_options_in_order(engine: Engine) -> None:
+    home = engine.begin(RICH, "*555#", AT)
+    assert not home.end and home.screen == "home"
+    assert home.text.split("\n") == [
+        "Boutique etre", "1. Solde", "2. Acheter", "3. Liste", "4. Ajouter un numéro", "9. Quitter"]
+
+
+def test_condition_shows_option_and_renumbers_the_rest(engine: Engine) -> None:
+    home = engine.begin(POOR, "*555#", AT)
+    assert "2. Postpaid only" in home.text and "3. Buy" in home.text
+    assert engine.reply(home.session, "3", AT).screen == "amount"
+
+
+def test_language_is_the_subscribers_unless_asked(engine: Engine) -> None:
+    assert engine.begin(POOR, "*555#", AT).text.startswith("Shop")
+    assert engine.begin(POOR, "*555#", AT, lang="fr").text.startswith("Boutique")
+    assert engine.begin(RICH, "*555#", AT, lang="en").text.startswith("Shop")
+    assert engine.begin(RICH, "*555#", AT, lang="de").text.startswith("Boutique")
+
+
+def test_unknown_and_inactive_subscribers_get_one_end_screen(engine: Engine) -> None:
+    stranger = engine.begin("2250799999999", "*555#", AT)
+    assert stranger.end and stranger.text == "Numéro inconnu."
+    asleep = engine.begin(ASLEEP, "#555#", AT)
+    assert asleep.end and asleep.text == "Compte inactive: 35 F"
+    assert len(engine.sessions) == 0
+
+
+def test_unknown_service_code_ends_politely(engine: Engine) -> None:
+    for code in ("#999#", "hello", "", "*555"):
+        response = engine.begin(RICH, code, AT)
+        assert response.end and "pas disponible" in response.text
+
+
+def test_invalid_choice_reshows_the_screen_with_an_error_line(engine: Engine) -> None:
+    home, wrong = walk(engine, RICH, "7")
+    assert not wrong.end and wrong.screen == "home"
+    assert wrong.text == "Choix invalide.\n" + home.text
+    assert engine.reply(home.session, "1", AT).screen == "balance"
+
+
+def test_back_home_and_back_at_the_top(engine: Engine) -> None:
+    seen = walk(engine, RICH, "2", "0", "0", "3", "00")
+    assert [r.screen for r in seen] == ["home", "amount", "home", "home", "long_list", "home"]
+    assert "0 Retour 00 Accueil" in seen[1].text and "Retour" not in seen[0].text
+
+
+def test_long_screen_pages_fit_and_show_every_line_once(engine: Engine) -> None:
+    response = walk(engine, RICH, "3")[-1]
+    lines: list[str] = []
+    pages = response.pages
+    assert pages > 1
+    for number in range(1, pages + 1):
+        assert response.page == number and response.units <= 182
+        assert gsm.fits(response.text)
+        body = [l for l in response.text.split("\n") if l not in ("98. Suite", "0 Retour 00 Accueil")]
+        lines.extend(body)
+        if number < pages:
+            assert "98. Suite" in response.text
+            response = engine.reply(response.session, "98", AT)
+    assert "98. Suite" not in response.text
+    assert lines == ["Vos lignes:"] + [f"Ligne {n}: {n * 100:,} F".replace(",", " ") for n in range(1, 31)] + ["Fin de liste"]
+    back = engine.reply(response.session, "0", AT)
+    assert back.page == pages - 1
+
+
+def test_an_error_mid_list_loses_no_line(engine: Engine) -> None:
+    response = walk(engine, RICH, "3", "98", "x")[-1]
+    assert response.text.startswith("Choix invalide.")
+    seen = set(response.text.split("\n"))
+    while response.page < response.pages:
+        response = engine.reply(response.session, "98", AT)
+        seen.update(response.text.split("\n"))
+    assert {f"Ligne {n}: {n * 100:,} F".replace(",", " ") for n in range(10, 31)} <= seen
+
+
+def test_input_validation_says_what_was_wrong(engine: Engine) -> None:
+    seen = walk(engine, RICH, "2", "abc", "50", "9000")
+    assert seen[2].text.startswith("Montant invalide")
+    assert seen[3].text.startswith("Valeur hors limites (100 à 5000).")
+    assert seen[4].text.startswith("Valeur hors limites") and seen[4].screen == "amount"
+
+
+def test_buy_confirms_debits_and_routes_on_outcome(engine: Engine, population) -> None:
+    seen = walk(engine, RICH, "2", "1 000", "1")
+    assert seen[2].screen == "confirm_buy" and "Acheter pour 1 000 F ?" in seen[2].text
+    assert "1. Oui" in seen[2].text and "2. Non" in seen[2].text
+    assert seen[3].end and seen[3].text == "Achat réussi. Solde: 500 F"
+    assert population[RICH]["balance"] == 500
+    short = walk(engine, RICH, "2", "600", "1")[-1]
+    assert short.end and short.text == "Solde insuffisant." and population[RICH]["balance"] == 500
+
+
+def test_confirm_no_goes_back_without_debit(engine: Engine, population) -> None:
+    seen = walk(engine, RICH, "2", "200", "2", "3")
+    assert seen[3].screen == "home" and population[RICH]["balance"] == 1500
+    assert seen[4].screen == "long_list"
+    assert walk(engine, RICH, "2", "200", "5")[-1].text.startswith("Choix invalide.")
+
+
+def test_failing_action_without_a_route_ends_on_the_error_screen(engine: Engine, population) -> None:
+    population[RICH]["balance"] = None  # the action raises TypeError
+    final = walk(engine, RICH, "2", "200", "1")[-1]
+    assert final.end and final.screen == ERROR_SCREEN and "indisponible" in final.text
+
+
+def test_phone_input_normalises_and_uses_the_screens_error(engine: Engine) -> None:
+    seen = walk(engine, RICH, "4", "12345", "+225 07 05 06 07 08")
+    assert seen[2].text.startswith("Il faut un numéro à 10 chiffres.")
+    assert seen[3].end and seen[3].text == "Numéro 2250705060708 ajouté."
+    assert walk(engine, RICH, "4", "0705060708")[-1].text == "Numéro 2250705060708 ajouté."
+
+
+def test_direct_path_in_the_dialled_code(engine: Engine) -> None:
+    response = engine.begin(RICH, "*555*3#", AT)
+    assert response.screen == "long_list" and not response.end
+    assert engine.begin(RICH, "*555*9#", AT).text == "Au revoir."
+    assert engine.begin(RICH, "*555*8#", AT).text.startswith("Choix invalide.")
+
+
+def test_second_service_side_by_side_sends_ucs2(engine: Engine) -> None:
+    response = engine.begin(RICH, "#777#", AT)
+    assert response.end and response.coding == "ucs2"
+    assert response.text == "Fenêtre où l'on côtoie la forêt" and response.units <= 80
+
+
+def test_idle_timeout_and_total_limit_come_from_the_clock(engine: Engine, clock: FakeClock) -> None:
+    home = engine.begin(RICH, "*555#", AT)
+    clock.advance(59)
+    assert engine.reply(home.session, "1", AT).screen == "balance"
+    clock.advance(60)
+    expired = engine.reply(home.session, "0", AT)
+    assert expired.end and "expiré" in expired.text
+    other = engine.begin(RICH, "*555#", AT)
+    for _ in range(4):
+        clock.advance(50)
+        response = engine.reply(other.session, "3", AT)
+    assert response.end and "expiré" in response.text  # 200 s > 180 s even though never idle 60 s
+
+
+def test_timeout_and_abort_forget_the_dialogue(engine: Engine) -> None:
+    one = engine.begin(RICH, "*555#", AT)
+    two = engine.begin(RICH, "*555#", AT)
+    assert len(engine.sessions) == 2
+    assert engine.timeout(one.session).end
+    aborted = engine.abort(two.session)
+    assert aborted.end and aborted.text == ""
+    assert len(engine.sessions) == 0
+    assert engine.reply(two.session, "1", AT).end
+
+
+def test_dialogue_moves_between_engines_through_the_store(engine: Engine) -> None:
+    other = Engine(engine.menus, engine.registry, engine.sessions, clock=lambda: AT)
+    home = engine.begin(RICH, "*555#", AT)
+    assert other.reply(home.session, "2", AT).screen == "amount"
+    record = engine.sessions.get(home.session)
+    assert record is not None and Dialogue.from_dict(record.to_dict()) == record
+
+
+def test_the_machine_is_shared_and_holds_no_dialogue(engine: Engine) -> None:
+    for _ in range(50):
+        walk(engine, RICH, "3", "98")
+    machine = engine.machines["555"].machine
+    assert machine.models == [] and len(engine.sessions) == 50
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+@given(replies=st.lists(st.one_of(
+    st.sampled_from(["0", "00", "98", "1", "2", "3", "4", "9", "100", "0701020304", ""]),
+    st.text(alphabet=string.printable + "éêç€", max_size=40)), max_size=12))
+def test_any_replies_never_crash_and_every_page_fits(engine: Engine, replies: list[str]) -> None:
+    response = engine.begin(RICH, "*555#", AT)
+    for reply in replies:
+        if response.end:
+            break
+        response = engine.reply(response.session, reply, AT)
+        assert gsm.fits(response.text) and response.units <= (182 if response.coding == "gsm7" else 80)
+        assert response.text

@@ -1,0 +1,99 @@
+"""``ussd``: the command line (check menus, dial a code on the terminal handset).
+
+Every failure a user can cause (a bad file, a bad option) ends in one clear message and an exit
+status, never a traceback: 0 all well, 1 the thing checked is wrong, 2 the command was misused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime
+from typing import Sequence
+
+from .loader import MenuError, load_menus
+
+
+def _instant(text: str) -> datetime:
+    """ISO 8601; without an offset, the operator's zone (Africa/Abidjan)."""
+    from .engine import DEFAULT_TZ
+
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 instant: {text!r} (e.g. 2026-11-25T10:30:00)") from None
+    return when if when.tzinfo else when.replace(tzinfo=DEFAULT_TZ)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from simulator.demo import default_menu_paths, demo_registry
+
+    paths = args.paths or default_menu_paths()
+    result = load_menus(paths, demo_registry())
+    for problem in result.problems:
+        print(problem)
+    services = result.menus.services.values()
+    screens = sum(len(s.screens) for s in services)
+    files = len(result.files)
+    if result.problems:
+        print(f"{len(result.problems)} problem(s) in {files} file(s)", file=sys.stderr)
+        return 1
+    if not result.menus.services:
+        print(f"no service found in {', '.join(map(str, paths))}", file=sys.stderr)
+        return 1
+    codes = ", ".join(s.code for s in services)
+    print(f"ok: {len(result.menus.services)} service(s) ({codes}), {screens} screens, {files} file(s)")
+    return 0
+
+
+def cmd_dial(args: argparse.Namespace) -> int:
+    from simulator.demo import demo_engine
+    from simulator.handset import Handset, keyboard_replies, piped_replies
+
+    try:
+        engine = demo_engine(args.menus or None)
+    except MenuError as exc:
+        print(exc, file=sys.stderr)
+        print("the menus have problems: fix them (see `ussd check`)", file=sys.stderr)
+        return 1
+    handset = Handset(engine, sys.stdout, args.at)
+    if sys.stdin.isatty():
+        replies = keyboard_replies()
+    else:
+        replies = piped_replies(sys.stdin, lambda line: print(line, flush=True))
+    try:
+        handset.dial(args.code, args.msisdn, replies, lang=args.lang)
+    except KeyboardInterrupt:
+        print("\n(hung up)")
+        return 130
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ussd", description="USSD menu engine, gateway and simulator (#122#).")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    check = sub.add_parser("check", help="validate menu files; exit 1 listing every problem")
+    check.add_argument("paths", nargs="*", metavar="PATH", help="menu files or folders (default: the shipped menus)")
+    check.set_defaults(func=cmd_check)
+
+    dial = sub.add_parser("dial", help="dial a code on the terminal handset")
+    dial.add_argument("code", metavar="CODE", help="the code dialled, e.g. '#122#' or '*122*1#'")
+    dial.add_argument("--msisdn", required=True, help="the subscriber's number, E.164 digits (2250701020304)")
+    dial.add_argument("--at", type=_instant, help="freeze the clock at this ISO 8601 instant")
+    dial.add_argument("--lang", choices=("fr", "en"), help="the language (default: the subscriber's)")
+    dial.add_argument("--menus", action="append", metavar="DIR", help="menu folder or file (repeatable)")
+    dial.set_defaults(func=cmd_dial)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,427 @@
+"""The dialogue engine: events in (begin, reply, timeout, abort), screens out. Sans-IO.
+
+One ``transitions`` machine per service, built once with ``model=None``: it never holds dialogues.
+A step restores the dialogue's small record from the session store, fires the event on the shared
+machine *for that record* (``machine.events[name].trigger(record, ...)``), renders, and stores the
+record back. Nothing is registered per dialogue, so a hundred thousand live dialogues cost a hundred
+thousand small records and no machine bookkeeping (see ``../shared/notes/transitions.md``: a machine
+or a registered model per dialogue costs tens of kilobytes and quadratic registration).
+
+Menu links (options, input submission, yes/no, routes, action outcomes) are machine transitions; the
+subscriber's own moves that do not follow a link (back, home, paging) are history, not transitions.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from typing import Any, Callable, Mapping
+from zoneinfo import ZoneInfo
+
+from transitions import Machine
+
+from . import messages as default_messages
+from .expr import EvalError, RenderEnv
+from .inputs import Invalid, rule_details, validate
+from .loader import split_short_code
+from .model import (
+    ActionScreen,
+    ConfirmScreen,
+    EndScreen,
+    InputScreen,
+    MenuScreen,
+    MenuSet,
+    Option,
+    RouteScreen,
+    Screen,
+    Service,
+    TextLine,
+)
+from .registry import ERROR_OUTCOME, ActionCall, Outcome, ProviderCall, Registry
+from .render import (
+    Page,
+    content_lines,
+    holds,
+    is_static,
+    paginate_lines,
+    render_text,
+    shows_nav,
+    visible_options,
+)
+from .sessions import HISTORY_LIMIT, Dialogue, SessionStore
+
+log = logging.getLogger("ussd.engine")
+logging.getLogger("transitions").setLevel(logging.WARNING)
+
+DEFAULT_TZ = ZoneInfo("Africa/Abidjan")
+#: Routes and actions followed in one step before the engine gives up (the checker forbids loops).
+MAX_HOPS = 16
+#: The screen shown when something the menu did not plan for happens (action without a route...).
+ERROR_SCREEN = "_error"
+#: Static screens' pages kept per service (screens x languages x error lines: small, but bounded).
+PAGE_CACHE_LIMIT = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """What to send to the handset, and whether the dialogue goes on."""
+
+    session: str
+    text: str
+    end: bool
+    screen: str | None = None
+    page: int = 1
+    pages: int = 1
+    coding: str = "gsm7"
+    units: int = 0
+
+    @classmethod
+    def final(cls, session: str, text: str, screen: str | None = None) -> "Response":
+        page = Page.of(text, 1, 1)
+        return cls(session, text, True, screen, 1, 1, page.coding, page.units)
+
+
+class Scope(Mapping[str, Any]):
+    """The names a step's templates see; providers are called at most once, and only if used."""
+
+    __slots__ = ("_values", "_providers", "_call")
+
+    def __init__(self, values: dict[str, Any], providers: Mapping[str, Callable[[ProviderCall], Any]],
+                 call: ProviderCall) -> None:
+        self._values = values
+        self._providers = providers
+        self._call = call
+
+    def __getitem__(self, name: str) -> Any:
+        values = self._values
+        if name in values:
+            return values[name]
+        provider = self._providers.get(name)
+        if provider is None:
+            raise KeyError(name)
+        try:
+            value = provider(self._call)
+        except Exception:  # a provider down must not end the dialogue: the screen shows less
+            log.exception("provider %r failed for %s", name, self._call.msisdn)
+            value = None
+        values[name] = value
+        return value
+
+    def get(self, name: str, default: Any = None) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            return default
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._values or name in self._providers
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        yield from self._values
+        yield from (p for p in self._providers if p not in self._values)
+
+    def __len__(self) -> int:
+        return len(set(self._values) | set(self._providers))
+
+    def set(self, name: str, value: Any) -> None:
+        self._values[name] = value
+
+
+class ServiceMachine:
+    """A service's compiled screens and its one shared state machine."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        error_screen = EndScreen(ERROR_SCREEN, service.where, (TextLine(service.message("error")),))
+        self.screens: dict[str, Screen] = {**service.screens, ERROR_SCREEN: error_screen}
+        self.machine = Machine(
+            model=None,
+            states=list(self.screens),
+            initial=service.entry,
+            auto_transitions=False,
+            ignore_invalid_triggers=True,
+            send_event=False,
+        )
+        add = self.machine.add_transition
+        for sid, screen in service.screens.items():
+            if isinstance(screen, MenuScreen):
+                for option in screen.options:
+                    add(f"option{option.index}", sid, option.target)
+            elif isinstance(screen, InputScreen):
+                add("submit", sid, screen.target)
+            elif isinstance(screen, ConfirmScreen):
+                add("yes", sid, screen.yes)
+                add("no", sid, screen.no)
+            elif isinstance(screen, RouteScreen):
+                for route in screen.routes:
+                    when = route.when
+                    conditions = [] if when is None else [lambda scope, env, when=when: holds(when, scope, env)]
+                    add("route", sid, route.target, conditions=conditions)
+            elif isinstance(screen, ActionScreen):
+                for outcome, target in screen.outcomes.items():
+                    add(f"outcome:{outcome}", sid, target)
+        self.events = self.machine.events
+        self.static = frozenset(sid for sid, screen in self.screens.items() if is_static(service, screen))
+        #: Pages of static screens by (screen, language, error line): computed once, shared.
+        self.page_cache: dict[tuple[str, str, str | None], list[str]] = {}
+        #: Key -> option of menus whose options are always all shown.
+        self.fixed_keys: dict[str, dict[str, Option]] = {}
+        for sid, screen in service.screens.items():
+            if isinstance(screen, MenuScreen) and all(o.when is None for o in screen.options):
+                self.fixed_keys[sid] = dict(visible_options(service, screen, {}, RenderEnv()))
+
+    def fire(self, event: str, record: Dialogue, *args: Any) -> bool:
+        trigger = self.events.get(event)
+        return bool(trigger and trigger.trigger(record, *args))
+
+    def jump(self, record: Dialogue, state: str) -> None:
+        """Moves that follow no menu link (back, home, the error screen): what the machine's
+        ``set_state`` does for a model, without its lookups on the hot path."""
+        if state not in self.screens:
+            raise KeyError(f"no screen {state!r}")
+        record.state = state
+
+
+class Engine:
+    def __init__(
+        self,
+        menus: MenuSet,
+        registry: Registry,
+        sessions: SessionStore,
+        *,
+        clock: Callable[[], datetime],
+        tz: tzinfo = DEFAULT_TZ,
+        new_id: Callable[[], str] = lambda: secrets.token_hex(8),
+    ) -> None:
+        self.menus = menus
+        self.registry = registry
+        self.sessions = sessions
+        self.tz = tz
+        self.clock = clock  # wall time for events that do not say when they happened
+        self.new_id = new_id
+        self.machines = {number: ServiceMachine(s) for number, s in menus.services.items()}
+
+    # -- the four events ---------------------------------------------------------------------
+
+    def begin(self, msisdn: str, service_code: str, at: datetime | None = None, *,
+              lang: str | None = None, session_id: str | None = None) -> Response:
+        """A subscriber dialled ``service_code`` (``#122#``, or ``*122*1#`` with a direct path)."""
+        at = at or self.clock()
+        session_id = session_id or self.new_id()
+        parsed = split_short_code(service_code)
+        sm = self.machines.get(parsed[0]) if parsed else None
+        if sm is None or parsed is None:
+            said = default_messages.UNKNOWN_SERVICE
+            return Response.final(session_id, said.get(lang or "fr", said["fr"]))
+        service = sm.service
+        now = self.sessions.now()
+        record = Dialogue(session_id, msisdn, parsed[0], service.entry, service.default_language, now, now)
+        scope = self._scope(record, at)
+        record.lang = self._language(service, scope, lang)
+        scope.set("lang", record.lang)
+        env = RenderEnv(record.lang, self.tz)
+        self._settle(sm, record, scope, env, at)
+        for text in parsed[1]:
+            if service.screens.get(record.state, None) is None or isinstance(sm.screens[record.state], EndScreen):
+                break
+            self._pages(sm, record, scope, env)  # the page count the reply is judged against
+            error = self._advance(sm, record, text, scope, env, at)
+            if error is not None:
+                record.notice = error
+                break
+        return self._respond(sm, record, scope, env)
+
+    def reply(self, session_id: str, text: str, at: datetime | None = None) -> Response:
+        """The subscriber answered the current screen with ``text``."""
+        record = self.sessions.get(session_id)
+        if record is None:
+            return self._expired(session_id)
+        sm = self.machines.get(record.service)
+        if sm is None:  # the menus were reloaded without this service
+            self.sessions.delete(session_id)
+            return self._expired(session_id)
+        at = at or self.clock()
+        scope = self._scope(record, at)
+        env = RenderEnv(record.lang, self.tz)
+        error = self._advance(sm, record, text, scope, env, at)
+        if error is not None:
+            record.notice = error
+        return self._respond(sm, record, scope, env)
+
+    def timeout(self, session_id: str) -> Response:
+        """The network gave up waiting for the subscriber: forget the dialogue."""
+        record = self.sessions.get(session_id)
+        self.sessions.delete(session_id)
+        return self._expired(session_id, record)
+
+    def abort(self, session_id: str) -> Response:
+        """The subscriber hung up, or the network aborted: forget the dialogue, say nothing."""
+        self.sessions.delete(session_id)
+        return Response(session_id, "", True)
+
+    # -- a step ------------------------------------------------------------------------------
+
+    def _scope(self, record: Dialogue, at: datetime) -> Scope:
+        values = {"msisdn": record.msisdn, "now": at, "lang": record.lang,
+                  "input": record.inputs, "result": record.result or {}}
+        return Scope(values, self.registry.providers, ProviderCall(record.msisdn, at))
+
+    def _language(self, service: Service, scope: Scope, asked: str | None) -> str:
+        if asked in service.languages:
+            return asked  # type: ignore[return-value]
+        subscriber = scope.get("subscriber")
+        preferred = subscriber.get("language") if isinstance(subscriber, Mapping) else None
+        return preferred if preferred in service.languages else service.default_language
+
+    def _advance(self, sm: ServiceMachine, record: Dialogue, text: str, scope: Scope,
+                 env: RenderEnv, at: datetime) -> str | None:
+        """Apply one reply; returns the error line to show, if the reply was not understood."""
+        service = sm.service
+        keys = service.keys
+        text = text.strip()
+        screen = sm.screens[record.state]
+        if text == keys.home:
+            record.history.clear()
+            self._go(sm, record, service.entry, scope, env, at, remember=False)
+            return None
+        if text == keys.back:
+            if record.page > 0:
+                record.page -= 1
+                return None
+            if record.history:
+                self._go(sm, record, record.history.pop(), scope, env, at, remember=False)
+            return None
+        if text == keys.more and record.page + 1 < record.pages:
+            record.page += 1
+            return None
+        record.shown = None  # anything but paging shows the screen anew
+        event: str | None = None
+        if isinstance(screen, MenuScreen):
+            fixed = sm.fixed_keys.get(record.state)
+            chosen = fixed.get(text) if fixed is not None else next(
+                (o for key, o in visible_options(service, screen, scope, env) if key == text), None)
+            if chosen is not None:
+                event = f"option{chosen.index}"
+        elif isinstance(screen, InputScreen):
+            value = validate(screen.rules, text, service.phone)
+            if isinstance(value, Invalid):
+                return self._input_error(service, screen, value, scope, env)
+            record.inputs[screen.save] = value
+            event = "submit"
+        elif isinstance(screen, ConfirmScreen):
+            event = {"1": "yes", "2": "no"}.get(text)
+        if event is None:
+            return render_text(service.message("invalid_choice"), scope, env, service.default_language)
+        previous = record.state
+        if not sm.fire(event, record, scope, env):
+            return render_text(service.message("invalid_choice"), scope, env, service.default_language)
+        self._remember(record, previous)
+        self._settle(sm, record, scope, env, at)
+        return None
+
+    def _go(self, sm: ServiceMachine, record: Dialogue, state: str, scope: Scope, env: RenderEnv,
+            at: datetime, *, remember: bool) -> None:
+        if remember:
+            self._remember(record, record.state)
+        sm.jump(record, state)
+        self._settle(sm, record, scope, env, at)
+
+    @staticmethod
+    def _remember(record: Dialogue, state: str) -> None:
+        history = record.history
+        history.append(state)
+        if len(history) > HISTORY_LIMIT:
+            del history[0]
+
+    def _settle(self, sm: ServiceMachine, record: Dialogue, scope: Scope, env: RenderEnv, at: datetime) -> None:
+        """Follow routes and actions until a screen that shows something; start it at page one."""
+        record.page = 0
+        record.notice = None
+        record.shown = None
+        for _ in range(MAX_HOPS):
+            screen = sm.screens[record.state]
+            if isinstance(screen, RouteScreen):
+                moved = sm.fire("route", record, scope, env)
+            elif isinstance(screen, ActionScreen):
+                moved = self._act(sm, record, screen, scope, env, at)
+            else:
+                return
+            if not moved:
+                sm.jump(record, ERROR_SCREEN)
+                return
+        log.error("dialogue %s: more than %d routes/actions in one step at %s", record.id, MAX_HOPS, record.state)
+        sm.jump(record, ERROR_SCREEN)
+
+    def _act(self, sm: ServiceMachine, record: Dialogue, screen: ActionScreen, scope: Scope,
+             env: RenderEnv, at: datetime) -> bool:
+        spec = self.registry.actions.get(screen.action)
+        outcome = Outcome(ERROR_OUTCOME)
+        if spec is not None:
+            try:
+                args = {name: expr.evaluate(scope, env) for name, expr in screen.args.items()}
+                returned = spec.func(ActionCall(record.msisdn, at, args, record.id))
+                if isinstance(returned, Outcome) and returned.name in spec.outcomes:
+                    outcome = returned
+                else:
+                    log.error("action %r returned %r, not one of its outcomes", screen.action, returned)
+            except EvalError as exc:
+                log.error("action %r arguments: %s", screen.action, exc)
+            except Exception:  # an action failing is an outcome the menu routes, not a crash
+                log.exception("action %r failed for %s", screen.action, record.msisdn)
+        record.result = dict(outcome.data)
+        scope.set("result", record.result)
+        return sm.fire(f"outcome:{outcome.name}", record)
+
+    def _input_error(self, service: Service, screen: InputScreen, invalid: Invalid, scope: Scope,
+                     env: RenderEnv) -> str:
+        text = screen.errors.get(invalid.rule)
+        if text is None:
+            name = f"input_kind_{screen.rules.kind}" if invalid.rule == "kind" else f"input_{invalid.rule}"
+            text = service.message(name)
+        scope.set("rule", rule_details(screen.rules, service.phone))
+        return render_text(text, scope, env, service.default_language)
+
+    # -- output ------------------------------------------------------------------------------
+
+    def _pages(self, sm: ServiceMachine, record: Dialogue, scope: Scope, env: RenderEnv) -> list[str]:
+        if record.shown is not None:
+            return record.shown
+        service = sm.service
+        state = record.state
+        screen = sm.screens[state]
+        cache_key = (state, env.lang, record.notice)
+        pages = sm.page_cache.get(cache_key) if state in sm.static else None
+        if pages is None:
+            lines = content_lines(service, screen, scope, env)
+            pages = paginate_lines(service, lines, scope, env, nav=shows_nav(service, screen), error=record.notice)
+            if state in sm.static and len(sm.page_cache) < PAGE_CACHE_LIMIT:
+                sm.page_cache[cache_key] = pages
+        record.pages = len(pages)
+        if record.page >= len(pages):
+            record.page = len(pages) - 1
+        if len(pages) > 1:
+            record.shown = pages
+        return pages
+
+    def _respond(self, sm: ServiceMachine, record: Dialogue, scope: Scope, env: RenderEnv) -> Response:
+        pages = self._pages(sm, record, scope, env)
+        page = Page.of(pages[record.page], record.page + 1, len(pages))
+        end = isinstance(sm.screens[record.state], EndScreen) and record.page + 1 == len(pages)
+        if end:
+            self.sessions.delete(record.id)
+        else:
+            self.sessions.put(record)
+        return Response(record.id, page.text, end, record.state, page.number, page.count, page.coding, page.units)
+
+    def _expired(self, session_id: str, record: Dialogue | None = None) -> Response:
+        sm = self.machines.get(record.service) if record else None
+        if sm is None:  # unknown session: speak the first service's words in its default language
+            sm = next(iter(self.machines.values()), None)
+        if sm is None:
+            return Response.final(session_id, "")
+        service = sm.service
+        lang = record.lang if record else service.default_language
+        text = render_text(service.message("expired"), {}, RenderEnv(lang, self.tz), service.default_language)
+        return Response.final(session_id, text)

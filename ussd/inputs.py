@@ -1,0 +1,91 @@
+"""Validation of what a subscriber types on an input screen.
+
+Returns the normalised value or the name of the rule that failed, so the screen can say exactly what
+was wrong (the message itself is a translatable template chosen by the engine).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from .model import InputRules, PhoneRule
+
+#: Longest reply kept: a USSD string is at most 182 characters anyway.
+MAX_INPUT = 182
+
+
+@dataclass(frozen=True, slots=True)
+class Invalid:
+    rule: str  # kind | range | length | pattern | choice
+    details: dict[str, Any]
+
+
+@lru_cache(maxsize=256)
+def _pattern(source: str) -> re.Pattern[str]:
+    return re.compile(source)
+
+
+def normalise_phone(text: str, phone: PhoneRule) -> str | None:
+    """``0701020304``, ``+2250701020304``, ``002250701020304``, ``225 07 01 02 03 04`` -> E.164 digits."""
+    digits = re.sub(r"[\s.-]", "", text)
+    if digits.startswith("+"):
+        digits = digits[1:]
+    elif digits.startswith("00"):
+        digits = digits[2:]
+    if not digits.isdigit() or not digits.isascii():
+        return None
+    if len(digits) == phone.national_digits:
+        return phone.country_code + digits
+    if len(digits) == len(phone.country_code) + phone.national_digits and digits.startswith(phone.country_code):
+        return digits
+    return None
+
+
+def rule_details(rules: InputRules, phone: PhoneRule) -> dict[str, Any]:
+    """What the error templates may quote (``rule.min``...); missing bounds read as open."""
+    return {
+        "min": rules.min_value if rules.min_value is not None else 0,
+        "max": rules.max_value if rules.max_value is not None else "...",
+        "min_length": rules.min_length if rules.min_length is not None else 1,
+        "max_length": rules.max_length if rules.max_length is not None else MAX_INPUT,
+        "digits": phone.national_digits,
+        "choices": list(rules.choices or ()),
+    }
+
+
+def validate(rules: InputRules, text: str, phone: PhoneRule) -> Any | Invalid:
+    """The value to save (str, or int for amounts), or :class:`Invalid`."""
+    text = text.strip()
+    value: Any = text
+    kind = rules.kind
+    if not text or len(text) > MAX_INPUT:
+        return Invalid("kind" if not text else "length", rule_details(rules, phone))
+    if kind == "digits" and not (text.isdigit() and text.isascii()):
+        return Invalid("kind", rule_details(rules, phone))
+    if kind == "phone":
+        value = normalise_phone(text, phone)
+        if value is None:
+            return Invalid("kind", rule_details(rules, phone))
+    if kind == "amount":
+        compact = text.replace(" ", "")
+        if not (compact.isdigit() and compact.isascii()) or len(compact) > 15:
+            return Invalid("kind", rule_details(rules, phone))
+        value = int(compact)
+    if rules.min_length is not None and len(text) < rules.min_length or (
+        rules.max_length is not None and len(text) > rules.max_length
+    ):
+        return Invalid("length", rule_details(rules, phone))
+    if rules.min_value is not None or rules.max_value is not None:
+        number = value if isinstance(value, int) else int(text)
+        if (rules.min_value is not None and number < rules.min_value) or (
+            rules.max_value is not None and number > rules.max_value
+        ):
+            return Invalid("range", rule_details(rules, phone))
+    if rules.pattern is not None and not _pattern(rules.pattern).fullmatch(text):
+        return Invalid("pattern", rule_details(rules, phone))
+    if rules.choices is not None and text not in rules.choices:
+        return Invalid("choice", rule_details(rules, phone))
+    return value

@@ -1,0 +1,894 @@
+"""Menu YAML to the immutable model, reporting every problem with ``file:line:column``.
+
+PyYAML's composer gives nodes with marks; we walk nodes rather than loaded values so that every
+message can say where it comes from, duplicate keys are caught (YAML would silently keep the last),
+and one bad screen never hides the problems of the next. Loading never raises for a bad file: it
+returns the problems, and ``load_menus`` callers decide (the checker prints them, the engine refuses).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import yaml
+
+from . import messages as default_messages
+from .expr import Expr, ExprError, Template, compile_expr, compile_template
+from .fit import check_fit
+from .gsm import Charset
+from .model import (
+    ANY_LANGUAGE,
+    ActionScreen,
+    ConfirmScreen,
+    EachLine,
+    EndScreen,
+    InfoScreen,
+    InputRules,
+    InputScreen,
+    Line,
+    MenuScreen,
+    MenuSet,
+    NavKeys,
+    Option,
+    PhoneRule,
+    Problem,
+    Route,
+    RouteScreen,
+    Screen,
+    Service,
+    Text,
+    TextLine,
+    Where,
+)
+from .registry import Registry
+
+MENU_SUFFIXES = (".yaml", ".yml")
+INPUT_KINDS = ("text", "digits", "phone", "amount")
+SCREEN_TYPES = ("menu", "info", "end", "input", "confirm", "route", "action")
+_SCREEN_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
+_LANG = re.compile(r"^[a-z]{2,3}$")
+
+_FILE_KEYS = ("service", "include", "screens")
+_SERVICE_KEYS = (
+    "code", "aliases", "name", "entry", "languages", "charset", "keys", "phone",
+    "option_format", "messages",
+)
+_COMMON_KEYS = ("type", "text", "lines")
+_SCREEN_KEYS: dict[str, tuple[str, ...]] = {
+    "menu": _COMMON_KEYS + ("options",),
+    "info": _COMMON_KEYS,
+    "end": _COMMON_KEYS,
+    "input": _COMMON_KEYS + ("input", "save", "next", "errors"),
+    "confirm": _COMMON_KEYS + ("yes", "no"),
+    "route": ("type", "routes"),
+    "action": ("type", "action", "args", "on"),
+}
+_INPUT_KEYS = ("kind", "pattern", "min", "max", "min_length", "max_length", "choices")
+_INPUT_ERRORS = ("kind", "pattern", "range", "length", "choice")
+_OPTION_KEYS = ("key", "label", "goto", "when", "action", "args", "on")
+_LINE_KEYS = ("text", "when", "each", "as", "line", "empty")
+
+
+@dataclass
+class LoadResult:
+    menus: MenuSet
+    problems: list[Problem]
+    files: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+class MenuError(Exception):
+    """Raised by :func:`load_menus_or_raise` when a menu set has problems; lists all of them."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _where(path: str, node: yaml.Node) -> Where:
+    mark = node.start_mark
+    return Where(path, mark.line + 1, mark.column + 1)
+
+
+def _kind(node: yaml.Node) -> str:
+    if isinstance(node, yaml.MappingNode):
+        return "a mapping"
+    if isinstance(node, yaml.SequenceNode):
+        return "a list"
+    if node.tag.endswith(":null"):
+        return "nothing (null)"
+    return f"{node.value!r}"
+
+
+@dataclass
+class _File:
+    path: str
+    root: yaml.MappingNode | None
+    fields: dict[str, yaml.Node] = field(default_factory=dict)
+
+
+class _Reader:
+    """Turns nodes into values, recording problems instead of raising."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+
+    def problem(self, path: str, node: yaml.Node, message: str) -> None:
+        self.problems.append(Problem(_where(path, node), message))
+
+    def mapping(
+        self, path: str, node: yaml.Node, allowed: Sequence[str], what: str
+    ) -> dict[str, yaml.Node] | None:
+        if not isinstance(node, yaml.MappingNode):
+            self.problem(path, node, f"{what}: expected a mapping, found {_kind(node)}")
+            return None
+        out: dict[str, yaml.Node] = {}
+        for key_node, value in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.problem(path, key_node, f"{what}: keys must be plain words")
+                continue
+            key = key_node.value
+            if key in out:
+                self.problem(path, key_node, f"{what}: duplicate key {key!r}")
+                continue
+            if allowed and key not in allowed:
+                self.problem(
+                    path,
+                    key_node,
+                    f"{what}: unknown key {key!r}{did_you_mean(key, allowed)}; "
+                    f"expected one of: {', '.join(allowed)}",
+                )
+                continue
+            out[key] = value
+        return out
+
+    def string(self, path: str, node: yaml.Node, what: str) -> str | None:
+        if isinstance(node, yaml.ScalarNode) and not node.tag.endswith(":null"):
+            return str(node.value)
+        self.problem(path, node, f"{what}: expected text, found {_kind(node)}")
+        return None
+
+    def integer(self, path: str, node: yaml.Node, what: str) -> int | None:
+        if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":int"):
+            try:
+                return int(node.value.replace("_", ""), 0)
+            except ValueError:
+                pass
+        self.problem(path, node, f"{what}: expected a whole number, found {_kind(node)}")
+        return None
+
+    def strings(self, path: str, node: yaml.Node, what: str) -> list[str]:
+        if not isinstance(node, yaml.SequenceNode):
+            self.problem(path, node, f"{what}: expected a list, found {_kind(node)}")
+            return []
+        found = (self.string(path, item, what) for item in node.value)
+        return [s for s in found if s is not None]
+
+
+@dataclass
+class _ServiceContext:
+    path: str  # file being read
+    languages: tuple[str, ...]
+    default_language: str
+    variables: frozenset[str]
+
+
+class _ServiceBuilder:
+    """Compiles one service: its main file and every file it includes."""
+
+    def __init__(self, reader: _Reader, registry: Registry, files: dict[str, _File]) -> None:
+        self.r = reader
+        self.registry = registry
+        self.files = files
+        self.screens: dict[str, Screen] = {}
+        self.visited: list[str] = []
+
+    # -- texts and expressions -------------------------------------------------------------
+
+    def _column_in(self, node: yaml.Node, offset: int) -> Where:
+        mark = node.start_mark
+        quoted = 1 if getattr(node, "style", None) in ("'", '"') else 0
+        plain_one_line = getattr(node, "style", None) in (None, "'", '"') and node.end_mark.line == mark.line
+        column = mark.column + 1 + (quoted + offset if plain_one_line else 0)
+        return Where(self.ctx.path, mark.line + 1, column)
+
+    def _check_names(self, node: yaml.Node, names: frozenset[str], scope: frozenset[str]) -> None:
+        for name in sorted(names - scope):
+            self.r.problems.append(
+                Problem(
+                    _where(self.ctx.path, node),
+                    f"undefined variable {name!r}{did_you_mean(name, scope)}; "
+                    f"known: {', '.join(sorted(scope))}",
+                )
+            )
+
+    def expr(self, node: yaml.Node, what: str, extra: frozenset[str] = frozenset()) -> Expr | None:
+        source = self.r.string(self.ctx.path, node, what)
+        if source is None:
+            return None
+        if isinstance(node, yaml.ScalarNode) and node.tag.endswith((":bool", ":int", ":float")):
+            source = {"true": "True", "false": "False"}.get(source.lower(), source)
+        try:
+            compiled = compile_expr(source, names=None, filters=self.registry.filters)
+        except ExprError as exc:
+            self.r.problems.append(Problem(self._column_in(node, exc.column), f"{what}: {exc}"))
+            return None
+        self._check_names(node, compiled.names, self.ctx.variables | extra)
+        return compiled
+
+    def template(self, node: yaml.Node, what: str, extra: frozenset[str]) -> Template | None:
+        source = self.r.string(self.ctx.path, node, what)
+        if source is None:
+            return None
+        try:
+            compiled = compile_template(source, names=None, filters=self.registry.filters)
+        except ExprError as exc:
+            self.r.problems.append(Problem(self._column_in(node, exc.column), f"{what}: {exc}"))
+            return None
+        self._check_names(node, compiled.names, self.ctx.variables | extra)
+        return compiled
+
+    def text(self, node: yaml.Node, what: str, extra: frozenset[str] = frozenset()) -> Text | None:
+        where = _where(self.ctx.path, node)
+        if isinstance(node, yaml.MappingNode):
+            fields = self.r.mapping(self.ctx.path, node, (), what)
+            if fields is None:
+                return None
+            variants: dict[str, Template] = {}
+            for lang, value in fields.items():
+                if lang not in self.ctx.languages:
+                    self.r.problems.append(
+                        Problem(
+                            _where(self.ctx.path, value),
+                            f"{what}: language {lang!r} is not one of the service's languages "
+                            f"({', '.join(self.ctx.languages)}){did_you_mean(lang, self.ctx.languages)}",
+                        )
+                    )
+                    continue
+                tpl = self.template(value, f"{what} [{lang}]", extra)
+                if tpl is not None:
+                    variants[lang] = tpl
+            missing = [lang for lang in self.ctx.languages if lang not in fields]
+            if missing:
+                self.r.problems.append(
+                    Problem(where, f"{what}: missing translation for {', '.join(missing)}")
+                )
+            return Text(variants, where) if variants else None
+        tpl = self.template(node, what, extra)
+        return None if tpl is None else Text({ANY_LANGUAGE: tpl}, where)
+
+    def lines(self, fields: dict[str, yaml.Node], what: str) -> tuple[Line, ...]:
+        out: list[Line] = []
+        if "text" in fields:
+            text = self.text(fields["text"], f"{what} text")
+            if text is not None:
+                out.append(TextLine(text))
+        if "lines" in fields:
+            node = fields["lines"]
+            if not isinstance(node, yaml.SequenceNode):
+                self.r.problem(self.ctx.path, node, f"{what} lines: expected a list, found {_kind(node)}")
+            else:
+                for n, item in enumerate(node.value, 1):
+                    line = self.line(item, f"{what} line {n}")
+                    if line is not None:
+                        out.append(line)
+        return tuple(out)
+
+    def line(self, node: yaml.Node, what: str) -> Line | None:
+        if isinstance(node, yaml.MappingNode) and any(
+            isinstance(k, yaml.ScalarNode) and k.value in _LINE_KEYS for k, _ in node.value
+        ):
+            fields = self.r.mapping(self.ctx.path, node, _LINE_KEYS, what)
+            if fields is None:
+                return None
+            when = self.expr(fields["when"], f"{what} when") if "when" in fields else None
+            if "each" in fields:
+                return self.each(node, fields, what, when)
+            for key in ("as", "line", "empty"):
+                if key in fields:
+                    self.r.problem(self.ctx.path, fields[key], f"{what}: {key!r} only goes with 'each'")
+            if "text" not in fields:
+                self.r.problem(self.ctx.path, node, f"{what}: expected 'text' or 'each'")
+                return None
+            text = self.text(fields["text"], what)
+            return None if text is None else TextLine(text, when)
+        text = self.text(node, what)
+        return None if text is None else TextLine(text)
+
+    def each(self, node: yaml.Node, fields: dict[str, yaml.Node], what: str, when: Expr | None) -> Line | None:
+        items = self.expr(fields["each"], f"{what} each")
+        alias = "item"
+        if "as" in fields:
+            alias = self.r.string(self.ctx.path, fields["as"], f"{what} as") or alias
+            if not re.fullmatch(r"[a-z][a-z0-9_]*", alias) or alias in self.ctx.variables:
+                self.r.problem(
+                    self.ctx.path, fields["as"],
+                    f"{what} as: expected a new lower-case name, not {alias!r}",
+                )
+        if "line" not in fields:
+            self.r.problem(self.ctx.path, node, f"{what}: 'each' needs a 'line' template")
+            return None
+        line = self.text(fields["line"], f"{what} line", frozenset({alias}))
+        empty = self.text(fields["empty"], f"{what} empty") if "empty" in fields else None
+        if items is None or line is None:
+            return None
+        return EachLine(items, alias, line, empty, when, _where(self.ctx.path, node))
+
+    # -- screens ----------------------------------------------------------------------------
+
+    def screen(self, screen_id: str, key_node: yaml.Node, node: yaml.Node) -> None:
+        path = self.ctx.path
+        what = f"screen {screen_id!r}"
+        if not _SCREEN_ID.match(screen_id):
+            self.r.problem(path, key_node, f"{what}: a screen id starts with a letter and holds letters, digits, _ . -")
+        if screen_id in self.screens:
+            self.r.problem(
+                path, key_node,
+                f"{what} is defined twice (first at {self.screens[screen_id].where})",
+            )
+            return
+        if not isinstance(node, yaml.MappingNode):
+            self.r.problem(path, node, f"{what}: expected a mapping, found {_kind(node)}")
+            return
+        kind = self._screen_type(node, what)
+        if kind is None:
+            return
+        fields = self.r.mapping(path, node, _SCREEN_KEYS[kind], what)
+        if fields is None:
+            return
+        where = _where(path, key_node)
+        lines = self.lines(fields, what)
+        build: Callable[..., Screen | None] = getattr(self, f"_{kind}")
+        built = build(screen_id, where, lines, fields, what, node)
+        if built is not None:
+            self.screens[screen_id] = built
+
+    def _screen_type(self, node: yaml.MappingNode, what: str) -> str | None:
+        keys = {k.value: v for k, v in node.value if isinstance(k, yaml.ScalarNode)}
+        if "type" in keys:
+            kind = self.r.string(self.ctx.path, keys["type"], f"{what} type")
+            if kind not in SCREEN_TYPES:
+                if kind is not None:
+                    self.r.problem(
+                        self.ctx.path, keys["type"],
+                        f"{what}: unknown type {kind!r}{did_you_mean(kind, SCREEN_TYPES)}; "
+                        f"expected one of: {', '.join(SCREEN_TYPES)}",
+                    )
+                return None
+            return kind
+        for key, kind in (("options", "menu"), ("routes", "route"), ("action", "action"),
+                          ("input", "input"), ("yes", "confirm")):
+            if key in keys:
+                return kind
+        return "info"
+
+    def _target(self, fields: dict[str, yaml.Node], key: str, what: str, node: yaml.Node) -> str | None:
+        if key not in fields:
+            self.r.problem(self.ctx.path, node, f"{what}: missing {key!r} (the screen to go to)")
+            return None
+        target = self.r.string(self.ctx.path, fields[key], f"{what} {key}")
+        if target is not None:
+            self._links.append((target, _where(self.ctx.path, fields[key])))
+        return target
+
+    def _menu(self, sid, where, lines, fields, what, node) -> Screen | None:
+        options: list[Option] = []
+        options_node = fields.get("options")
+        if options_node is None:
+            self.r.problem(self.ctx.path, node, f"{what}: a menu needs 'options'")
+            return None
+        if not isinstance(options_node, yaml.SequenceNode):
+            self.r.problem(self.ctx.path, options_node, f"{what} options: expected a list, found {_kind(options_node)}")
+            return None
+        seen_keys: dict[str, Where] = {}
+        for index, item in enumerate(options_node.value):
+            option = self.option(sid, index, item, f"{what} option {index + 1}")
+            if option is None:
+                continue
+            if option.key is not None:
+                if option.key in seen_keys:
+                    self.r.problem(
+                        self.ctx.path, item,
+                        f"{what}: duplicate option key {option.key!r} (first at {seen_keys[option.key]})",
+                    )
+                seen_keys[option.key] = option.where
+            options.append(option)
+        return MenuScreen(sid, where, lines, tuple(options))
+
+    def option(self, sid: str, index: int, node: yaml.Node, what: str) -> Option | None:
+        fields = self.r.mapping(self.ctx.path, node, _OPTION_KEYS, what)
+        if fields is None:
+            return None
+        key = None
+        if "key" in fields:
+            key = self.r.string(self.ctx.path, fields["key"], f"{what} key")
+            if key is not None and not re.fullmatch(r"[0-9*#]{1,4}", key):
+                self.r.problem(self.ctx.path, fields["key"], f"{what} key: expected 1 to 4 digits, * or #, not {key!r}")
+            if key is not None and key in self._nav_keys:
+                self.r.problem(
+                    self.ctx.path, fields["key"],
+                    f"{what} key: {key!r} is the service's {self._nav_keys[key]} key",
+                )
+        if "label" not in fields:
+            self.r.problem(self.ctx.path, node, f"{what}: missing 'label'")
+            return None
+        label = self.text(fields["label"], f"{what} label")
+        when = self.expr(fields["when"], f"{what} when") if "when" in fields else None
+        target: str | None
+        if "action" in fields:
+            if "goto" in fields:
+                self.r.problem(self.ctx.path, fields["goto"], f"{what}: give either 'goto' or 'action', not both")
+            target = f"{sid}/option{index + 1}"
+            built = self._action(target, _where(self.ctx.path, node), (), fields, what, node)
+            if built is not None:
+                self.screens[target] = built
+                self._links.append((target, built.where))
+        else:
+            for key_name in ("args", "on"):
+                if key_name in fields:
+                    self.r.problem(self.ctx.path, fields[key_name], f"{what}: {key_name!r} only goes with 'action'")
+            target = self._target(fields, "goto", what, node)
+        if label is None or target is None:
+            return None
+        return Option(index, key, label, target, when, _where(self.ctx.path, node))
+
+    def _info(self, sid, where, lines, fields, what, node) -> Screen:
+        return InfoScreen(sid, where, lines)
+
+    def _end(self, sid, where, lines, fields, what, node) -> Screen:
+        return EndScreen(sid, where, lines)
+
+    def _confirm(self, sid, where, lines, fields, what, node) -> Screen | None:
+        yes = self._target(fields, "yes", what, node)
+        no = self._target(fields, "no", what, node)
+        if yes is None or no is None:
+            return None
+        return ConfirmScreen(sid, where, lines, yes=yes, no=no)
+
+    def _input(self, sid, where, lines, fields, what, node) -> Screen | None:
+        rules = InputRules("text")
+        if "input" in fields:
+            rules = self.input_rules(fields["input"], f"{what} input") or rules
+        save = "value"
+        if "save" in fields:
+            save = self.r.string(self.ctx.path, fields["save"], f"{what} save") or save
+            if not re.fullmatch(r"[a-z][a-z0-9_]*", save):
+                self.r.problem(self.ctx.path, fields["save"], f"{what} save: expected a lower-case name, not {save!r}")
+        errors: dict[str, Text] = {}
+        if "errors" in fields:
+            err_fields = self.r.mapping(self.ctx.path, fields["errors"], _INPUT_ERRORS, f"{what} errors")
+            for name, value in (err_fields or {}).items():
+                text = self.text(value, f"{what} errors {name}")
+                if text is not None:
+                    errors[name] = text
+        target = self._target(fields, "next", what, node)
+        if target is None:
+            return None
+        return InputScreen(sid, where, lines, rules=rules, save=save, target=target, errors=errors)
+
+    def input_rules(self, node: yaml.Node, what: str) -> InputRules | None:
+        path = self.ctx.path
+        fields = self.r.mapping(path, node, _INPUT_KEYS, what)
+        if fields is None:
+            return None
+        kind = "text"
+        if "kind" in fields:
+            kind = self.r.string(path, fields["kind"], f"{what} kind") or kind
+            if kind not in INPUT_KINDS:
+                self.r.problem(
+                    path, fields["kind"],
+                    f"{what} kind: unknown kind {kind!r}{did_you_mean(kind, INPUT_KINDS)}; "
+                    f"expected one of: {', '.join(INPUT_KINDS)}",
+                )
+                kind = "text"
+        pattern = None
+        if "pattern" in fields:
+            pattern = self.r.string(path, fields["pattern"], f"{what} pattern")
+            if pattern is not None:
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    self.r.problem(path, fields["pattern"], f"{what} pattern: not a valid regular expression ({exc})")
+                    pattern = None
+        numbers = {
+            name: self.r.integer(path, fields[name], f"{what} {name}")
+            for name in ("min", "max", "min_length", "max_length") if name in fields
+        }
+        for low, high in (("min", "max"), ("min_length", "max_length")):
+            lo, hi = numbers.get(low), numbers.get(high)
+            if lo is not None and hi is not None and lo > hi:
+                self.r.problem(path, fields[low], f"{what}: {low} ({lo}) is above {high} ({hi})")
+        if kind != "amount" and kind != "digits" and ("min" in fields or "max" in fields):
+            self.r.problem(path, node, f"{what}: 'min'/'max' are for kind amount or digits")
+        choices = None
+        if "choices" in fields:
+            choices = tuple(self.r.strings(path, fields["choices"], f"{what} choices"))
+        return InputRules(
+            kind, pattern, numbers.get("min"), numbers.get("max"),
+            numbers.get("min_length"), numbers.get("max_length"), choices,
+        )
+
+    def _route(self, sid, where, lines, fields, what, node) -> Screen | None:
+        routes_node = fields.get("routes")
+        if routes_node is None or not isinstance(routes_node, yaml.SequenceNode) or not routes_node.value:
+            self.r.problem(self.ctx.path, routes_node or node, f"{what}: 'routes' must be a non-empty list")
+            return None
+        routes: list[Route] = []
+        for n, item in enumerate(routes_node.value, 1):
+            rfields = self.r.mapping(self.ctx.path, item, ("when", "goto"), f"{what} route {n}")
+            if rfields is None:
+                continue
+            when = self.expr(rfields["when"], f"{what} route {n} when") if "when" in rfields else None
+            target = self._target(rfields, "goto", f"{what} route {n}", item)
+            if target is not None:
+                routes.append(Route(when, target, _where(self.ctx.path, item)))
+        if routes and routes[-1].when is not None:
+            self.r.problem(
+                self.ctx.path, routes_node.value[-1],
+                f"{what}: the last route has a 'when', so a subscriber may match no route; "
+                "add a last route without 'when'",
+            )
+        return RouteScreen(sid, where, lines, routes=tuple(routes))
+
+    def _action(self, sid, where, lines, fields, what, node) -> Screen | None:
+        path = self.ctx.path
+        name = self.r.string(path, fields["action"], f"{what} action") if "action" in fields else None
+        if name is None:
+            if "action" not in fields:
+                self.r.problem(path, node, f"{what}: missing 'action'")
+            return None
+        spec = self.registry.actions.get(name)
+        if spec is None:
+            self.r.problem(
+                path, fields["action"],
+                f"{what}: unknown action {name!r}{did_you_mean(name, self.registry.actions)}; "
+                f"registered: {', '.join(sorted(self.registry.actions)) or 'none'}",
+            )
+        args: dict[str, Expr] = {}
+        if "args" in fields:
+            arg_fields = self.r.mapping(path, fields["args"], (), f"{what} args")
+            for arg, value in (arg_fields or {}).items():
+                compiled = self.expr(value, f"{what} args {arg}")
+                if compiled is not None:
+                    args[arg] = compiled
+        outcomes: dict[str, str] = {}
+        on_fields = self.r.mapping(path, fields["on"], (), f"{what} on") if "on" in fields else None
+        if "on" not in fields:
+            self.r.problem(path, node, f"{what}: missing 'on' (the screen for each outcome)")
+        for outcome, value in (on_fields or {}).items():
+            if spec is not None and outcome not in spec.outcomes:
+                self.r.problem(
+                    path, value,
+                    f"{what} on: action {name!r} has no outcome {outcome!r}"
+                    f"{did_you_mean(outcome, spec.outcomes)}; it has: {', '.join(sorted(spec.outcomes))}",
+                )
+                continue
+            target = self.r.string(path, value, f"{what} on {outcome}")
+            if target is not None:
+                outcomes[outcome] = target
+                self._links.append((target, _where(path, value)))
+        return ActionScreen(sid, where, lines, action=name, args=args, outcomes=outcomes)
+
+    # -- files ------------------------------------------------------------------------------
+
+    def read_file(self, path: str, stack: tuple[str, ...], include_node: yaml.Node | None, include_from: str) -> None:
+        if path in stack:
+            chain = " -> ".join(Path(p).name for p in stack + (path,))
+            assert include_node is not None
+            self.r.problem(include_from, include_node, f"include cycle: {chain}")
+            return
+        if path in self.visited:
+            return
+        self.visited.append(path)
+        file = self.files.get(path)
+        if file is None:
+            file = self.files[path] = _parse_file(path, self.r)
+        if file.root is None:
+            return
+        self.ctx.path = path
+        screens_node = file.fields.get("screens")
+        if screens_node is not None:
+            screens = self.r.mapping(path, screens_node, (), "screens")
+            keys = {k.value: k for k, _ in screens_node.value} if isinstance(screens_node, yaml.MappingNode) else {}
+            for sid, node in (screens or {}).items():
+                self.screen(sid, keys[sid], node)
+        include = file.fields.get("include")
+        if include is not None:
+            nodes = include.value if isinstance(include, yaml.SequenceNode) else [include]
+            for item in nodes:
+                name = self.r.string(path, item, "include")
+                if name is None:
+                    continue
+                target = str((Path(path).parent / name).resolve())
+                target = _display_path(target)
+                if not Path(target).is_file():
+                    self.r.problem(path, item, f"include: no such file {name!r}")
+                    continue
+                self.read_file(target, stack + (path,), item, path)
+                self.ctx.path = path
+
+    def build(self, file: _File) -> Service | None:
+        path = file.path
+        assert file.root is not None
+        node = file.fields["service"]
+        fields = self.r.mapping(path, node, _SERVICE_KEYS, "service")
+        if fields is None:
+            return None
+        code = self.r.string(path, fields["code"], "service code") if "code" in fields else None
+        if "code" not in fields:
+            self.r.problem(path, node, "service: missing 'code' (the short code, e.g. \"#122#\")")
+        elif code is not None and service_number(code) is None:
+            self.r.problem(path, fields["code"], f"service code: expected a short code like \"#122#\" or \"*122#\", not {code!r}")
+            code = None
+        aliases = self.r.strings(path, fields["aliases"], "service aliases") if "aliases" in fields else []
+        for alias_node, alias in zip(getattr(fields.get("aliases"), "value", []), aliases):
+            if code and service_number(alias) != service_number(code):
+                self.r.problem(path, alias_node, f"service aliases: {alias!r} is not the same short code as {code!r}")
+        languages = ("fr", "en")
+        if "languages" in fields:
+            languages = tuple(self.r.strings(path, fields["languages"], "service languages")) or languages
+            for lang in languages:
+                if not _LANG.match(lang):
+                    self.r.problem(path, fields["languages"], f"service languages: {lang!r} is not a language code like 'fr'")
+        charset = Charset.TRANSLITERATE
+        if "charset" in fields:
+            raw = self.r.string(path, fields["charset"], "service charset")
+            try:
+                charset = Charset(raw)
+            except ValueError:
+                self.r.problem(
+                    path, fields["charset"],
+                    f"service charset: expected 'transliterate' or 'ucs2', not {raw!r}",
+                )
+        keys = NavKeys()
+        if "keys" in fields:
+            kfields = self.r.mapping(path, fields["keys"], ("back", "home", "more"), "service keys") or {}
+            values = {k: self.r.string(path, v, f"service keys {k}") for k, v in kfields.items()}
+            keys = NavKeys(**{k: v for k, v in values.items() if v})
+            if len({keys.back, keys.home, keys.more}) < 3:
+                self.r.problem(path, fields["keys"], "service keys: back, home and more must differ")
+        phone = PhoneRule()
+        if "phone" in fields:
+            pfields = self.r.mapping(path, fields["phone"], ("country_code", "national_digits"), "service phone") or {}
+            cc = self.r.string(path, pfields["country_code"], "service phone country_code") if "country_code" in pfields else None
+            nd = self.r.integer(path, pfields["national_digits"], "service phone national_digits") if "national_digits" in pfields else None
+            phone = PhoneRule(cc or phone.country_code, nd or phone.national_digits)
+        option_format = "{key}. {label}"
+        if "option_format" in fields:
+            option_format = self.r.string(path, fields["option_format"], "service option_format") or option_format
+            if "{key}" not in option_format or "{label}" not in option_format:
+                self.r.problem(path, fields["option_format"], "service option_format: must contain {key} and {label}")
+                option_format = "{key}. {label}"
+        self._nav_keys = {keys.back: "back", keys.home: "home", keys.more: "more"}
+        self.ctx = _ServiceContext(path, languages, languages[0], self.registry.variables)
+        messages = self.messages(fields.get("messages"))
+        entry = self.r.string(path, fields["entry"], "service entry") if "entry" in fields else None
+        if "entry" not in fields:
+            self.r.problem(path, node, "service: missing 'entry' (the first screen's id)")
+        self._links: list[tuple[str, Where]] = []
+        if entry is not None:
+            self._links.append((entry, _where(path, fields["entry"])))
+        self.read_file(path, (), None, path)
+        self.ctx.path = path
+        self.check_links()
+        if entry is not None and entry in self.screens:
+            self.check_reachable(entry)
+        if code is None or entry is None:
+            return None
+        name = self.r.string(path, fields["name"], "service name") if "name" in fields else None
+        return Service(
+            code=code, aliases=tuple(aliases), name=name or code, entry=entry,
+            languages=languages, default_language=languages[0], charset=charset, keys=keys,
+            phone=phone, option_format=option_format, messages=messages,
+            screens=dict(self.screens), where=_where(path, node),
+            top_screens=self.top_screens(entry),
+        )
+
+    def top_screens(self, entry: str) -> frozenset[str]:
+        """The entry, and every screen its routes and actions lead to without asking anything."""
+        top = {entry}
+        todo = [entry]
+        while todo:
+            screen = self.screens.get(todo.pop())
+            if screen is None or not screen.transient:
+                continue
+            for target, _ in screen.targets():
+                if target not in top:
+                    top.add(target)
+                    todo.append(target)
+        return frozenset(top)
+
+    def messages(self, node: yaml.Node | None) -> dict[str, Text]:
+        defaults = default_messages.DEFAULTS
+        out: dict[str, Text] = {}
+        given = self.r.mapping(self.ctx.path, node, tuple(defaults), "service messages") if node is not None else {}
+        for name, node_value in (given or {}).items():
+            text = self.text(node_value, f"message {name}")
+            if text is not None:
+                out[name] = text
+        fallback = Where("<builtin messages>", 0, 0)
+        for name, variants in defaults.items():
+            if name in out:
+                continue
+            templates: dict[str, Template] = {}
+            for lang in self.ctx.languages:
+                source = variants.get(lang, variants["en"])
+                templates[lang] = compile_template(source, names=None, filters=self.registry.filters)
+            out[name] = Text(templates, fallback)
+        return out
+
+    def check_links(self) -> None:
+        for target, where in self._links:
+            if target not in self.screens:
+                self.r.problems.append(
+                    Problem(where, f"no screen {target!r}{did_you_mean(target, self.screens)}")
+                )
+
+    def check_reachable(self, entry: str) -> None:
+        seen = {entry}
+        todo = [entry]
+        while todo:
+            screen = self.screens[todo.pop()]
+            for target, _ in screen.targets():
+                if target in self.screens and target not in seen:
+                    seen.add(target)
+                    todo.append(target)
+        for sid, screen in self.screens.items():
+            if sid not in seen and "/option" not in sid:
+                self.r.problems.append(Problem(screen.where, f"screen {sid!r} is unreachable from the entry {entry!r}"))
+        self.check_transient_cycles()
+
+    def check_transient_cycles(self) -> None:
+        """Routes and actions move on without input: a loop among them would never stop."""
+        state: dict[str, int] = {}
+
+        def visit(sid: str, path: list[str]) -> None:
+            state[sid] = 1
+            screen = self.screens[sid]
+            for target, _ in screen.targets():
+                nxt = self.screens.get(target)
+                if nxt is None or not nxt.transient:
+                    continue
+                if state.get(target) == 1:
+                    loop = path[path.index(target):] + [target] if target in path else [sid, target]
+                    self.r.problems.append(
+                        Problem(screen.where, f"routes loop without asking the subscriber: {' -> '.join(loop)}")
+                    )
+                elif target not in state:
+                    visit(target, path + [target])
+            state[sid] = 2
+
+        for sid, screen in self.screens.items():
+            if screen.transient and sid not in state:
+                visit(sid, [sid])
+
+
+def service_number(code: str) -> str | None:
+    """The short-code number of ``#122#``, ``*122#`` or ``*122*1*2#`` (with a direct path): "122"."""
+    match = _SHORT_CODE.match(code.strip())
+    return match.group(1) if match else None
+
+
+_SHORT_CODE = re.compile(r"^[*#](\d{1,6})((?:\*[0-9A-Za-z+]{1,20})*)#$")
+
+
+def split_short_code(code: str) -> tuple[str, list[str]] | None:
+    """``*122*1*2#`` -> ("122", ["1", "2"]): the service and the replies dialled directly."""
+    match = _SHORT_CODE.match(code.strip())
+    if not match:
+        return None
+    path = [p for p in match.group(2).split("*") if p]
+    return match.group(1), path
+
+
+def _display_path(path: str) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(Path(path).resolve())
+
+
+def _parse_file(path: str, reader: _Reader) -> _File:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            root = yaml.compose(fh, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = Where(path, mark.line + 1, mark.column + 1) if mark else Where(path, 1, 1)
+        reader.problems.append(Problem(where, f"YAML syntax: {exc.problem or exc.context}"))
+        return _File(path, None)
+    except yaml.YAMLError as exc:
+        reader.problems.append(Problem(Where(path, 1, 1), f"YAML: {exc}"))
+        return _File(path, None)
+    except UnicodeDecodeError as exc:
+        reader.problems.append(Problem(Where(path, 1, 1), f"not UTF-8 text ({exc.reason} at byte {exc.start})"))
+        return _File(path, None)
+    except OSError as exc:
+        reader.problems.append(Problem(Where(path, 1, 1), f"cannot read: {exc.strerror}"))
+        return _File(path, None)
+    if root is None:
+        reader.problems.append(Problem(Where(path, 1, 1), "empty file: expected 'service', 'include' or 'screens'"))
+        return _File(path, None)
+    fields = reader.mapping(path, root, _FILE_KEYS, "file")
+    if fields is None:
+        return _File(path, None)
+    return _File(path, root, fields)  # type: ignore[arg-type]
+
+
+def menu_files(paths: Sequence[str | Path]) -> tuple[list[str], list[Problem]]:
+    """Expand folders into their YAML files, sorted so that messages come in a stable order."""
+    files: list[str] = []
+    problems: list[Problem] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            found = sorted(f for f in p.rglob("*") if f.suffix in MENU_SUFFIXES and f.is_file())
+            files.extend(_display_path(str(f)) for f in found)
+            if not found:
+                problems.append(Problem(Where(str(p), 1, 1), "no menu files (*.yaml) in this folder"))
+        elif p.is_file():
+            files.append(_display_path(str(p)))
+        else:
+            problems.append(Problem(Where(str(p), 1, 1), "no such file or folder"))
+    return list(dict.fromkeys(files)), problems
+
+
+def load_menus(paths: Sequence[str | Path], registry: Registry) -> LoadResult:
+    """Load every service found in ``paths``; never raises for bad content."""
+    files, problems = menu_files(paths)
+    reader = _Reader(problems)
+    parsed: dict[str, _File] = {path: _parse_file(path, reader) for path in files}
+    services: dict[str, Service] = {}
+    included: set[str] = set()
+    for path in files:
+        file = parsed[path]
+        if file.root is None or "service" not in file.fields:
+            continue
+        builder = _ServiceBuilder(reader, registry, parsed)
+        service = builder.build(file)
+        included.update(builder.visited)
+        if service is None:
+            continue
+        number = service_number(service.code)
+        assert number is not None
+        if number in services:
+            reader.problem(path, file.fields["service"], f"service {service.code} is already defined in {services[number].where.path}")
+            continue
+        services[number] = service
+    for path in files:
+        if parsed[path].root is not None and path not in included:
+            reader.problems.append(
+                Problem(Where(path, 1, 1), "this file declares no 'service' and no service includes it")
+            )
+    for service in services.values():
+        problems.extend(check_fit(service))
+    ordered = sorted(reader.problems, key=lambda p: (p.where.path, p.where.line, p.where.column))
+    return LoadResult(MenuSet(services, tuple(parsed)), list(dict.fromkeys(ordered)), list(parsed))
+
+
+def load_menus_or_raise(paths: Sequence[str | Path], registry: Registry) -> MenuSet:
+    result = load_menus(paths, registry)
+    if result.problems:
+        raise MenuError(result.problems)
+    if not result.menus.services:
+        raise MenuError([Problem(Where(str(paths[0]) if paths else ".", 1, 1), "no service found")])
+    return result.menus
+
+
+__all__ = [
+    "LoadResult", "MenuError", "Problem", "load_menus", "load_menus_or_raise", "menu_files",
+    "service_number", "split_short_code", "did_you_mean",
+]
+

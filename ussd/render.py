@@ -1,0 +1,212 @@
+"""Screens to handset pages: templates rendered, options numbered, text made GSM-safe and paged.
+
+Everything here is a pure function of the compiled screen and a data scope, so the engine and the
+benchmark's baseline share it and the checker can render fixed text the same way the handset sees it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Iterator, Mapping
+
+from . import gsm
+from .expr import EvalError, Expr, RenderEnv
+from .model import ConfirmScreen, EachLine, EndScreen, MenuScreen, Option, Screen, Service, Text, TextLine
+from .pager import paginate
+
+log = logging.getLogger("ussd.render")
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page as sent to the handset."""
+
+    text: str
+    number: int  # 1-based
+    count: int
+    coding: str  # "gsm7" | "ucs2"
+    units: int  # septets or UCS-2 units
+    limit: int
+
+    @classmethod
+    def of(cls, text: str, number: int, count: int) -> "Page":
+        m = gsm.measure(text)
+        return cls(text, number, count, m.coding, m.units, m.limit)
+
+
+class Overlay(Mapping[str, Any]):
+    """A scope with one more name bound (the ``each`` alias), without copying the base scope."""
+
+    __slots__ = ("_base", "_name", "_value")
+
+    def __init__(self, base: Mapping[str, Any], name: str, value: Any) -> None:
+        self._base, self._name, self._value = base, name, value
+
+    def __getitem__(self, key: str) -> Any:
+        if key == self._name:
+            return self._value
+        return self._base[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key == self._name:
+            return self._value
+        return self._base.get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        return key == self._name or key in self._base
+
+    def __iter__(self) -> Iterator[str]:
+        yield self._name
+        yield from (k for k in self._base if k != self._name)
+
+    def __len__(self) -> int:
+        return len(self._base) + (0 if self._name in self._base else 1)
+
+
+def holds(condition: Expr | None, scope: Mapping[str, Any], env: RenderEnv) -> bool:
+    """A condition that cannot be evaluated (missing data, wrong type) does not hold: the
+    subscriber sees less, never a crash."""
+    if condition is None:
+        return True
+    try:
+        return bool(condition.evaluate(scope, env))
+    except EvalError as exc:
+        log.warning("condition %r failed: %s", condition.source, exc)
+        return False
+
+
+def render_text(text: Text, scope: Mapping[str, Any], env: RenderEnv, default_lang: str) -> str:
+    try:
+        return text.template(env.lang, default_lang).render(scope, env)
+    except EvalError as exc:
+        log.warning("template at %s failed: %s", text.where, exc)
+        return "?"
+
+
+def visible_options(
+    service: Service, screen: MenuScreen, scope: Mapping[str, Any], env: RenderEnv
+) -> list[tuple[str, Option]]:
+    """The options this subscriber sees, with their keys: unkeyed options are numbered 1, 2, ...
+    over the visible ones, skipping keys taken explicitly or by navigation."""
+    options = screen.options
+    taken = {o.key for o in options if o.key is not None}
+    keys = service.keys
+    taken.update((keys.back, keys.home, keys.more))
+    out: list[tuple[str, Option]] = []
+    number = 0
+    for option in options:
+        if option.when is not None and not holds(option.when, scope, env):
+            continue
+        key = option.key
+        if key is None:
+            number += 1
+            while str(number) in taken:
+                number += 1
+            key = str(number)
+        out.append((key, option))
+    return out
+
+
+def option_line(service: Service, key: str, label: str) -> str:
+    return service.option_format.replace("{key}", key).replace("{label}", label)
+
+
+def content_lines(
+    service: Service,
+    screen: Screen,
+    scope: Mapping[str, Any],
+    env: RenderEnv,
+    options: list[tuple[str, Option]] | None = None,
+) -> list[str]:
+    """The screen's lines before paging: text, list items, then options (or yes/no)."""
+    default_lang = service.default_language
+    out: list[str] = []
+    for line in screen.lines:
+        if line.when is not None and not holds(line.when, scope, env):
+            continue
+        if isinstance(line, TextLine):
+            out.extend(render_text(line.text, scope, env, default_lang).split("\n"))
+        else:
+            out.extend(_each_lines(line, scope, env, default_lang))
+    if isinstance(screen, MenuScreen):
+        for key, option in options if options is not None else visible_options(service, screen, scope, env):
+            out.append(option_line(service, key, render_text(option.label, scope, env, default_lang)))
+    elif isinstance(screen, ConfirmScreen):
+        out.append(option_line(service, "1", render_text(service.message("yes"), scope, env, default_lang)))
+        out.append(option_line(service, "2", render_text(service.message("no"), scope, env, default_lang)))
+    return out
+
+
+def _each_lines(line: EachLine, scope: Mapping[str, Any], env: RenderEnv, default_lang: str) -> list[str]:
+    try:
+        items = line.items.evaluate(scope, env)
+    except EvalError as exc:
+        log.warning("list at %s failed: %s", line.where, exc)
+        items = None
+    if isinstance(items, Mapping):
+        items = list(items.values())
+    if not isinstance(items, (list, tuple)) or not items:
+        if line.empty is None:
+            return []
+        return render_text(line.empty, scope, env, default_lang).split("\n")
+    out: list[str] = []
+    for item in items:
+        out.extend(render_text(line.line, Overlay(scope, line.alias, item), env, default_lang).split("\n"))
+    return out
+
+
+def is_static(service: Service, screen: Screen) -> bool:
+    """Whether the screen shows the same pages to everyone (per language and error line), so
+    they can be computed once: fixed text, no conditions, no lists, fixed option labels."""
+    if any(not isinstance(line, TextLine) or line.when is not None or not line.text.is_static
+           for line in screen.lines):
+        return False
+    if isinstance(screen, MenuScreen) and any(o.when is not None or not o.label.is_static for o in screen.options):
+        return False
+    return all(service.message(name).is_static for name in ("more", "nav", "yes", "no"))
+
+
+def shows_nav(service: Service, screen: Screen) -> bool:
+    """The back/home reminder goes on screens below the entry that wait for the subscriber."""
+    return screen.id not in service.top_screens and not isinstance(screen, EndScreen)
+
+
+def paginate_lines(
+    service: Service,
+    lines: list[str],
+    scope: Mapping[str, Any],
+    env: RenderEnv,
+    *,
+    nav: bool,
+    error: str | None = None,
+) -> list[str]:
+    """Make the lines safe for the service's charset and split them into pages that fit."""
+    charset = service.charset
+    more, footer = _chrome(service, scope, env)
+    prepare = gsm.prepare
+    header = tuple(prepare(line, charset) for line in error.split("\n")) if error else ()
+    return paginate(
+        [prepare(line, charset) for line in lines],
+        more=more,
+        header=header,
+        footer=footer if nav else (),
+    )
+
+
+def _chrome(service: Service, scope: Mapping[str, Any], env: RenderEnv) -> tuple[str, tuple[str, ...]]:
+    """The "more" line and the navigation footer, ready for the charset; kept per service and
+    language when the messages are fixed text (they nearly always are)."""
+    key = ("chrome", env.lang)
+    cached = service.memo.get(key)
+    if cached is not None:
+        return cached  # type: ignore[return-value]
+    default_lang = service.default_language
+    prepare, charset = gsm.prepare, service.charset
+    more = option_line(service, service.keys.more, render_text(service.message("more"), scope, env, default_lang))
+    nav_text = render_text(service.message("nav"), scope, env, default_lang)
+    footer = tuple(prepare(line, charset) for line in nav_text.split("\n")) if nav_text else ()
+    chrome = (prepare(more, charset), footer)
+    if service.message("more").is_static and service.message("nav").is_static:
+        service.memo[key] = chrome
+    return chrome

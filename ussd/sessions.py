@@ -1,0 +1,133 @@
+"""Dialogue records and where they live between two steps.
+
+A dialogue is a small plain record, not an object wired to a state machine: any process can load it,
+step it on the shared machine, and store it back. The in-memory store is the embedded default; a
+networked store (Redis) implements the same interface for several gateway nodes.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections import OrderedDict
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+#: Seconds, from an injected clock (``time.monotonic`` in a process, ``task.Clock.seconds`` in tests).
+Clock = Callable[[], float]
+
+DEFAULT_IDLE_TIMEOUT = 60.0
+DEFAULT_MAX_DURATION = 180.0
+HISTORY_LIMIT = 32
+
+
+@dataclass(slots=True)
+class Dialogue:
+    id: str
+    msisdn: str
+    service: str  # the short-code number, "122"
+    state: str  # the current screen id: the state machine's model attribute
+    lang: str
+    started: float
+    touched: float
+    page: int = 0
+    pages: int = 1
+    inputs: dict[str, Any] = field(default_factory=dict)
+    history: list[str] = field(default_factory=list)
+    result: dict[str, Any] | None = None
+    #: The error line shown above the screen since the last reply it did not understand. It stays
+    #: until the subscriber leaves the screen, so paging keeps one layout and no line is skipped.
+    notice: str | None = None
+    #: The pages of the current screen as first shown: paging within a screen shows these, so a
+    #: list cannot shift under the subscriber (a bucket expiring between page 1 and page 2).
+    shown: list[str] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Dialogue":
+        return cls(**data)
+
+
+class SessionStore(abc.ABC):
+    """Holds live dialogues; forgets one idle longer than ``idle_timeout`` or older than
+    ``max_duration`` seconds (both by the store's injected clock)."""
+
+    def __init__(self, clock: Clock, idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+                 max_duration: float = DEFAULT_MAX_DURATION) -> None:
+        if idle_timeout <= 0 or max_duration <= 0:
+            raise ValueError("idle_timeout and max_duration must be positive")
+        self.clock = clock
+        self.idle_timeout = idle_timeout
+        self.max_duration = max_duration
+
+    def now(self) -> float:
+        return self.clock()
+
+    def is_live(self, dialogue: Dialogue, now: float) -> bool:
+        return now - dialogue.touched < self.idle_timeout and now - dialogue.started < self.max_duration
+
+    @abc.abstractmethod
+    def get(self, session_id: str) -> Dialogue | None:
+        """The live dialogue, or None when unknown or expired (an expired one is dropped)."""
+
+    @abc.abstractmethod
+    def put(self, dialogue: Dialogue) -> None:
+        """Store the dialogue, marking it touched now."""
+
+    @abc.abstractmethod
+    def delete(self, session_id: str) -> None: ...
+
+    @abc.abstractmethod
+    def sweep(self) -> int:
+        """Drop expired dialogues; returns how many were dropped."""
+
+    @abc.abstractmethod
+    def __len__(self) -> int: ...
+
+
+class MemorySessionStore(SessionStore):
+    """Dialogues in a dict kept in touch order, so a sweep only looks at the expired front."""
+
+    def __init__(self, clock: Clock, idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+                 max_duration: float = DEFAULT_MAX_DURATION) -> None:
+        super().__init__(clock, idle_timeout, max_duration)
+        self._live: OrderedDict[str, Dialogue] = OrderedDict()
+
+    def get(self, session_id: str) -> Dialogue | None:
+        dialogue = self._live.get(session_id)
+        if dialogue is None:
+            return None
+        if not self.is_live(dialogue, self.clock()):
+            del self._live[session_id]
+            return None
+        return dialogue
+
+    def put(self, dialogue: Dialogue) -> None:
+        dialogue.touched = self.clock()
+        live = self._live
+        live[dialogue.id] = dialogue
+        live.move_to_end(dialogue.id)
+
+    def delete(self, session_id: str) -> None:
+        self._live.pop(session_id, None)
+
+    def sweep(self) -> int:
+        now = self.clock()
+        live = self._live
+        dropped = 0
+        # The front is the least recently touched: stop at the first one still idle-live.
+        while live:
+            sid, dialogue = next(iter(live.items()))
+            if now - dialogue.touched < self.idle_timeout:
+                break
+            del live[sid]
+            dropped += 1
+        # The total-duration limit does not follow touch order: check the rest once.
+        for sid in [s for s, d in live.items() if now - d.started >= self.max_duration]:
+            del live[sid]
+            dropped += 1
+        return dropped
+
+    def __len__(self) -> int:
+        return len(self._live)
