@@ -14,6 +14,8 @@ these machines are noisy: the ratio holds, an absolute time does not.
 from __future__ import annotations
 
 import argparse
+import gc
+import os
 import statistics
 import sys
 import time
@@ -122,10 +124,39 @@ def run(begin: Callable[[], tuple[str, str]], reply: Callable[[str, str], str], 
     return steps, clock() - started, screens
 
 
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def scale(engine: Engine, live: int) -> str:
+    """Open ``live`` dialogues and keep them open, then step through them: the cost of a live
+    dialogue (memory) and whether steps slow down as dialogues pile up (they should not)."""
+    gc.collect()
+    before = _rss_bytes()
+    started = time.perf_counter()
+    ids = [engine.begin(DEMO_MSISDN, "#122#", AT).session for _ in range(live)]
+    opened = time.perf_counter() - started
+    gc.collect()
+    per_dialogue = (_rss_bytes() - before) / live
+    keys = ("1", "0", "4", "0")
+    started = time.perf_counter()
+    steps = 0
+    for n, sid in enumerate(ids[:: max(1, live // 20000)]):
+        engine.reply(sid, keys[n % len(keys)], AT)
+        steps += 1
+    rate = steps / (time.perf_counter() - started)
+    assert len(engine.sessions) >= live, "the dialogues should all still be live"
+    machine_models = sum(len(sm.machine.models) for sm in engine.machines.values())
+    return (f"scale: {live} live dialogues opened in {opened:.1f} s, ~{per_dialogue:.0f} bytes each (RSS), "
+            f"{rate:,.0f} steps/s among them, models registered on the machines: {machine_models}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--dialogues", type=int, default=2000)
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--live", type=int, default=100_000, help="live dialogues for the scale check (0: skip)")
     args = ap.parse_args()
 
     accounts = DemoAccounts.load()
@@ -158,6 +189,7 @@ def main() -> int:
         steps, seconds, _ = run(baseline_begin, baseline.reply, args.dialogues, [])
         baseline_rates.append(steps / seconds)
         baseline.sessions.clear()
+    live_line = scale(engine, args.live) if args.live else ""
     engine_lat.sort()
     rate = statistics.median(engine_rates)
     base = statistics.median(baseline_rates)
@@ -165,7 +197,8 @@ def main() -> int:
     p99 = engine_lat[int(len(engine_lat) * 0.99)] * 1e6
     print(f"engine   steps/s per round: {', '.join(f'{r:,.0f}' for r in engine_rates)}")
     print(f"baseline steps/s per round: {', '.join(f'{r:,.0f}' for r in baseline_rates)}")
-    print(f"live sessions after the engine's rounds: {len(engine.sessions)} (dialogues end by hanging up)")
+    if live_line:
+        print(live_line)
     print(f"BENCH engine steps_s={rate:.0f} baseline_steps_s={base:.0f} ratio={rate / base:.2f} "
           f"p50_us={p50:.0f} p99_us={p99:.0f}")
     return 0

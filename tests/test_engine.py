@@ -203,3 +203,22 @@ def test_any_replies_never_crash_and_every_page_fits(engine: Engine, replies: li
         response = engine.reply(response.session, reply, AT)
         assert gsm.fits(response.text) and response.units <= (182 if response.coding == "gsm7" else 80)
         assert response.text
+
+
+def test_sessions_run_on_twisteds_clock(population) -> None:
+    from twisted.internet.task import Clock
+
+    from conftest import GOOD_MENUS, shop_registry
+    from ussd.loader import load_menus_or_raise
+    from ussd.sessions import MemorySessionStore
+
+    reactor_clock = Clock()
+    registry = shop_registry(population)
+    engine = Engine(load_menus_or_raise([GOOD_MENUS], registry), registry,
+                    MemorySessionStore(reactor_clock.seconds, idle_timeout=30), clock=lambda: AT)
+    home = engine.begin(RICH, "*555#", AT)
+    reactor_clock.advance(29.5)
+    assert engine.reply(home.session, "1", AT).screen == "balance"
+    reactor_clock.advance(30)
+    assert engine.reply(home.session, "0", AT).end
+    assert engine.sessions.sweep() == 0 and len(engine.sessions) == 0

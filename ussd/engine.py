@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from transitions import Machine
 
+from . import gsm
 from . import messages as default_messages
 from .expr import EvalError, RenderEnv
 from .inputs import Invalid, rule_details, validate
@@ -202,6 +203,7 @@ class Engine:
         self.clock = clock  # wall time for events that do not say when they happened
         self.new_id = new_id
         self.machines = {number: ServiceMachine(s) for number, s in menus.services.items()}
+        self._envs: dict[str, RenderEnv] = {}
 
     # -- the four events ---------------------------------------------------------------------
 
@@ -221,7 +223,7 @@ class Engine:
         scope = self._scope(record, at)
         record.lang = self._language(service, scope, lang)
         scope.set("lang", record.lang)
-        env = RenderEnv(record.lang, self.tz)
+        env = self._env(record.lang)
         self._settle(sm, record, scope, env, at)
         for text in parsed[1]:
             if service.screens.get(record.state, None) is None or isinstance(sm.screens[record.state], EndScreen):
@@ -244,7 +246,7 @@ class Engine:
             return self._expired(session_id)
         at = at or self.clock()
         scope = self._scope(record, at)
-        env = RenderEnv(record.lang, self.tz)
+        env = self._env(record.lang)
         error = self._advance(sm, record, text, scope, env, at)
         if error is not None:
             record.notice = error
@@ -262,6 +264,12 @@ class Engine:
         return Response(session_id, "", True)
 
     # -- a step ------------------------------------------------------------------------------
+
+    def _env(self, lang: str) -> RenderEnv:
+        env = self._envs.get(lang)
+        if env is None:
+            env = self._envs[lang] = RenderEnv(lang, self.tz)
+        return env
 
     def _scope(self, record: Dialogue, at: datetime) -> Scope:
         values = {"msisdn": record.msisdn, "now": at, "lang": record.lang,
@@ -423,5 +431,5 @@ class Engine:
             return Response.final(session_id, "")
         service = sm.service
         lang = record.lang if record else service.default_language
-        text = render_text(service.message("expired"), {}, RenderEnv(lang, self.tz), service.default_language)
-        return Response.final(session_id, text)
+        text = render_text(service.message("expired"), {}, self._env(lang), service.default_language)
+        return Response.final(session_id, gsm.prepare(text, service.charset))

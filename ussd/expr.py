@@ -120,9 +120,7 @@ def _kind(value: Any) -> str:
         return "list"
     if isinstance(value, Mapping):
         return "mapping"
-    if isinstance(value, (datetime.date, datetime.time)):
-        return type(value).__name__
-    return type(value).__name__
+    return type(value).__name__  # e.g. "datetime", "date"
 
 
 def _is_num(value: Any) -> bool:

@@ -45,9 +45,15 @@ def check_fit(service: Service) -> list[Problem]:
         def text_of(text: Text) -> str:
             return gsm.prepare(text.template(lang, service.default_language).static_text(), charset)
 
-        nav = text_of(service.message("nav")) if _static(service.message("nav")) else ""
-        more = gsm.prepare(option_line(service, service.keys.more, text_of(service.message("more"))), charset)
-        chrome = "\n".join(x for x in (text_of(service.message("invalid_choice")), more, nav) if x)
+        def fixed(name: str) -> str:
+            """A message's text when it is fixed; a templated one cannot be judged ahead."""
+            message = service.message(name)
+            return text_of(message) if _static(message) else ""
+
+        nav = fixed("nav")
+        more_label = fixed("more")
+        more = gsm.prepare(option_line(service, service.keys.more, more_label), charset) if more_label else ""
+        chrome = "\n".join(x for x in (fixed("invalid_choice"), more, nav) if x)
         if not gsm.fits(chrome + "\nX"):
             report(service.where, chrome, f"the error, more and navigation lines leave no room for content{suffix}: {_cost(chrome)}")
         for screen in service.screens.values():

@@ -83,14 +83,18 @@ def _extension_count(text: str) -> int:
     """
     match = _BASIC_RUN.match
     end = len(text)
-    pos = match(text).end()
-    count = 0
-    while pos < end:
+    pos = 0
+    count = -1
+    while True:
+        run = match(text, pos)
+        assert run is not None  # a `*` pattern always matches, if only the empty string
+        pos = run.end()
+        if pos == end:
+            return count + 1
         if text[pos] not in EXTENSION_CHARS:
             return ~pos
         count += 1
-        pos = match(text, pos + 1).end()
-    return count
+        pos += 1
 
 
 def is_gsm7(text: str) -> bool:
@@ -193,7 +197,8 @@ def _fallback(char: str) -> str:
     base = "".join(
         c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c)
     )
-    if base.strip() and _GSM7_RUN.fullmatch(base) is not None:
+    # A spacing accent (¨, ¸) decomposes to a bare space: that is no stand-in, unlike for a space.
+    if (base.strip() or char.isspace()) and _GSM7_RUN.fullmatch(base) is not None:
         return base
     return "?"
 

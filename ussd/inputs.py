@@ -78,7 +78,7 @@ def validate(rules: InputRules, text: str, phone: PhoneRule) -> Any | Invalid:
         rules.max_length is not None and len(text) > rules.max_length
     ):
         return Invalid("length", rule_details(rules, phone))
-    if rules.min_value is not None or rules.max_value is not None:
+    if kind in ("digits", "amount") and (rules.min_value is not None or rules.max_value is not None):
         number = value if isinstance(value, int) else int(text)
         if (rules.min_value is not None and number < rules.min_value) or (
             rules.max_value is not None and number > rules.max_value

@@ -12,6 +12,7 @@ import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Callable, Iterable, Sequence
 
 import yaml
@@ -206,9 +207,10 @@ class _ServiceBuilder:
 
     def _check_names(self, node: yaml.Node, names: frozenset[str], scope: frozenset[str]) -> None:
         for name in sorted(names - scope):
+            found = re.search(rf"(?<![\w.]){re.escape(name)}\b", str(node.value)) if isinstance(node, yaml.ScalarNode) else None
             self.r.problems.append(
                 Problem(
-                    _where(self.ctx.path, node),
+                    self._column_in(node, found.start() if found else 0),
                     f"undefined variable {name!r}{did_you_mean(name, scope)}; "
                     f"known: {', '.join(sorted(scope))}",
                 )
@@ -601,7 +603,11 @@ class _ServiceBuilder:
         screens_node = file.fields.get("screens")
         if screens_node is not None:
             screens = self.r.mapping(path, screens_node, (), "screens")
-            keys = {k.value: k for k, _ in screens_node.value} if isinstance(screens_node, yaml.MappingNode) else {}
+            keys: dict[str, yaml.Node] = {}
+            if isinstance(screens_node, yaml.MappingNode):
+                for key_node, _ in screens_node.value:  # the first definition is the one kept
+                    if isinstance(key_node, yaml.ScalarNode):
+                        keys.setdefault(key_node.value, key_node)
             for sid, node in (screens or {}).items():
                 self.screen(sid, keys[sid], node)
         include = file.fields.get("include")
@@ -611,9 +617,13 @@ class _ServiceBuilder:
                 name = self.r.string(path, item, "include")
                 if name is None:
                     continue
-                target = str((Path(path).parent / name).resolve())
-                target = _display_path(target)
-                if not Path(target).is_file():
+                try:
+                    target = _display_path(str((Path(path).parent / name).resolve()))
+                    found = Path(target).is_file()
+                except (OSError, ValueError) as exc:  # a NUL, a name too long for the file system
+                    self.r.problem(path, item, f"include: cannot use {name!r} as a file name ({exc})")
+                    continue
+                if not found:
                     self.r.problem(path, item, f"include: no such file {name!r}")
                     continue
                 self.read_file(target, stack + (path,), item, path)
@@ -691,8 +701,8 @@ class _ServiceBuilder:
         return Service(
             code=code, aliases=tuple(aliases), name=name or code, entry=entry,
             languages=languages, default_language=languages[0], charset=charset, keys=keys,
-            phone=phone, option_format=option_format, messages=messages,
-            screens=dict(self.screens), where=_where(path, node),
+            phone=phone, option_format=option_format, messages=MappingProxyType(messages),
+            screens=MappingProxyType(dict(self.screens)), where=_where(path, node),
             top_screens=self.top_screens(entry),
         )
 
@@ -802,8 +812,9 @@ def _display_path(path: str) -> str:
 
 def _parse_file(path: str, reader: _Reader) -> _File:
     try:
-        with open(path, encoding="utf-8") as fh:
-            root = yaml.compose(fh, Loader=yaml.SafeLoader)
+        with open(path, "rb") as fh:
+            raw = fh.read()
+        root = yaml.compose(raw.decode("utf-8"), Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = Where(path, mark.line + 1, mark.column + 1) if mark else Where(path, 1, 1)
@@ -812,8 +823,14 @@ def _parse_file(path: str, reader: _Reader) -> _File:
     except yaml.YAMLError as exc:
         reader.problems.append(Problem(Where(path, 1, 1), f"YAML: {exc}"))
         return _File(path, None)
+    except RecursionError:
+        reader.problems.append(Problem(Where(path, 1, 1), "YAML nested too deeply to read"))
+        return _File(path, None)
     except UnicodeDecodeError as exc:
-        reader.problems.append(Problem(Where(path, 1, 1), f"not UTF-8 text ({exc.reason} at byte {exc.start})"))
+        before = exc.object[: exc.start]
+        line = before.count(b"\n") + 1
+        column = exc.start - (before.rfind(b"\n") + 1) + 1
+        reader.problems.append(Problem(Where(path, line, column), f"not UTF-8 text ({exc.reason} at byte {exc.start}); save the file as UTF-8"))
         return _File(path, None)
     except OSError as exc:
         reader.problems.append(Problem(Where(path, 1, 1), f"cannot read: {exc.strerror}"))
@@ -833,12 +850,17 @@ def menu_files(paths: Sequence[str | Path]) -> tuple[list[str], list[Problem]]:
     problems: list[Problem] = []
     for raw in paths:
         p = Path(raw)
-        if p.is_dir():
+        try:
+            is_dir, is_file = p.is_dir(), p.is_file()
+        except (OSError, ValueError) as exc:
+            problems.append(Problem(Where(str(raw), 1, 1), f"cannot use this path ({exc})"))
+            continue
+        if is_dir:
             found = sorted(f for f in p.rglob("*") if f.suffix in MENU_SUFFIXES and f.is_file())
             files.extend(_display_path(str(f)) for f in found)
             if not found:
                 problems.append(Problem(Where(str(p), 1, 1), "no menu files (*.yaml) in this folder"))
-        elif p.is_file():
+        elif is_file:
             files.append(_display_path(str(p)))
         else:
             problems.append(Problem(Where(str(p), 1, 1), "no such file or folder"))

@@ -239,9 +239,9 @@ def _layout(lines: Sequence[str], judge: _Judge) -> list[str]:
     """Pages for lines within judge's frame; raises _NoRoom if some content cannot fit.
 
     Each page is the last one if all the rest fits without "more"; otherwise it takes as many
-    whole lines as fit with "more". A line too long for any page is wrapped when a page reaches
-    it, so that its first pieces still fill that page, and a long line that ends up on the last
-    page is not cut for the sake of a "more" line that page does not have.
+    whole lines as fit with "more". A line too long for any page is wrapped only when a page
+    reaches it, and its pieces are then paged like any other lines; so a long line that ends up
+    on the last page is not cut for the sake of a "more" line that page does not have.
     """
     pending = deque(lines)
     if not pending:
@@ -263,8 +263,10 @@ def _layout(lines: Sequence[str], judge: _Judge) -> list[str]:
             continue  # measure this page again, now with the pieces
         if taken == len(pending):
             # Only an odd predicate gets here (all of the rest fits with "more" but not
-            # without): keep a line back for the last page; one line alone always fits it.
+            # without): keep a line back for the last page.
             taken -= 1
+        if taken == 0:  # again only an odd predicate; without progress, give up on this frame
+            raise _NoRoom
         pages.append(judge.render([pending.popleft() for _ in range(taken)], last=False))
     return pages
 

@@ -1,0 +1,214 @@
+"""The ``ussd`` console script, run for real: exit statuses, what goes where, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+USSD = str(Path(sys.executable).with_name("ussd"))
+AT = "2026-11-25T10:00:00"
+ACTIVE = "2250701020304"
+INACTIVE = "2250700000001"
+STRANGER = "2250799999999"
+PROBLEM = re.compile(r"^[^\s:][^:]*\.ya?ml:\d+:\d+: \S.*$")
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def lines(self) -> list[str]:
+        return self.out.splitlines()
+
+    def no_traceback(self) -> bool:
+        return "Traceback" not in self.out and "Traceback" not in self.err
+
+
+def ussd(*args: str, stdin: str = "") -> Run:
+    env = {k: v for k, v in os.environ.items() if k != "USSD_MENUS"}
+    env["PYTHONIOENCODING"] = "utf-8"
+    done = subprocess.run(
+        [USSD, *args], input=stdin.encode(), capture_output=True, cwd=ROOT, timeout=60, env=env,
+    )
+    return Run(done.returncode, done.stdout.decode("utf-8"), done.stderr.decode("utf-8"))
+
+
+def dial(msisdn: str, *replies: str, extra: tuple[str, ...] = ()) -> Run:
+    stdin = "".join(f"{r}\n" for r in replies)
+    return ussd("dial", "#122#", "--msisdn", msisdn, "--at", AT, *extra, stdin=stdin)
+
+
+@dataclass
+class Screen:
+    status: str  # CON or END
+    rows: list[str]
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.rows)
+
+
+def screens(out: str) -> list[Screen]:
+    """The framed screens printed by the handset: rows between the box edges, then a status line."""
+    found: list[Screen] = []
+    rows: list[str] = []
+    for line in out.splitlines():
+        if line.startswith(("│ ", "| ")):
+            rows.append(line[2:-2].rstrip())
+        elif line.startswith((" CON ", " END ")):
+            found.append(Screen(line.split()[0], rows))
+            rows = []
+    return found
+
+
+def status_lines(out: str) -> list[str]:
+    return [line for line in out.splitlines() if line.startswith((" CON ", " END "))]
+
+
+def test_console_script_is_installed() -> None:
+    assert Path(USSD).is_file()
+
+
+# -- ussd check ------------------------------------------------------------------------------------
+
+def test_check_shipped_menus_is_ok() -> None:
+    run = ussd("check")
+    assert run.code == 0, run.err
+    assert len(run.lines) == 1 and run.lines[0].startswith("ok:")
+    assert re.match(r"^ok: 1 service\(s\) \(#122#\), 16 screens, 3 file\(s\)$", run.lines[0])
+    assert run.err == ""
+
+
+def test_check_broken_menus_lists_every_problem() -> None:
+    run = ussd("check", "tests/menus/broken")
+    assert run.code == 1
+    assert len(run.lines) == 25
+    for line in run.lines:
+        assert PROBLEM.match(line), line
+        assert line.startswith(("tests/menus/broken/main.yaml:", "tests/menus/broken/extra.yaml:"))
+    assert "tests/menus/broken/main.yaml:16:15: no screen 'balanse'" in run.lines
+    assert run.err.strip() == "25 problem(s) in 2 file(s)"
+    assert run.no_traceback()
+
+
+def test_check_a_missing_folder() -> None:
+    run = ussd("check", "nonexistent/")
+    assert run.code == 1
+    assert run.lines == ["nonexistent:1:1: no such file or folder"]
+    assert run.no_traceback()
+
+
+def test_check_a_path_too_long_for_the_file_system() -> None:
+    run = ussd("check", "x" * 300)  # longer than NAME_MAX: stat() fails with ENAMETOOLONG
+    assert run.no_traceback(), run.err[-300:]
+    assert run.code == 1
+    assert len(run.lines) == 1 and run.lines[0].startswith("x" * 300 + ":1:1: ")
+
+
+def test_check_a_good_and_a_bad_case_file_together() -> None:
+    run = ussd("check", "tests/menus/cases/undefined_var.yaml", "tests/menus/cases/ucs2_long.yaml")
+    assert run.code == 1 and len(run.lines) == 2
+    assert all(PROBLEM.match(line) for line in run.lines)
+
+
+@pytest.mark.parametrize("case", ["complex_key.yaml", "dynamic_more.yaml", "include_nul.yaml"])
+def test_check_never_shows_a_traceback(case: str) -> None:
+    # The CLI promises one clear message per problem and an exit status, never a traceback.
+    run = ussd("check", f"tests/menus/cases/{case}")
+    assert run.no_traceback(), run.err[-400:]
+    assert run.code in (0, 1)
+    assert all(PROBLEM.match(line) or line.startswith("ok:") for line in run.lines)
+
+
+# -- ussd dial -------------------------------------------------------------------------------------
+
+def test_dial_one_reply_shows_two_screens() -> None:
+    run = dial(ACTIVE, "1")
+    assert run.code == 0, run.err
+    assert len(status_lines(run.out)) == 2
+    first, second = screens(run.out)
+    assert first.status == "CON" and "Bonus Crédit" in first.text
+    assert "1. Bonus Crédit" in first.rows
+    assert second.rows[0].startswith("Bonus Crédit:")
+    assert "> 1" in run.lines  # the piped reply is echoed
+    assert "(hung up: no more replies)" in run.out
+    assert run.no_traceback()
+
+
+@pytest.mark.parametrize("replies", [(), ("1",), ("1", "2", "00"), ("abc", "98", "0")])
+def test_inactive_subscriber_gets_one_end_screen_whatever_is_piped(replies: tuple[str, ...]) -> None:
+    run = dial(INACTIVE, *replies)
+    assert run.code == 0, run.err
+    shown = screens(run.out)
+    assert len(shown) == 1 and shown[0].status == "END"
+    assert shown[0].rows[0].startswith("Compte principal")
+    assert "(hung up" not in run.out and "> " not in run.out  # no reply was read
+    assert run.no_traceback()
+
+
+def test_lang_en_gives_english() -> None:
+    run = dial(ACTIVE, "1", extra=("--lang", "en"))
+    assert run.code == 0, run.err
+    first, second = screens(run.out)
+    assert "1. Credit bonus" in first.rows and "Bonus Crédit" not in run.out
+    assert second.rows[0].startswith("Credit bonus:")
+    inactive = screens(dial(INACTIVE, extra=("--lang", "en")).out)
+    assert len(inactive) == 1 and inactive[0].rows[0].startswith("Main account")
+
+
+def test_dial_lang_outside_the_choices_is_misuse() -> None:
+    run = dial(ACTIVE, extra=("--lang", "de"))
+    assert run.code == 2 and "--lang" in run.err and run.no_traceback()
+    assert status_lines(run.out) == []
+
+
+def test_at_that_is_not_an_instant() -> None:
+    run = ussd("dial", "#122#", "--msisdn", ACTIVE, "--at", "notatime")
+    assert run.code == 2
+    assert "not an ISO 8601 instant: 'notatime'" in run.err
+    assert run.out == "" and run.no_traceback()
+
+
+def test_unknown_msisdn_gets_the_polite_end_screen() -> None:
+    run = dial(STRANGER, "1")
+    assert run.code == 0, run.err
+    shown = screens(run.out)
+    assert len(shown) == 1 and shown[0].status == "END"
+    assert "Ce numéro n'est pas un numéro Orange." in shown[0].text
+    assert "Merci de votre visite." in shown[0].text
+    assert run.no_traceback()
+
+
+def test_dial_with_broken_menus_refuses() -> None:
+    run = ussd("dial", "#122#", "--msisdn", ACTIVE, "--menus", "tests/menus/broken", stdin="1\n")
+    assert run.code == 1
+    assert status_lines(run.out) == []
+    assert "tests/menus/broken/main.yaml:16:15: no screen 'balanse'" in run.err.splitlines()
+    assert "the menus have problems" in run.err
+    assert run.no_traceback()
+
+
+def test_empty_stdin_shows_the_first_screen_then_hangs_up() -> None:
+    run = dial(ACTIVE)
+    assert run.code == 0, run.err
+    shown = screens(run.out)
+    assert len(shown) == 1 and shown[0].status == "CON" and shown[0].rows[0] == "#122# Orange"
+    assert run.lines[-1].startswith("(hung up")
+    assert run.no_traceback()
+
+
+def test_dial_a_code_nobody_serves() -> None:
+    run = ussd("dial", "#999#", "--msisdn", ACTIVE, "--at", AT, stdin="1\n")
+    assert run.code == 0, run.err
+    shown = screens(run.out)
+    assert len(shown) == 1 and shown[0].status == "END" and "pas disponible" in shown[0].text
