@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 
@@ -78,3 +80,36 @@ def engine(clock: FakeClock, population: dict[str, dict[str, Any]]) -> Engine:
     menus = load_menus_or_raise([GOOD_MENUS], registry)
     sessions = MemorySessionStore(clock, idle_timeout=60, max_duration=180)
     return Engine(menus, registry, sessions, clock=lambda: AT)
+
+
+# -- account stores ------------------------------------------------------------------------------
+
+#: The PostgreSQL server the suite runs against (a real one: CI starts it). Unreachable -> the
+#: tests that need it fail, they are not skipped.
+PG_URL = os.environ.get("USSD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
+    import psycopg
+
+    schema = f"ussd_test_{secrets.token_hex(6)}"
+    with psycopg.connect(PG_URL, autocommit=True, connect_timeout=5) as db:
+        db.execute(f"CREATE SCHEMA {schema}")
+    sep = "&" if "?" in PG_URL else "?"
+    try:
+        yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(PG_URL, autocommit=True, connect_timeout=5) as db:
+            db.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each account store in turn: the same tests run against all of them."""
+    if request.param == "memory":
+        return "memory:"
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'accounts.sqlite3'}"
+    return request.getfixturevalue("pg_url")

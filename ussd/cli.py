@@ -14,15 +14,12 @@ from typing import Sequence
 from .loader import MenuError, load_menus
 
 
-def _instant(text: str) -> datetime:
-    """ISO 8601; without an offset, the operator's zone (Africa/Abidjan)."""
-    from .engine import DEFAULT_TZ
-
+def instant_arg(text: str) -> datetime:
+    """ISO 8601, as given: without an offset it is read later in the operator's zone."""
     try:
-        when = datetime.fromisoformat(text)
+        return datetime.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an ISO 8601 instant: {text!r} (e.g. 2026-11-25T10:30:00)") from None
-    return when if when.tzinfo else when.replace(tzinfo=DEFAULT_TZ)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -56,7 +53,10 @@ def cmd_dial(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         print("the menus have problems: fix them (see `ussd check`)", file=sys.stderr)
         return 1
-    handset = Handset(engine, sys.stdout, args.at)
+    at = args.at
+    if at is not None and at.tzinfo is None:
+        at = at.replace(tzinfo=engine.tz)
+    handset = Handset(engine, sys.stdout, at)
     if sys.stdin.isatty():
         replies = keyboard_replies()
     else:
@@ -80,10 +80,14 @@ def parser() -> argparse.ArgumentParser:
     dial = sub.add_parser("dial", help="dial a code on the terminal handset")
     dial.add_argument("code", metavar="CODE", help="the code dialled, e.g. '#122#' or '*122*1#'")
     dial.add_argument("--msisdn", required=True, help="the subscriber's number, E.164 digits (2250701020304)")
-    dial.add_argument("--at", type=_instant, help="freeze the clock at this ISO 8601 instant")
+    dial.add_argument("--at", type=instant_arg, help="freeze the clock at this ISO 8601 instant")
     dial.add_argument("--lang", choices=("fr", "en"), help="the language (default: the subscriber's)")
     dial.add_argument("--menus", action="append", metavar="DIR", help="menu folder or file (repeatable)")
     dial.set_defaults(func=cmd_dial)
+
+    from accounts.cli import add_parser as add_accounts
+
+    add_accounts(sub)
     return p
 
 

@@ -8,16 +8,16 @@ returns the problems, and ``load_menus`` callers decide (the checker prints them
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
 import yaml
 
 from . import messages as default_messages
+from .yamlnodes import NodeReader, describe, did_you_mean, where_of
 from .expr import Expr, ExprError, Template, compile_expr, compile_template
 from .fit import check_fit
 from .gsm import Charset
@@ -93,89 +93,11 @@ class MenuError(Exception):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def _where(path: str, node: yaml.Node) -> Where:
-    mark = node.start_mark
-    return Where(path, mark.line + 1, mark.column + 1)
-
-
-def _kind(node: yaml.Node) -> str:
-    if isinstance(node, yaml.MappingNode):
-        return "a mapping"
-    if isinstance(node, yaml.SequenceNode):
-        return "a list"
-    if node.tag.endswith(":null"):
-        return "nothing (null)"
-    return f"{node.value!r}"
-
-
 @dataclass
 class _File:
     path: str
     root: yaml.MappingNode | None
     fields: dict[str, yaml.Node] = field(default_factory=dict)
-
-
-class _Reader:
-    """Turns nodes into values, recording problems instead of raising."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
-
-    def problem(self, path: str, node: yaml.Node, message: str) -> None:
-        self.problems.append(Problem(_where(path, node), message))
-
-    def mapping(
-        self, path: str, node: yaml.Node, allowed: Sequence[str], what: str
-    ) -> dict[str, yaml.Node] | None:
-        if not isinstance(node, yaml.MappingNode):
-            self.problem(path, node, f"{what}: expected a mapping, found {_kind(node)}")
-            return None
-        out: dict[str, yaml.Node] = {}
-        for key_node, value in node.value:
-            if not isinstance(key_node, yaml.ScalarNode):
-                self.problem(path, key_node, f"{what}: keys must be plain words")
-                continue
-            key = key_node.value
-            if key in out:
-                self.problem(path, key_node, f"{what}: duplicate key {key!r}")
-                continue
-            if allowed and key not in allowed:
-                self.problem(
-                    path,
-                    key_node,
-                    f"{what}: unknown key {key!r}{did_you_mean(key, allowed)}; "
-                    f"expected one of: {', '.join(allowed)}",
-                )
-                continue
-            out[key] = value
-        return out
-
-    def string(self, path: str, node: yaml.Node, what: str) -> str | None:
-        if isinstance(node, yaml.ScalarNode) and not node.tag.endswith(":null"):
-            return str(node.value)
-        self.problem(path, node, f"{what}: expected text, found {_kind(node)}")
-        return None
-
-    def integer(self, path: str, node: yaml.Node, what: str) -> int | None:
-        if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":int"):
-            try:
-                return int(node.value.replace("_", ""), 0)
-            except ValueError:
-                pass
-        self.problem(path, node, f"{what}: expected a whole number, found {_kind(node)}")
-        return None
-
-    def strings(self, path: str, node: yaml.Node, what: str) -> list[str]:
-        if not isinstance(node, yaml.SequenceNode):
-            self.problem(path, node, f"{what}: expected a list, found {_kind(node)}")
-            return []
-        found = (self.string(path, item, what) for item in node.value)
-        return [s for s in found if s is not None]
 
 
 @dataclass
@@ -189,7 +111,7 @@ class _ServiceContext:
 class _ServiceBuilder:
     """Compiles one service: its main file and every file it includes."""
 
-    def __init__(self, reader: _Reader, registry: Registry, files: dict[str, _File]) -> None:
+    def __init__(self, reader: NodeReader, registry: Registry, files: dict[str, _File]) -> None:
         self.r = reader
         self.registry = registry
         self.files = files
@@ -243,7 +165,7 @@ class _ServiceBuilder:
         return compiled
 
     def text(self, node: yaml.Node, what: str, extra: frozenset[str] = frozenset()) -> Text | None:
-        where = _where(self.ctx.path, node)
+        where = where_of(self.ctx.path, node)
         if isinstance(node, yaml.MappingNode):
             fields = self.r.mapping(self.ctx.path, node, (), what)
             if fields is None:
@@ -253,7 +175,7 @@ class _ServiceBuilder:
                 if lang not in self.ctx.languages:
                     self.r.problems.append(
                         Problem(
-                            _where(self.ctx.path, value),
+                            where_of(self.ctx.path, value),
                             f"{what}: language {lang!r} is not one of the service's languages "
                             f"({', '.join(self.ctx.languages)}){did_you_mean(lang, self.ctx.languages)}",
                         )
@@ -280,7 +202,7 @@ class _ServiceBuilder:
         if "lines" in fields:
             node = fields["lines"]
             if not isinstance(node, yaml.SequenceNode):
-                self.r.problem(self.ctx.path, node, f"{what} lines: expected a list, found {_kind(node)}")
+                self.r.problem(self.ctx.path, node, f"{what} lines: expected a list, found {describe(node)}")
             else:
                 for n, item in enumerate(node.value, 1):
                     line = self.line(item, f"{what} line {n}")
@@ -326,7 +248,7 @@ class _ServiceBuilder:
         empty = self.text(fields["empty"], f"{what} empty") if "empty" in fields else None
         if items is None or line is None:
             return None
-        return EachLine(items, alias, line, empty, when, _where(self.ctx.path, node))
+        return EachLine(items, alias, line, empty, when, where_of(self.ctx.path, node))
 
     # -- screens ----------------------------------------------------------------------------
 
@@ -342,7 +264,7 @@ class _ServiceBuilder:
             )
             return
         if not isinstance(node, yaml.MappingNode):
-            self.r.problem(path, node, f"{what}: expected a mapping, found {_kind(node)}")
+            self.r.problem(path, node, f"{what}: expected a mapping, found {describe(node)}")
             return
         kind = self._screen_type(node, what)
         if kind is None:
@@ -350,7 +272,7 @@ class _ServiceBuilder:
         fields = self.r.mapping(path, node, _SCREEN_KEYS[kind], what)
         if fields is None:
             return
-        where = _where(path, key_node)
+        where = where_of(path, key_node)
         lines = self.lines(fields, what)
         build: Callable[..., Screen | None] = getattr(self, f"_{kind}")
         built = build(screen_id, where, lines, fields, what, node)
@@ -382,7 +304,7 @@ class _ServiceBuilder:
             return None
         target = self.r.string(self.ctx.path, fields[key], f"{what} {key}")
         if target is not None:
-            self._links.append((target, _where(self.ctx.path, fields[key])))
+            self._links.append((target, where_of(self.ctx.path, fields[key])))
         return target
 
     def _menu(self, sid, where, lines, fields, what, node) -> Screen | None:
@@ -392,7 +314,7 @@ class _ServiceBuilder:
             self.r.problem(self.ctx.path, node, f"{what}: a menu needs 'options'")
             return None
         if not isinstance(options_node, yaml.SequenceNode):
-            self.r.problem(self.ctx.path, options_node, f"{what} options: expected a list, found {_kind(options_node)}")
+            self.r.problem(self.ctx.path, options_node, f"{what} options: expected a list, found {describe(options_node)}")
             return None
         seen_keys: dict[str, Where] = {}
         for index, item in enumerate(options_node.value):
@@ -433,7 +355,7 @@ class _ServiceBuilder:
             if "goto" in fields:
                 self.r.problem(self.ctx.path, fields["goto"], f"{what}: give either 'goto' or 'action', not both")
             target = f"{sid}/option{index + 1}"
-            built = self._action(target, _where(self.ctx.path, node), (), fields, what, node)
+            built = self._action(target, where_of(self.ctx.path, node), (), fields, what, node)
             if built is not None:
                 self.screens[target] = built
                 self._links.append((target, built.where))
@@ -444,7 +366,7 @@ class _ServiceBuilder:
             target = self._target(fields, "goto", what, node)
         if label is None or target is None:
             return None
-        return Option(index, key, label, target, when, _where(self.ctx.path, node))
+        return Option(index, key, label, target, when, where_of(self.ctx.path, node))
 
     def _info(self, sid, where, lines, fields, what, node) -> Screen:
         return InfoScreen(sid, where, lines)
@@ -535,7 +457,7 @@ class _ServiceBuilder:
             when = self.expr(rfields["when"], f"{what} route {n} when") if "when" in rfields else None
             target = self._target(rfields, "goto", f"{what} route {n}", item)
             if target is not None:
-                routes.append(Route(when, target, _where(self.ctx.path, item)))
+                routes.append(Route(when, target, where_of(self.ctx.path, item)))
         if routes and routes[-1].when is not None:
             self.r.problem(
                 self.ctx.path, routes_node.value[-1],
@@ -580,7 +502,7 @@ class _ServiceBuilder:
             target = self.r.string(path, value, f"{what} on {outcome}")
             if target is not None:
                 outcomes[outcome] = target
-                self._links.append((target, _where(path, value)))
+                self._links.append((target, where_of(path, value)))
         return ActionScreen(sid, where, lines, action=name, args=args, outcomes=outcomes)
 
     # -- files ------------------------------------------------------------------------------
@@ -689,7 +611,7 @@ class _ServiceBuilder:
             self.r.problem(path, node, "service: missing 'entry' (the first screen's id)")
         self._links: list[tuple[str, Where]] = []
         if entry is not None:
-            self._links.append((entry, _where(path, fields["entry"])))
+            self._links.append((entry, where_of(path, fields["entry"])))
         self.read_file(path, (), None, path)
         self.ctx.path = path
         self.check_links()
@@ -702,7 +624,7 @@ class _ServiceBuilder:
             code=code, aliases=tuple(aliases), name=name or code, entry=entry,
             languages=languages, default_language=languages[0], charset=charset, keys=keys,
             phone=phone, option_format=option_format, messages=MappingProxyType(messages),
-            screens=MappingProxyType(dict(self.screens)), where=_where(path, node),
+            screens=MappingProxyType(dict(self.screens)), where=where_of(path, node),
             top_screens=self.top_screens(entry),
         )
 
@@ -810,7 +732,7 @@ def _display_path(path: str) -> str:
         return str(Path(path).resolve())
 
 
-def _parse_file(path: str, reader: _Reader) -> _File:
+def _parse_file(path: str, reader: NodeReader) -> _File:
     try:
         with open(path, "rb") as fh:
             raw = fh.read()
@@ -870,7 +792,7 @@ def menu_files(paths: Sequence[str | Path]) -> tuple[list[str], list[Problem]]:
 def load_menus(paths: Sequence[str | Path], registry: Registry) -> LoadResult:
     """Load every service found in ``paths``; never raises for bad content."""
     files, problems = menu_files(paths)
-    reader = _Reader(problems)
+    reader = NodeReader(problems)
     parsed: dict[str, _File] = {path: _parse_file(path, reader) for path in files}
     services: dict[str, Service] = {}
     included: set[str] = set()

@@ -1,0 +1,103 @@
+"""Subscribers and their bonus buckets: plain values, no database, no clock.
+
+Instants are whole seconds since the Unix epoch (UTC): exact to the second, cheap to compare in the
+rules that run for every bucket at every step, and stored the same way by every store. They become
+datetimes only where a person reads them.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime, timezone, tzinfo
+
+#: Seconds since the epoch, UTC.
+Instant = int
+
+
+class Status(str, enum.Enum):
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+    DEACTIVATED = "deactivated"
+
+
+class OfferType(str, enum.Enum):
+    PREPAID = "prepaid"
+    POSTPAID = "postpaid"
+
+
+#: Sub-accounts and their rubriques, in the order the help page lists them.
+RUBRIQUES: dict[str, tuple[str, ...]] = {
+    "credit": ("monthly", "omoney", "weekend", "special"),
+    "minutes": ("monthly", "omoney", "weekend", "special"),
+    "internet": ("monthly", "weekly", "night", "special", "family", "social"),
+}
+#: Scopes a bucket of each sub-account may have (internet buckets have none).
+SCOPES: dict[str, tuple[str, ...]] = {
+    "credit": ("intra", "all"),
+    "minutes": ("intra", "all", "international"),
+    "internet": (),
+}
+#: What an amount counts: F CFA, seconds of voice, bytes.
+UNITS = {"credit": "F CFA", "minutes": "seconds", "internet": "bytes"}
+STATUSES = tuple(s.value for s in Status)
+OFFER_TYPES = tuple(t.value for t in OfferType)
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    account: str
+    rubrique: str
+    amount: int
+    expires: Instant
+    scope: str | None = None
+    granted: Instant | None = None
+    #: The display line when the rubrique and scope do not say it alone (see policy.yaml `lines`).
+    line: str | None = None
+
+    def counts_at(self, now: Instant) -> bool:
+        """Owned and unspent: granted, not yet expired, above zero."""
+        granted = self.granted
+        return self.amount > 0 and (granted is None or granted <= now) and now < self.expires
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    name: str
+    type: str  # prepaid | postpaid
+
+
+@dataclass(frozen=True, slots=True)
+class MainAccount:
+    balance: int  # F CFA
+    expires: Instant
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriber:
+    msisdn: str  # E.164 digits, no "+"
+    status: str
+    offer: Offer
+    language: str
+    main: MainAccount
+    favourites: tuple[str, ...] = ()
+    buckets: tuple[Bucket, ...] = field(default=())
+
+    @property
+    def active(self) -> bool:
+        return self.status == Status.ACTIVE.value
+
+
+def to_instant(moment: datetime, tz: tzinfo) -> Instant:
+    """A datetime as epoch seconds; a naive one is taken in ``tz`` (the operator's zone).
+
+    ``fold`` decides an ambiguous local time (the hour repeated when clocks go back) the way
+    Python does: fold=0 is the first occurrence.
+    """
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=tz)
+    return int(moment.timestamp())
+
+
+def to_datetime(instant: Instant, tz: tzinfo = timezone.utc) -> datetime:
+    return datetime.fromtimestamp(instant, tz)

@@ -1,0 +1,199 @@
+"""The operator's bonus policy (``accounts/policy.yaml``): usage windows, rubrique titles, line labels.
+
+Policy is data an operator edits, not code: when weekend buckets may be spent, what "Bonus Nuit"
+means by the clock, what each line is called. Loading checks it and names ``file:line:column`` for
+every mistake.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, time, tzinfo
+from pathlib import Path
+from typing import Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+from ussd.model import Problem, Where
+from ussd.yamlnodes import NodeReader, did_you_mean
+
+from .model import RUBRIQUES, SCOPES
+
+POLICY_FILE = Path(__file__).with_name("policy.yaml")
+DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?$")
+
+
+class PolicyError(Exception):
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """When a rubrique's buckets may be spent, in operator time: on ``days`` (all week when
+    empty), from ``start`` to ``end`` (all day when both are None; an end before the start
+    wraps past midnight)."""
+
+    name: str
+    days: frozenset[int]  # 0 = Monday
+    start: time | None
+    end: time | None
+    label: Mapping[str, str]
+
+    def contains(self, local: datetime) -> bool:
+        if self.days and local.weekday() not in self.days:
+            return False
+        if self.start is None or self.end is None:
+            return True
+        now = local.time()
+        if self.start <= self.end:
+            return self.start <= now < self.end
+        return now >= self.start or now < self.end
+
+
+@dataclass(frozen=True, slots=True)
+class RubriqueRule:
+    account: str
+    rubrique: str
+    title: Mapping[str, str]
+    window: Window | None
+
+
+@dataclass(frozen=True)
+class Policy:
+    tz: tzinfo
+    windows: Mapping[str, Window]
+    rubriques: Mapping[tuple[str, str], RubriqueRule]
+    #: (account, rubrique, scope or None) -> label, and (account, rubrique, line) -> label.
+    scope_labels: Mapping[tuple[str, str, str | None], str]
+    line_labels: Mapping[tuple[str, str, str], str]
+    lines: frozenset[tuple[str, str, str]] = field(default=frozenset())
+
+    def label(self, account: str, rubrique: str, scope: str | None, line: str | None) -> str:
+        if line is not None:
+            found = self.line_labels.get((account, rubrique, line))
+            if found is not None:
+                return found
+        found = self.scope_labels.get((account, rubrique, scope))
+        if found is not None:
+            return found
+        title = self.rubriques[(account, rubrique)].title
+        return " ".join(x for x in (title.get("fr") or next(iter(title.values()), rubrique), scope) if x)
+
+
+def _clock(reader: NodeReader, path: str, node: yaml.Node, what: str) -> time | None:
+    text = reader.string(path, node, what)
+    if text is None:
+        return None
+    match = _CLOCK.match(text)
+    if not match:
+        reader.problem(path, node, f"{what}: expected a time of day HH:MM, not {text!r}")
+        return None
+    return time(int(match.group(1)), int(match.group(2)), int(match.group(3) or 0))
+
+
+def _labels(reader: NodeReader, path: str, node: yaml.Node, what: str) -> dict[str, str]:
+    if isinstance(node, yaml.ScalarNode):
+        text = reader.string(path, node, what)
+        return {"*": text} if text is not None else {}
+    fields = reader.mapping(path, node, (), what) or {}
+    out = {}
+    for lang, value in fields.items():
+        text = reader.string(path, value, f"{what} [{lang}]")
+        if text is not None:
+            out[lang] = text
+    return out
+
+
+def load_policy(path: str | Path = POLICY_FILE) -> Policy:
+    """Read and check a policy file; raises :class:`PolicyError` listing every problem."""
+    path = str(path)
+    problems: list[Problem] = []
+    reader = NodeReader(problems)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            root = yaml.compose(fh, Loader=yaml.SafeLoader)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = Where(path, mark.line + 1, mark.column + 1) if mark else Where(path, 1, 1)
+        raise PolicyError([Problem(where, f"cannot read the policy: {getattr(exc, 'problem', None) or exc}")]) from None
+    if root is None:
+        raise PolicyError([Problem(Where(path, 1, 1), "empty policy file")])
+    top = reader.mapping(path, root, ("timezone", "windows", "rubriques", "lines"), "policy") or {}
+
+    tz: tzinfo = ZoneInfo("Africa/Abidjan")
+    if "timezone" in top:
+        name = reader.string(path, top["timezone"], "timezone")
+        try:
+            tz = ZoneInfo(name or "")
+        except (ZoneInfoNotFoundError, ValueError):
+            reader.problem(path, top["timezone"], f"timezone: unknown time zone {name!r} (e.g. Africa/Abidjan)")
+
+    windows: dict[str, Window] = {}
+    for name, node in (reader.mapping(path, top["windows"], (), "windows") or {} if "windows" in top else {}).items():
+        what = f"window {name!r}"
+        fields = reader.mapping(path, node, ("days", "start", "end", "label"), what) or {}
+        days: set[int] = set()
+        for day in reader.strings(path, fields["days"], f"{what} days") if "days" in fields else []:
+            if day.lower() in DAYS:
+                days.add(DAYS.index(day.lower()))
+            else:
+                reader.problem(path, fields["days"], f"{what} days: {day!r} is not a day{did_you_mean(day.lower(), DAYS)}")
+        start = _clock(reader, path, fields["start"], f"{what} start") if "start" in fields else None
+        end = _clock(reader, path, fields["end"], f"{what} end") if "end" in fields else None
+        if ("start" in fields) != ("end" in fields):
+            reader.problem(path, node, f"{what}: give both 'start' and 'end', or neither")
+        label = _labels(reader, path, fields["label"], f"{what} label") if "label" in fields else {}
+        windows[name] = Window(name, frozenset(days), start, end, label)
+
+    rubriques: dict[tuple[str, str], RubriqueRule] = {}
+    accounts = reader.mapping(path, top["rubriques"], tuple(RUBRIQUES), "rubriques") or {} if "rubriques" in top else {}
+    for account, node in accounts.items():
+        for rubrique, rnode in (reader.mapping(path, node, RUBRIQUES[account], f"rubriques {account}") or {}).items():
+            what = f"rubrique {account}.{rubrique}"
+            fields = reader.mapping(path, rnode, ("title", "window"), what) or {}
+            title = _labels(reader, path, fields["title"], f"{what} title") if "title" in fields else {"*": rubrique}
+            window = None
+            if "window" in fields:
+                wname = reader.string(path, fields["window"], f"{what} window")
+                window = windows.get(wname or "")
+                if window is None:
+                    reader.problem(path, fields["window"], f"{what} window: no window {wname!r}{did_you_mean(wname or '', windows)}")
+            rubriques[(account, rubrique)] = RubriqueRule(account, rubrique, title, window)
+    for account, names in RUBRIQUES.items():
+        for rubrique in names:
+            rubriques.setdefault((account, rubrique), RubriqueRule(account, rubrique, {"*": rubrique}, None))
+
+    scope_labels: dict[tuple[str, str, str | None], str] = {}
+    line_labels: dict[tuple[str, str, str], str] = {}
+    line_nodes = top["lines"].value if "lines" in top and isinstance(top["lines"], yaml.SequenceNode) else []
+    if "lines" in top and not isinstance(top["lines"], yaml.SequenceNode):
+        reader.problem(path, top["lines"], "lines: expected a list")
+    for n, node in enumerate(line_nodes, 1):
+        what = f"lines entry {n}"
+        fields = reader.mapping(path, node, ("account", "rubrique", "scope", "line", "label"), what) or {}
+        values = {k: reader.string(path, v, f"{what} {k}") for k, v in fields.items()}
+        account, rubrique = values.get("account"), values.get("rubrique")
+        if account not in RUBRIQUES or rubrique not in RUBRIQUES.get(account or "", ()):
+            reader.problem(path, node, f"{what}: needs a known account and rubrique, not {account!r}/{rubrique!r}")
+            continue
+        scope = values.get("scope")
+        if scope is not None and scope not in SCOPES[account]:
+            reader.problem(path, fields["scope"], f"{what}: {account} has no scope {scope!r}; it has: {', '.join(SCOPES[account]) or 'none'}")
+            continue
+        label = values.get("label")
+        if not label:
+            reader.problem(path, node, f"{what}: missing 'label'")
+            continue
+        line = values.get("line")
+        if line is not None:
+            line_labels.setdefault((account, rubrique, line), label)
+        else:
+            scope_labels.setdefault((account, rubrique, scope), label)
+    if problems:
+        raise PolicyError(problems)
+    return Policy(tz, windows, rubriques, scope_labels, line_labels, frozenset(line_labels))

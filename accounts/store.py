@@ -1,0 +1,163 @@
+"""Where subscribers live: the ``AccountStore`` interface, the rule every debit follows, an
+in-memory store, and ``open_store(url)`` to pick one.
+
+Every store applies the same debit rule (:func:`decide_debit`) inside its own atomic section, and
+keeps a record per (subscriber, request id), so a retried purchase is answered from the record and
+never debits twice.
+"""
+
+from __future__ import annotations
+
+import abc
+import os
+import threading
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from .model import Bucket, Instant, MainAccount, Subscriber
+
+SUCCESS = "success"
+INSUFFICIENT_FUNDS = "insufficient_funds"
+
+
+class StoreError(Exception):
+    """The store could not be reached or used; carries the URL (without password)."""
+
+
+class UnknownSubscriber(KeyError):
+    def __init__(self, msisdn: str) -> None:
+        super().__init__(msisdn)
+        self.msisdn = msisdn
+
+    def __str__(self) -> str:
+        return f"unknown subscriber {self.msisdn}"
+
+
+@dataclass(frozen=True, slots=True)
+class DebitResult:
+    outcome: str  # success | insufficient_funds
+    balance: int  # the main balance after the debit (or as it stands, when refused)
+    replayed: bool = False  # answered from the record of an earlier request with the same id
+
+
+def decide_debit(balance: int, amount: int) -> DebitResult:
+    """The rule: a debit never takes the main balance below zero."""
+    if amount <= 0:
+        raise ValueError(f"a debit must be a positive amount, not {amount}")
+    if balance < amount:
+        return DebitResult(INSUFFICIENT_FUNDS, balance)
+    return DebitResult(SUCCESS, balance - amount)
+
+
+class AccountStore(abc.ABC):
+    url: str = ""
+
+    @abc.abstractmethod
+    def get(self, msisdn: str) -> Subscriber | None: ...
+
+    @abc.abstractmethod
+    def put_many(self, subscribers: Iterable[Subscriber]) -> int:
+        """Store subscribers, each replacing any earlier one with its number (buckets and all),
+        in one transaction: all or nothing. Returns how many."""
+
+    @abc.abstractmethod
+    def grant(self, msisdn: str, bucket: Bucket) -> None: ...
+
+    @abc.abstractmethod
+    def set_favourites(self, msisdn: str, favourites: Sequence[str]) -> None: ...
+
+    @abc.abstractmethod
+    def debit(self, msisdn: str, request_id: str, amount: int, grants: Sequence[Bucket] = (),
+              at: Instant = 0) -> DebitResult:
+        """Debit the main account and grant ``grants`` atomically, exactly once per request id."""
+
+    @abc.abstractmethod
+    def count(self) -> int: ...
+
+    def migrate(self) -> None:
+        """Create the schema if it is missing (stores without one have nothing to do)."""
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> "AccountStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class MemoryAccountStore(AccountStore):
+    """Subscribers in a dict: for tests, benchmarks and one-process demos."""
+
+    def __init__(self) -> None:
+        self.url = "memory:"
+        self._subscribers: dict[str, Subscriber] = {}
+        self._debits: dict[tuple[str, str], DebitResult] = {}
+        self._lock = threading.Lock()
+
+    def get(self, msisdn: str) -> Subscriber | None:
+        return self._subscribers.get(msisdn)
+
+    def put_many(self, subscribers: Iterable[Subscriber]) -> int:
+        batch = {s.msisdn: s for s in subscribers}
+        with self._lock:
+            self._subscribers.update(batch)
+        return len(batch)
+
+    def _change(self, msisdn: str) -> Subscriber:
+        sub = self._subscribers.get(msisdn)
+        if sub is None:
+            raise UnknownSubscriber(msisdn)
+        return sub
+
+    def grant(self, msisdn: str, bucket: Bucket) -> None:
+        with self._lock:
+            sub = self._change(msisdn)
+            self._subscribers[msisdn] = replace(sub, buckets=sub.buckets + (bucket,))
+
+    def set_favourites(self, msisdn: str, favourites: Sequence[str]) -> None:
+        with self._lock:
+            self._subscribers[msisdn] = replace(self._change(msisdn), favourites=tuple(favourites))
+
+    def debit(self, msisdn: str, request_id: str, amount: int, grants: Sequence[Bucket] = (),
+              at: Instant = 0) -> DebitResult:
+        with self._lock:
+            sub = self._change(msisdn)
+            recorded = self._debits.get((msisdn, request_id))
+            if recorded is not None:
+                return replace(recorded, replayed=True)
+            result = decide_debit(sub.main.balance, amount)
+            if result.outcome == SUCCESS:
+                self._subscribers[msisdn] = replace(
+                    sub, main=MainAccount(result.balance, sub.main.expires), buckets=sub.buckets + tuple(grants))
+            self._debits[(msisdn, request_id)] = result
+            return result
+
+    def count(self) -> int:
+        return len(self._subscribers)
+
+
+def default_db_url() -> str:
+    """The embedded default: one SQLite file under the user's data folder."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return f"sqlite:///{Path(base) / 'ussd122' / 'accounts.sqlite3'}"
+
+
+def open_store(url: str | None = None) -> AccountStore:
+    """``sqlite:///relative/path``, ``sqlite:////absolute/path``, ``sqlite:///:memory:``,
+    ``postgresql://user@host:port/db`` or ``memory:``. SQLite creates its schema on first use;
+    PostgreSQL needs ``ussd accounts migrate`` (tests and tools may call ``migrate()``)."""
+    url = url or os.environ.get("USSD_DB") or default_db_url()
+    if url == "memory:":
+        return MemoryAccountStore()
+    if url.startswith("sqlite:///"):
+        from .sqlite import SQLiteAccountStore
+
+        return SQLiteAccountStore(url)
+    if url.startswith(("postgresql://", "postgres://")):
+        from .postgres import PostgresAccountStore
+
+        return PostgresAccountStore(url)
+    raise StoreError(f"unknown database URL {url!r}: expected sqlite:///PATH, postgresql://... or memory:")
