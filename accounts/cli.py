@@ -15,7 +15,7 @@ from typing import Callable
 from ussd.cli import instant_arg
 
 from .importer import ImportFailed, read_subscribers
-from .model import RUBRIQUES, SCOPES, Bucket, to_instant
+from .model import MAX_INSTANT, MIN_INSTANT, RUBRIQUES, SCOPES, Bucket, to_instant
 from .policy import Policy, PolicyError, load_policy
 from .resolve import as_json, iso, resolve
 from .store import AccountStore, StoreError, UnknownSubscriber, open_store
@@ -86,6 +86,9 @@ def cmd_grant(args: argparse.Namespace, policy: Policy) -> int:
         return 2
     expires = to_instant(args.expires, policy.tz)
     granted = to_instant(args.granted, policy.tz) if args.granted else None
+    if not all(MIN_INSTANT <= t <= MAX_INSTANT for t in (expires, granted or expires)):
+        print("--expires and --granted must lie between 1970 and 9999", file=sys.stderr)
+        return 2
     if granted is not None and granted >= expires:
         print("--granted must be before --expires", file=sys.stderr)
         return 2

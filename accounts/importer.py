@@ -19,7 +19,10 @@ import yaml
 
 from ussd.yamlnodes import did_you_mean
 
+from .yamldata import load_plain
 from .model import (
+    MAX_INSTANT,
+    MIN_INSTANT,
     OFFER_TYPES,
     RUBRIQUES,
     SCOPES,
@@ -31,7 +34,8 @@ from .model import (
     to_instant,
 )
 
-_MSISDN = re.compile(r"^\d{8,15}$")
+_MSISDN = re.compile(r"^[0-9]{8,15}$")
+_INTEGER = re.compile(r"^-?[0-9]{1,18}$")
 _LANG = re.compile(r"^[a-z]{2,3}$")
 SUBSCRIBER_FIELDS = ("msisdn", "status", "offer", "language", "main", "favourites", "buckets")
 BUCKET_FIELDS = ("account", "rubrique", "scope", "line", "amount", "granted", "expires")
@@ -115,7 +119,7 @@ class _Record:
         if value is None:
             self.bad(field, "missing")
             return None
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        if isinstance(value, str) and _INTEGER.match(value.strip()):
             value = int(value.strip())
         if isinstance(value, bool) or not isinstance(value, int):
             self.bad(field, f"expected a whole number, found {value!r}")
@@ -144,7 +148,11 @@ class _Record:
         else:
             self.bad(field, f"expected an ISO 8601 instant, found {type(value).__name__}")
             return None
-        return to_instant(moment, self.tz)
+        instant = to_instant(moment, self.tz)
+        if not MIN_INSTANT <= instant <= MAX_INSTANT:
+            self.bad(field, f"{value!r} is outside 1970 to 9999")
+            return None
+        return instant
 
     def msisdn(self, value: Any, field: str) -> str | None:
         if isinstance(value, bool) or not isinstance(value, (str, int)):
@@ -198,6 +206,9 @@ def parse_subscriber(raw: Any, name: str, tz: tzinfo, problems: list[ImportProbl
 
 
 def _parse_bucket(r: _Record, raw: Any, field: str) -> Bucket | None:
+    if raw == {}:
+        r.bad(field, "empty: expected a bucket (account, rubrique, amount, expires...)")
+        return None
     b = r.fields(raw, field, BUCKET_FIELDS)
     if not b:
         return None
@@ -249,10 +260,9 @@ def parse_records(records: Any, source: str, tz: tzinfo) -> list[Subscriber]:
 
 def read_yaml(path: str | Path, tz: tzinfo) -> list[Subscriber]:
     source = str(path)
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
         with open(path, "rb") as fh:
-            data = yaml.load(fh, Loader=loader)
+            data = load_plain(fh.read())
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1} column {mark.column + 1}" if mark else "file"

@@ -10,9 +10,13 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime, timezone, tzinfo
+from typing import Iterable, NamedTuple
 
 #: Seconds since the epoch, UTC.
 Instant = int
+#: The instants every store, zone and date formatter can represent (1970 to the end of 9999 UTC).
+MIN_INSTANT: Instant = 0
+MAX_INSTANT: Instant = 253_402_300_799
 
 
 class Status(str, enum.Enum):
@@ -44,8 +48,9 @@ STATUSES = tuple(s.value for s in Status)
 OFFER_TYPES = tuple(t.value for t in OfferType)
 
 
-@dataclass(frozen=True, slots=True)
-class Bucket:
+class Bucket(NamedTuple):
+    """A named tuple rather than a dataclass: a store builds thousands per second from rows."""
+
     account: str
     rubrique: str
     amount: int
@@ -56,9 +61,14 @@ class Bucket:
     line: str | None = None
 
     def counts_at(self, now: Instant) -> bool:
-        """Owned and unspent: granted, not yet expired, above zero."""
-        granted = self.granted
-        return self.amount > 0 and (granted is None or granted <= now) and now < self.expires
+        return bool(counting((self,), now))
+
+
+def counting(buckets: Iterable[Bucket], now: Instant) -> list[Bucket]:
+    """The buckets that count at ``now``: granted (``granted <= now``), not yet expired
+    (``now < expires``) and above zero. The one statement of the rule, written for speed: it runs
+    for every bucket at every step (indexes: 2 amount, 3 expires, 5 granted)."""
+    return [b for b in buckets if b[2] > 0 and now < b[3] and (b[5] is None or b[5] <= now)]
 
 
 @dataclass(frozen=True, slots=True)

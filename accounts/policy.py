@@ -72,6 +72,11 @@ class Policy:
     scope_labels: Mapping[tuple[str, str, str | None], str]
     line_labels: Mapping[tuple[str, str, str], str]
     lines: frozenset[tuple[str, str, str]] = field(default=frozenset())
+    #: label() memoised by (account, rubrique, scope, line): one dict lookup per bucket.
+    labels: "LabelCache" = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "labels", LabelCache(self))
 
     def label(self, account: str, rubrique: str, scope: str | None, line: str | None) -> str:
         if line is not None:
@@ -138,11 +143,17 @@ def load_policy(path: str | Path = POLICY_FILE) -> Policy:
         what = f"window {name!r}"
         fields = reader.mapping(path, node, ("days", "start", "end", "label"), what) or {}
         days: set[int] = set()
-        for day in reader.strings(path, fields["days"], f"{what} days") if "days" in fields else []:
+        days_node = fields.get("days")
+        if days_node is not None and not isinstance(days_node, yaml.SequenceNode):
+            reader.problem(path, days_node, f"{what} days: expected a list of days like [saturday, sunday]")
+        for day_node in days_node.value if isinstance(days_node, yaml.SequenceNode) else []:
+            day = reader.string(path, day_node, f"{what} days")
+            if day is None:
+                continue
             if day.lower() in DAYS:
                 days.add(DAYS.index(day.lower()))
             else:
-                reader.problem(path, fields["days"], f"{what} days: {day!r} is not a day{did_you_mean(day.lower(), DAYS)}")
+                reader.problem(path, day_node, f"{what} days: {day!r} is not a day{did_you_mean(day.lower(), DAYS)}")
         start = _clock(reader, path, fields["start"], f"{what} start") if "start" in fields else None
         end = _clock(reader, path, fields["end"], f"{what} end") if "end" in fields else None
         if ("start" in fields) != ("end" in fields):
@@ -197,3 +208,15 @@ def load_policy(path: str | Path = POLICY_FILE) -> Policy:
     if problems:
         raise PolicyError(problems)
     return Policy(tz, windows, rubriques, scope_labels, line_labels, frozenset(line_labels))
+
+
+class LabelCache(dict):  # type: ignore[type-arg]
+    """(account, rubrique, scope, line) -> label, computed by the policy on first use."""
+
+    def __init__(self, policy: Policy) -> None:
+        super().__init__()
+        self.policy = policy
+
+    def __missing__(self, key: tuple[str, str, str | None, str | None]) -> str:
+        label = self[key] = self.policy.label(*key)
+        return label

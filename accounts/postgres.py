@@ -26,33 +26,36 @@ def redact(url: str) -> str:
 
 class PostgresAccountStore(SqlAccountStore):
     placeholder = "%s"
-    serial = "BIGSERIAL"
 
     def __init__(self, url: str) -> None:
         super().__init__(url)
         try:
             self._db = psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
         except psycopg.Error as exc:
-            raise StoreError(f"cannot connect to {redact(url)}: {str(exc).strip()}") from exc
+            raise StoreError(f"cannot connect to {redact(url)}: {' '.join(str(exc).split())}") from exc
 
     def _read(self, query: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-        try:
+        with self._errors():
             return self._db.execute(query, params, prepare=True).fetchall()
-        except psycopg.errors.UndefinedTable as exc:
-            raise StoreError(f"{redact(self.url)} has no schema: run `ussd accounts migrate --db URL`") from exc
 
     @contextmanager
     def _write(self) -> Iterator[psycopg.Cursor[Any]]:
-        with self._db.transaction():
-            with self._db.cursor() as cur:
-                yield cur
+        with self._errors(), self._db.transaction(), self._db.cursor() as cur:
+            yield cur
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """The server's problems as one-line store errors (a missing schema, a lost connection)."""
+        try:
+            yield
+        except psycopg.errors.UndefinedTable as exc:
+            raise StoreError(f"{redact(self.url)} has no schema: run `ussd accounts migrate --db URL`") from exc
+        except psycopg.OperationalError as exc:
+            raise StoreError(f"{redact(self.url)}: {' '.join(str(exc).split())}") from exc
 
     def _lock_subscriber(self, cur: Any, msisdn: str) -> tuple[Any, ...] | None:
-        cur.execute("SELECT balance FROM subscribers WHERE msisdn = %s FOR UPDATE", (msisdn,))
+        cur.execute("SELECT balance, buckets FROM subscribers WHERE msisdn = %s FOR UPDATE", (msisdn,))
         return cur.fetchone()
-
-    def _delete_buckets(self, cur: Any, msisdns: list[str]) -> None:
-        cur.execute("DELETE FROM buckets WHERE msisdn = ANY(%s)", (msisdns,))
 
     def close(self) -> None:
         self._db.close()

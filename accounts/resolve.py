@@ -9,22 +9,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
-from .model import RUBRIQUES, Instant, MainAccount, Subscriber, to_datetime
+from .model import RUBRIQUES, Instant, MainAccount, Subscriber, counting, to_datetime
 from .policy import Policy, Window
 
 
-@dataclass(frozen=True, slots=True)
-class Line:
-    label: str
-    scope: str | None
-    amount: int
+class Line(NamedTuple):
+    """Fields in display order: lines sort as tuples, by expiry first."""
+
     expires: Instant
+    label: str
+    amount: int
+    scope: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class RubriqueView:
+class RubriqueView(NamedTuple):
     account: str
     rubrique: str
     total: int
@@ -48,42 +48,55 @@ class Resolution:
         return sum(view.total for view in self.accounts.get(account, {}).values())
 
 
+#: Builds a named tuple from a plain one without its Python-level ``__new__`` (the loops below
+#: run for every bucket at every step, and that call was their largest cost).
+_make = tuple.__new__
+
+#: Every (account, rubrique) in the help page's order, so a resolution lists them as menus do.
+_KEYS = tuple((account, rubrique) for account, names in RUBRIQUES.items() for rubrique in names)
+
+
 def resolve(subscriber: Subscriber, now: Instant, policy: Policy) -> Resolution:
     if not subscriber.active:
         return Resolution(subscriber.msisdn, subscriber.status, subscriber.main, {}, True)
     grouped: dict[tuple[str, str], list[Line]] = {}
-    label = policy.label
-    for bucket in subscriber.buckets:
-        if bucket.counts_at(now):
-            key = (bucket.account, bucket.rubrique)
-            line = Line(label(bucket.account, bucket.rubrique, bucket.scope, bucket.line),
-                        bucket.scope, bucket.amount, bucket.expires)
-            grouped.setdefault(key, []).append(line)
+    get = grouped.get
+    labels = policy.labels
+    make = _make
+    for account, rubrique, amount, expires, scope, _, line in counting(subscriber.buckets, now):
+        key = (account, rubrique)
+        entry = make(Line, (expires, labels[(account, rubrique, scope, line)], amount, scope))
+        found = get(key)
+        if found is None:
+            grouped[key] = [entry]
+        else:
+            found.append(entry)
     local: datetime | None = None
     accounts: dict[str, dict[str, RubriqueView]] = {}
-    for account, rubriques in RUBRIQUES.items():
-        views: dict[str, RubriqueView] = {}
-        for rubrique in rubriques:
-            lines = grouped.get((account, rubrique))
-            if not lines:
-                continue
-            lines.sort(key=_line_order)
-            window = policy.rubriques[(account, rubrique)].window
-            if window is None:
-                usable = True
-            else:
-                if local is None:
-                    local = to_datetime(now, policy.tz)
-                usable = window.contains(local)
-            views[rubrique] = RubriqueView(account, rubrique, sum(line.amount for line in lines),
-                                           lines[0].expires, usable, window, tuple(lines))
-        if views:
-            accounts[account] = views
+    rules = policy.rubriques
+    for key in _KEYS:
+        lines = grouped.get(key)
+        if lines is None:
+            continue
+        # Line's fields are in sort order: expiry, then label and amount (one rubrique's scopes
+        # are all text or all None, so comparing them never mixes the two)
+        lines.sort()
+        window = rules[key].window
+        if window is None:
+            usable = True
+        else:
+            if local is None:
+                local = to_datetime(now, policy.tz)
+            usable = window.contains(local)
+        account, rubrique = key
+        total = 0
+        for line in lines:
+            total += line[2]
+        views = accounts.get(account)
+        if views is None:
+            views = accounts[account] = {}
+        views[rubrique] = make(RubriqueView, (account, rubrique, total, lines[0][0], usable, window, tuple(lines)))
     return Resolution(subscriber.msisdn, subscriber.status, subscriber.main, accounts, False)
-
-
-def _line_order(line: Line) -> tuple[Any, ...]:
-    return (line.expires, line.label, line.amount, line.scope or "")
 
 
 def iso(instant: Instant, policy: Policy) -> str:

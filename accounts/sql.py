@@ -16,6 +16,9 @@ from .store import SUCCESS, AccountStore, DebitResult, UnknownSubscriber, decide
 SCHEMA_VERSION = 1
 
 SCHEMA = [
+    # A subscriber's buckets live in its row (a flat JSON list, Bucket's fields in order): #122#
+    # reads a subscriber far more often than it changes one, and one row is one index lookup,
+    # where a bucket table costs a lookup per bucket. Writes lock the row and rewrite the list.
     """CREATE TABLE IF NOT EXISTS subscribers (
         msisdn TEXT PRIMARY KEY,
         status TEXT NOT NULL,
@@ -24,20 +27,9 @@ SCHEMA = [
         language TEXT NOT NULL,
         balance BIGINT NOT NULL CHECK (balance >= 0),
         main_expires BIGINT NOT NULL,
-        favourites TEXT NOT NULL DEFAULT '[]'
+        favourites TEXT NOT NULL DEFAULT '[]',
+        buckets TEXT NOT NULL DEFAULT '[]'
     )""",
-    """CREATE TABLE IF NOT EXISTS buckets (
-        id {serial} PRIMARY KEY,
-        msisdn TEXT NOT NULL REFERENCES subscribers(msisdn) ON DELETE CASCADE,
-        account TEXT NOT NULL,
-        rubrique TEXT NOT NULL,
-        scope TEXT,
-        line TEXT,
-        amount BIGINT NOT NULL,
-        granted BIGINT,
-        expires BIGINT NOT NULL
-    )""",
-    "CREATE INDEX IF NOT EXISTS buckets_by_msisdn ON buckets (msisdn)",
     """CREATE TABLE IF NOT EXISTS debits (
         msisdn TEXT NOT NULL,
         request_id TEXT NOT NULL,
@@ -50,32 +42,58 @@ SCHEMA = [
     "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
 ]
 
-_SUBSCRIBER = ("SELECT status, offer_name, offer_type, language, balance, main_expires, favourites "
+_SUBSCRIBER = ("SELECT status, offer_name, offer_type, language, balance, main_expires, favourites, buckets "
                "FROM subscribers WHERE msisdn = ?")
-_BUCKETS = "SELECT account, rubrique, amount, expires, scope, granted, line FROM buckets WHERE msisdn = ?"
 _UPSERT = (
-    "INSERT INTO subscribers (msisdn, status, offer_name, offer_type, language, balance, main_expires, favourites) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (msisdn) DO UPDATE SET status = excluded.status, "
-    "offer_name = excluded.offer_name, offer_type = excluded.offer_type, language = excluded.language, "
-    "balance = excluded.balance, main_expires = excluded.main_expires, favourites = excluded.favourites"
+    "INSERT INTO subscribers (msisdn, status, offer_name, offer_type, language, balance, main_expires, "
+    "favourites, buckets) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (msisdn) DO UPDATE SET "
+    "status = excluded.status, offer_name = excluded.offer_name, offer_type = excluded.offer_type, "
+    "language = excluded.language, balance = excluded.balance, main_expires = excluded.main_expires, "
+    "favourites = excluded.favourites, buckets = excluded.buckets"
 )
-_INSERT_BUCKET = ("INSERT INTO buckets (msisdn, account, rubrique, scope, line, amount, granted, expires) "
-                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
 _RECORDED = "SELECT outcome, balance FROM debits WHERE msisdn = ? AND request_id = ?"
 _RECORD = "INSERT INTO debits (msisdn, request_id, amount, outcome, balance, at) VALUES (?, ?, ?, ?, ?, ?)"
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
 
 
-def _bucket_row(msisdn: str, b: Bucket) -> tuple[Any, ...]:
-    return (msisdn, b.account, b.rubrique, b.scope, b.line, b.amount, b.granted, b.expires)
+_WIDTH = len(Bucket._fields)
+
+
+def _buckets_text(buckets: Iterable[Bucket]) -> str:
+    """One flat JSON list, Bucket's fields one bucket after another: the fastest to read back."""
+    return _dumps([value for bucket in buckets for value in bucket])
+
+
+def _buckets_of(text: str) -> tuple[Bucket, ...]:
+    flat = json.loads(text)
+    make = tuple.__new__
+    return tuple([make(Bucket, flat[i:i + _WIDTH]) for i in range(0, len(flat), _WIDTH)])
 
 
 class SqlAccountStore(AccountStore):
     placeholder = "?"
-    serial = "INTEGER"
+
+    #: Subscribers whose parsed buckets are kept (see :meth:`_buckets`).
+    parsed_limit = 4096
 
     def __init__(self, url: str) -> None:
         self.url = url
         self._sql: dict[str, str] = {}
+        self._parsed: dict[str, tuple[str, tuple[Bucket, ...]]] = {}
+
+    def _buckets(self, msisdn: str, text: str) -> tuple[Bucket, ...]:
+        """The buckets stored as ``text``, parsed once per distinct text: a dialogue reads the same
+        subscriber at every step, and parsing is most of a read. Keyed by content, so a change
+        made by any process is seen at once."""
+        cached = self._parsed.get(msisdn)
+        if cached is not None and cached[0] == text:
+            return cached[1]
+        buckets = _buckets_of(text)
+        parsed = self._parsed
+        if len(parsed) >= self.parsed_limit:
+            del parsed[next(iter(parsed))]
+        parsed[msisdn] = (text, buckets)
+        return buckets
 
     def q(self, query: str) -> str:
         """The query in this dialect's placeholder style (kept once converted)."""
@@ -95,19 +113,17 @@ class SqlAccountStore(AccountStore):
         """A context manager: one write transaction, yielding a cursor; commits or rolls back."""
 
     def _lock_subscriber(self, cur: Any, msisdn: str) -> tuple[Any, ...] | None:
-        """Read the subscriber's balance so that no other writer can change it before commit."""
-        cur.execute(self.q("SELECT balance FROM subscribers WHERE msisdn = ?"), (msisdn,))
+        """(balance, buckets) of the subscriber, read so that no other writer can change them
+        before this transaction commits."""
+        cur.execute(self.q("SELECT balance, buckets FROM subscribers WHERE msisdn = ?"), (msisdn,))
         return cur.fetchone()
-
-    @abc.abstractmethod
-    def _delete_buckets(self, cur: Any, msisdns: list[str]) -> None: ...
 
     # -- the interface -----------------------------------------------------------------------
 
     def migrate(self) -> None:
         with self._write() as cur:
             for statement in SCHEMA:
-                cur.execute(statement.format(serial=self.serial))
+                cur.execute(statement)
             cur.execute("SELECT version FROM schema_version")
             if cur.fetchone() is None:
                 cur.execute(self.q("INSERT INTO schema_version (version) VALUES (?)"), (SCHEMA_VERSION,))
@@ -116,55 +132,53 @@ class SqlAccountStore(AccountStore):
         rows = self._read(self.q(_SUBSCRIBER), (msisdn,))
         if not rows:
             return None
-        status, offer_name, offer_type, language, balance, main_expires, favourites = rows[0]
-        buckets = tuple(Bucket(*row) for row in self._read(self.q(_BUCKETS), (msisdn,)))
+        status, offer_name, offer_type, language, balance, main_expires, favourites, buckets = rows[0]
         return Subscriber(msisdn, status, Offer(offer_name, offer_type), language,
-                          MainAccount(balance, main_expires), tuple(json.loads(favourites)), buckets)
+                          MainAccount(balance, main_expires), tuple(json.loads(favourites)),
+                          self._buckets(msisdn, buckets))
 
     def put_many(self, subscribers: Iterable[Subscriber]) -> int:
         batch = list({s.msisdn: s for s in subscribers}.values())
         if not batch:
             return 0
         rows = [(s.msisdn, s.status, s.offer.name, s.offer.type, s.language, s.main.balance, s.main.expires,
-                 json.dumps(list(s.favourites))) for s in batch]
-        buckets = [_bucket_row(s.msisdn, b) for s in batch for b in s.buckets]
+                 _dumps(list(s.favourites)), _buckets_text(s.buckets)) for s in batch]
         with self._write() as cur:
             cur.executemany(self.q(_UPSERT), rows)
-            self._delete_buckets(cur, [s.msisdn for s in batch])
-            if buckets:
-                cur.executemany(self.q(_INSERT_BUCKET), buckets)
         return len(batch)
+
+    def _locked(self, cur: Any, msisdn: str) -> tuple[int, tuple[Bucket, ...]]:
+        row = self._lock_subscriber(cur, msisdn)
+        if row is None:
+            raise UnknownSubscriber(msisdn)
+        return row[0], _buckets_of(row[1])
 
     def grant(self, msisdn: str, bucket: Bucket) -> None:
         with self._write() as cur:
-            if self._lock_subscriber(cur, msisdn) is None:
-                raise UnknownSubscriber(msisdn)
-            cur.execute(self.q(_INSERT_BUCKET), _bucket_row(msisdn, bucket))
+            _, buckets = self._locked(cur, msisdn)
+            cur.execute(self.q("UPDATE subscribers SET buckets = ? WHERE msisdn = ?"),
+                        (_buckets_text(buckets + (bucket,)), msisdn))
 
     def set_favourites(self, msisdn: str, favourites: Sequence[str]) -> None:
         with self._write() as cur:
-            if self._lock_subscriber(cur, msisdn) is None:
-                raise UnknownSubscriber(msisdn)
+            self._locked(cur, msisdn)
             cur.execute(self.q("UPDATE subscribers SET favourites = ? WHERE msisdn = ?"),
-                        (json.dumps(list(favourites)), msisdn))
+                        (_dumps(list(favourites)), msisdn))
 
     def debit(self, msisdn: str, request_id: str, amount: int, grants: Sequence[Bucket] = (),
               at: Instant = 0) -> DebitResult:
         if amount <= 0:
             raise ValueError(f"a debit must be a positive amount, not {amount}")
         with self._write() as cur:
-            row = self._lock_subscriber(cur, msisdn)
-            if row is None:
-                raise UnknownSubscriber(msisdn)
+            balance, buckets = self._locked(cur, msisdn)
             cur.execute(self.q(_RECORDED), (msisdn, request_id))
             recorded = cur.fetchone()
             if recorded is not None:
                 return DebitResult(recorded[0], recorded[1], replayed=True)
-            result = decide_debit(row[0], amount)
+            result = decide_debit(balance, amount)
             if result.outcome == SUCCESS:
-                cur.execute(self.q("UPDATE subscribers SET balance = ? WHERE msisdn = ?"), (result.balance, msisdn))
-                if grants:
-                    cur.executemany(self.q(_INSERT_BUCKET), [_bucket_row(msisdn, b) for b in grants])
+                cur.execute(self.q("UPDATE subscribers SET balance = ?, buckets = ? WHERE msisdn = ?"),
+                            (result.balance, _buckets_text(buckets + tuple(grants)), msisdn))
             cur.execute(self.q(_RECORD), (msisdn, request_id, amount, result.outcome, result.balance, at))
             return result
 

@@ -7,7 +7,6 @@ one process writes.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
@@ -61,9 +60,6 @@ class SQLiteAccountStore(SqlAccountStore):
             cur.execute("COMMIT")
         finally:
             cur.close()
-
-    def _delete_buckets(self, cur: Any, msisdns: list[str]) -> None:
-        cur.execute("DELETE FROM buckets WHERE msisdn IN (SELECT value FROM json_each(?))", (json.dumps(msisdns),))
 
     def close(self) -> None:
         self._db.close()

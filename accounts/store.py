@@ -102,6 +102,9 @@ class MemoryAccountStore(AccountStore):
 
     def put_many(self, subscribers: Iterable[Subscriber]) -> int:
         batch = {s.msisdn: s for s in subscribers}
+        for sub in batch.values():  # what the SQL stores' CHECK constraint refuses, refused here too
+            if sub.main.balance < 0:
+                raise ValueError(f"{sub.msisdn}: a main balance cannot be negative ({sub.main.balance})")
         with self._lock:
             self._subscribers.update(batch)
         return len(batch)
@@ -123,6 +126,8 @@ class MemoryAccountStore(AccountStore):
 
     def debit(self, msisdn: str, request_id: str, amount: int, grants: Sequence[Bucket] = (),
               at: Instant = 0) -> DebitResult:
+        if amount <= 0:
+            raise ValueError(f"a debit must be a positive amount, not {amount}")
         with self._lock:
             sub = self._change(msisdn)
             recorded = self._debits.get((msisdn, request_id))

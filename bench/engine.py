@@ -25,7 +25,6 @@ from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from accounts.demo import DemoAccounts  # noqa: E402
 from simulator.demo import DEMO_MSISDN, demo_engine  # noqa: E402
 from ussd.engine import Engine, Scope  # noqa: E402
 from ussd.expr import RenderEnv  # noqa: E402
@@ -53,9 +52,9 @@ TRANSITIONS: dict[str, dict[str, str]] = {
 class Baseline:
     """The minimum that produces the same screens: dicts, a history list, the shared renderer."""
 
-    def __init__(self, engine: Engine, accounts: DemoAccounts) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.service = engine.menus.services["122"]
-        self.providers = {"subscriber": accounts.subscriber, "bonus": accounts.bonus}
+        self.providers = dict(engine.registry.providers)
         self.sessions: dict[str, dict[str, Any]] = {}
         self.invalid = "Choix invalide."
         self.counter = 0
@@ -159,9 +158,8 @@ def main() -> int:
     ap.add_argument("--live", type=int, default=100_000, help="live dialogues for the scale check (0: skip)")
     args = ap.parse_args()
 
-    accounts = DemoAccounts.load()
-    engine = demo_engine(accounts=accounts, clock=lambda: 0.0)
-    baseline = Baseline(engine, accounts)
+    engine = demo_engine(db="memory:", clock=lambda: 0.0)
+    baseline = Baseline(engine)
 
     def engine_begin() -> tuple[str, str]:
         r = engine.begin(DEMO_MSISDN, "#122#", AT)

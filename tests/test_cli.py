@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import tempfile
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,9 +35,14 @@ class Run:
         return "Traceback" not in self.out and "Traceback" not in self.err
 
 
+#: The embedded SQLite file of these runs lives here, never in the user's own data folder.
+DATA_HOME = tempfile.mkdtemp(prefix="ussd-cli-")
+
+
 def ussd(*args: str, stdin: str = "") -> Run:
-    env = {k: v for k, v in os.environ.items() if k != "USSD_MENUS"}
+    env = {k: v for k, v in os.environ.items() if k not in ("USSD_MENUS", "USSD_DB")}
     env["PYTHONIOENCODING"] = "utf-8"
+    env["XDG_DATA_HOME"] = DATA_HOME
     done = subprocess.run(
         [USSD, *args], input=stdin.encode(), capture_output=True, cwd=ROOT, timeout=60, env=env,
     )

@@ -44,11 +44,16 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_dial(args: argparse.Namespace) -> int:
+    from accounts.importer import ImportFailed
+    from accounts.store import StoreError
     from simulator.demo import demo_engine
     from simulator.handset import Handset, keyboard_replies, piped_replies
 
     try:
-        engine = demo_engine(args.menus or None)
+        engine = demo_engine(args.menus or None, db=args.db)
+    except (StoreError, ImportFailed) as exc:
+        print(exc, file=sys.stderr)
+        return 1
     except MenuError as exc:
         print(exc, file=sys.stderr)
         print("the menus have problems: fix them (see `ussd check`)", file=sys.stderr)
@@ -83,6 +88,7 @@ def parser() -> argparse.ArgumentParser:
     dial.add_argument("--at", type=instant_arg, help="freeze the clock at this ISO 8601 instant")
     dial.add_argument("--lang", choices=("fr", "en"), help="the language (default: the subscriber's)")
     dial.add_argument("--menus", action="append", metavar="DIR", help="menu folder or file (repeatable)")
+    dial.add_argument("--db", help="account store URL (default: the embedded SQLite file, demo data on first use)")
     dial.set_defaults(func=cmd_dial)
 
     from accounts.cli import add_parser as add_accounts

@@ -1,0 +1,514 @@
+"""One suite for every AccountStore: memory, a SQLite file and PostgreSQL (fixture ``store_url``).
+
+Sections: storing and reading subscribers; grants and favourites; debits (exactly once per request
+id); a property over random debit sequences; and real processes debiting one subscriber at once
+(SQLite file and PostgreSQL only: the memory store lives in one process).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import select
+import sqlite3
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from accounts.model import Bucket, MainAccount, Offer, Subscriber
+from accounts.store import (INSUFFICIENT_FUNDS, SUCCESS, AccountStore, DebitResult, UnknownSubscriber,
+                            decide_debit, open_store)
+from accounts.sqlite import sqlite_path
+
+HERE = Path(__file__).resolve().parent
+WORKER = HERE / "store_worker.py"
+T0 = 1_790_000_000  # an instant in 2026
+LATER = T0 + 30 * 86_400
+
+
+def bucket(account: str = "internet", rubrique: str = "monthly", amount: int = 1_000_000, *,
+           expires: int = LATER, scope: str | None = None, granted: int | None = None,
+           line: str | None = None) -> Bucket:
+    return Bucket(account, rubrique, amount, expires, scope, granted, line)
+
+
+def subscriber(msisdn: str, balance: int = 1500, *, status: str = "active", offer: str = "Pass Tout",
+               offer_type: str = "prepaid", language: str = "fr", favourites: tuple[str, ...] = (),
+               buckets: tuple[Bucket, ...] = ()) -> Subscriber:
+    return Subscriber(msisdn, status, Offer(offer, offer_type), language, MainAccount(balance, LATER),
+                      favourites, buckets)
+
+
+RICH = subscriber(
+    "2250701000001", 2500, favourites=("2250701000002", "2250505050505"),
+    buckets=(
+        bucket("credit", "monthly", 500, scope="intra", granted=T0 - 10),
+        bucket("minutes", "special", 600, scope="international", granted=None, line="Appels vers la France"),
+        bucket("internet", "night", 2_147_483_648 * 3, granted=T0, line=None),  # > 32 bits
+        bucket("internet", "social", 0, expires=T0 - 1),  # spent and expired: stored all the same
+    ))
+PLAIN = subscriber("2250701000002", 0, status="inactive", offer="Business", offer_type="postpaid",
+                   language="en")
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[AccountStore]:
+    s = open_store(store_url)
+    s.migrate()
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+# -- 1. storing and reading subscribers ----------------------------------------------------------
+
+def test_put_many_then_get_returns_equal_values(store: AccountStore) -> None:
+    assert store.put_many([RICH, PLAIN]) == 2
+    assert store.get(RICH.msisdn) == RICH
+    assert store.get(PLAIN.msisdn) == PLAIN
+    assert store.count() == 2
+
+
+def test_get_of_an_unknown_number_is_none(store: AccountStore) -> None:
+    assert store.get("2250799999999") is None
+    store.put_many([RICH])
+    assert store.get("2250799999999") is None
+    assert store.get(RICH.msisdn[:-1]) is None
+
+
+def test_put_many_of_nothing_stores_nothing(store: AccountStore) -> None:
+    assert store.put_many([]) == 0
+    assert store.count() == 0
+
+
+def test_put_many_counts_each_number_once_and_keeps_the_last(store: AccountStore) -> None:
+    first = subscriber("2250701000009", 100, buckets=(bucket(),))
+    last = subscriber("2250701000009", 200, favourites=("2250701000001",))
+    assert store.put_many([first, last]) == 1
+    assert store.count() == 1
+    assert store.get(last.msisdn) == last
+
+
+def test_put_many_accepts_any_iterable(store: AccountStore) -> None:
+    assert store.put_many(s for s in (RICH, PLAIN)) == 2
+    assert store.get(RICH.msisdn) == RICH
+
+
+def test_re_putting_a_subscriber_replaces_it_entirely(store: AccountStore) -> None:
+    store.put_many([RICH, PLAIN])
+    new = subscriber(RICH.msisdn, 10, status="deactivated", offer="Mix", offer_type="postpaid", language="en",
+                     favourites=("2250101010101",), buckets=(bucket("credit", "weekend", 7, scope="all"),))
+    assert store.put_many([new]) == 1
+    assert store.get(RICH.msisdn) == new  # the old four buckets are gone, the old favourites too
+    assert store.get(PLAIN.msisdn) == PLAIN  # the other subscriber is untouched
+    assert store.count() == 2
+    bare = subscriber(RICH.msisdn, 10)
+    store.put_many([bare])
+    assert store.get(RICH.msisdn) == bare
+    assert store.get(RICH.msisdn).buckets == ()
+
+
+def test_put_many_is_all_or_nothing_when_the_iterable_fails(store: AccountStore) -> None:
+    store.put_many([PLAIN])
+
+    def batch() -> Iterator[Subscriber]:
+        yield RICH
+        yield replace(PLAIN, main=MainAccount(999, LATER))
+        raise RuntimeError("the import file is truncated")
+
+    with pytest.raises(RuntimeError):
+        store.put_many(batch())
+    assert store.get(RICH.msisdn) is None
+    assert store.get(PLAIN.msisdn) == PLAIN
+    assert store.count() == 1
+
+
+def test_put_many_is_all_or_nothing_when_one_subscriber_has_a_negative_balance(store: AccountStore) -> None:
+    """A batch with one invalid subscriber (balance < 0) is refused whole and changes nothing.
+
+    The SQL stores refuse it through ``CHECK (balance >= 0)``; the memory store must agree, or
+    code tested against it can put a subscriber below zero, which no debit may ever do.
+    """
+    store.put_many([RICH, PLAIN])
+    newcomer = subscriber("2250701000003", 300)
+    broken = replace(PLAIN, main=MainAccount(-1, LATER))
+    changed_rich = replace(RICH, buckets=())
+    refused: Exception | None = None
+    try:
+        store.put_many([newcomer, changed_rich, broken])
+    except Exception as exc:  # the SQL drivers' integrity errors; the interface names none
+        refused = exc
+    assert store.get(PLAIN.msisdn) == PLAIN, f"{store.url}: a negative balance was stored"
+    assert store.get(RICH.msisdn) == RICH, f"{store.url}: an earlier subscriber of the refused batch was changed"
+    assert store.get(newcomer.msisdn) is None, f"{store.url}: a newcomer of the refused batch was stored"
+    assert store.count() == 2
+    assert refused is not None
+    # The store is still usable after the refused batch.
+    assert store.put_many([newcomer]) == 1
+    assert store.get(newcomer.msisdn) == newcomer
+    assert store.debit(newcomer.msisdn, "after-refusal", 100) == DebitResult(SUCCESS, 200)
+
+
+def test_count_follows_distinct_numbers(store: AccountStore) -> None:
+    assert store.count() == 0
+    store.put_many([subscriber(f"22507020000{i:02d}") for i in range(25)])
+    assert store.count() == 25
+    store.put_many([subscriber(f"22507020000{i:02d}", 5) for i in range(20, 30)])
+    assert store.count() == 30
+
+
+# -- 2. grants and favourites ------------------------------------------------------------------
+
+def test_grant_adds_a_bucket_and_keeps_the_rest(store: AccountStore) -> None:
+    store.put_many([RICH, PLAIN])
+    extra = bucket("minutes", "omoney", 1200, scope="all", granted=T0 + 60, line="Bonus Orange Money")
+    store.grant(RICH.msisdn, extra)
+    assert store.get(RICH.msisdn) == replace(RICH, buckets=RICH.buckets + (extra,))
+    store.grant(PLAIN.msisdn, bucket())
+    store.grant(PLAIN.msisdn, bucket())  # the same bucket twice is two buckets
+    assert store.get(PLAIN.msisdn) == replace(PLAIN, buckets=(bucket(), bucket()))
+    assert store.count() == 2
+
+
+def test_set_favourites_replaces_them(store: AccountStore) -> None:
+    store.put_many([RICH])
+    store.set_favourites(RICH.msisdn, ["2250700000001"])
+    assert store.get(RICH.msisdn) == replace(RICH, favourites=("2250700000001",))
+    store.set_favourites(RICH.msisdn, [])
+    assert store.get(RICH.msisdn) == replace(RICH, favourites=())
+
+
+@pytest.mark.parametrize("call", [
+    lambda s, m: s.grant(m, bucket()),
+    lambda s, m: s.set_favourites(m, ["2250700000001"]),
+    lambda s, m: s.debit(m, "req-1", 100),
+    lambda s, m: s.debit(m, "req-1", 100, [bucket()], at=T0),
+], ids=["grant", "set_favourites", "debit", "debit-with-grants"])
+def test_changing_an_unknown_number_raises_unknown_subscriber(store: AccountStore, call: Any) -> None:
+    store.put_many([PLAIN])
+    with pytest.raises(UnknownSubscriber) as raised:
+        call(store, "2250799999999")
+    assert raised.value.msisdn == "2250799999999"
+    assert isinstance(raised.value, KeyError)
+    assert store.get("2250799999999") is None
+    assert store.count() == 1
+    assert store.get(PLAIN.msisdn) == PLAIN
+
+
+def test_a_debit_refused_for_an_unknown_number_is_not_recorded(store: AccountStore) -> None:
+    with pytest.raises(UnknownSubscriber):
+        store.debit("2250799999999", "req-1", 100)
+    store.put_many([subscriber("2250799999999", 500)])
+    assert store.debit("2250799999999", "req-1", 100) == DebitResult(SUCCESS, 400, replayed=False)
+
+
+# -- 3. debits -------------------------------------------------------------------------------
+
+def test_a_successful_debit_lowers_the_balance_and_grants_in_the_same_call(store: AccountStore) -> None:
+    store.put_many([RICH])
+    grants = [bucket("internet", "weekly", 1_500_000_000, granted=T0), bucket("minutes", "special", 300,
+                                                                              scope="intra", line="Pass")]
+    assert store.debit(RICH.msisdn, "buy-1", 1000, grants, at=T0) == DebitResult(SUCCESS, 1500, False)
+    assert store.get(RICH.msisdn) == replace(RICH, main=MainAccount(1500, LATER),
+                                             buckets=RICH.buckets + tuple(grants))
+
+
+def test_a_debit_may_take_the_balance_to_exactly_zero(store: AccountStore) -> None:
+    store.put_many([subscriber("2250701000005", 300)])
+    assert store.debit("2250701000005", "all-of-it", 300) == DebitResult(SUCCESS, 0)
+    assert store.debit("2250701000005", "one-more", 1) == DebitResult(INSUFFICIENT_FUNDS, 0)
+    assert store.get("2250701000005").main.balance == 0
+
+
+def test_insufficient_funds_changes_nothing(store: AccountStore) -> None:
+    store.put_many([RICH])
+    result = store.debit(RICH.msisdn, "too-dear", 2501, [bucket()], at=T0)
+    assert result == DebitResult(INSUFFICIENT_FUNDS, 2500, replayed=False)
+    assert store.get(RICH.msisdn) == RICH
+
+
+def test_a_replay_answers_from_the_record_and_never_debits_twice(store: AccountStore) -> None:
+    store.put_many([RICH])
+    first = store.debit(RICH.msisdn, "buy-1", 1000, [bucket()], at=T0)
+    assert first == DebitResult(SUCCESS, 1500, replayed=False)
+    after_first = store.get(RICH.msisdn)
+    for amount in (1000, 1, 2500, 99999):  # a retry, whatever amount it carries, is the same purchase
+        assert store.debit(RICH.msisdn, "buy-1", amount, [bucket(), bucket()], at=T0 + 5) == replace(
+            first, replayed=True)
+    assert store.get(RICH.msisdn) == after_first  # same balance, no extra bucket
+    assert store.debit(RICH.msisdn, "buy-2", 1000) == DebitResult(SUCCESS, 500)
+
+
+def test_a_replay_after_a_top_up_returns_the_first_answer(store: AccountStore) -> None:
+    """A replay returns what the first request was told, even if the account changed since:
+    a refused purchase does not become a purchase on retry, and a made one is not repeated."""
+    store.put_many([subscriber("2250701000006", 50)])
+    refused = store.debit("2250701000006", "buy-refused", 100)
+    made = store.debit("2250701000006", "buy-made", 30)
+    assert refused == DebitResult(INSUFFICIENT_FUNDS, 50)
+    assert made == DebitResult(SUCCESS, 20)
+    store.put_many([subscriber("2250701000006", 5000)])  # top-up (re-import with a new balance)
+    assert store.debit("2250701000006", "buy-refused", 100) == DebitResult(INSUFFICIENT_FUNDS, 50, True)
+    assert store.debit("2250701000006", "buy-made", 30) == DebitResult(SUCCESS, 20, True)
+    assert store.get("2250701000006").main.balance == 5000
+    assert store.debit("2250701000006", "buy-new", 100) == DebitResult(SUCCESS, 4900)
+
+
+def test_the_same_request_id_for_two_subscribers_is_two_debits(store: AccountStore) -> None:
+    a, b = subscriber("2250701000007", 100), subscriber("2250701000008", 40)
+    store.put_many([a, b])
+    assert store.debit(a.msisdn, "shared-id", 60) == DebitResult(SUCCESS, 40)
+    assert store.debit(b.msisdn, "shared-id", 60) == DebitResult(INSUFFICIENT_FUNDS, 40)
+    assert store.debit(b.msisdn, "shared-id", 10) == DebitResult(INSUFFICIENT_FUNDS, 40, True)
+    assert store.debit(a.msisdn, "shared-id", 10) == DebitResult(SUCCESS, 40, True)
+    assert store.get(a.msisdn).main.balance == 40
+    assert store.get(b.msisdn).main.balance == 40
+
+
+@pytest.mark.parametrize("amount", [0, -1, -1500])
+def test_a_non_positive_amount_raises_value_error_and_records_nothing(store: AccountStore, amount: int) -> None:
+    store.put_many([RICH])
+    with pytest.raises(ValueError):
+        store.debit(RICH.msisdn, "bad-amount", amount, [bucket()])
+    assert store.get(RICH.msisdn) == RICH
+    # Nothing was recorded under that id: a proper request with it is a fresh debit, not a replay.
+    assert store.debit(RICH.msisdn, "bad-amount", 500) == DebitResult(SUCCESS, 2000, replayed=False)
+
+
+@pytest.mark.parametrize("amount", [0, -1])
+def test_a_non_positive_amount_raises_value_error_even_for_a_recorded_request_id(
+        store: AccountStore, amount: int) -> None:
+    """The amount is checked before anything else, as the SQL stores do: a bad request is an error,
+    not a replay of whatever was recorded under its id."""
+    store.put_many([RICH])
+    assert store.debit(RICH.msisdn, "buy-1", 500) == DebitResult(SUCCESS, 2000)
+    with pytest.raises(ValueError):
+        store.debit(RICH.msisdn, "buy-1", amount)
+    assert store.get(RICH.msisdn).main.balance == 2000
+
+
+def test_a_non_positive_amount_for_an_unknown_number_is_refused(store: AccountStore) -> None:
+    # Which of the two errors comes first is not part of the interface; one of them must.
+    with pytest.raises((ValueError, UnknownSubscriber)):
+        store.debit("2250799999999", "bad", 0)
+    assert store.count() == 0
+
+
+def test_the_balance_never_goes_below_zero(store: AccountStore) -> None:
+    store.put_many([subscriber("2250701000010", 95)])
+    results = [store.debit("2250701000010", f"r{i}", 10) for i in range(12)]
+    assert [r.outcome for r in results] == [SUCCESS] * 9 + [INSUFFICIENT_FUNDS] * 3
+    assert [r.balance for r in results] == [85, 75, 65, 55, 45, 35, 25, 15, 5, 5, 5, 5]
+    assert store.get("2250701000010").main.balance == 5
+
+
+# -- 4. random debit sequences -------------------------------------------------------------------
+
+_numbers = itertools.count(1)
+REQUEST_IDS = [f"req-{i}" for i in range(6)]
+debit_ops = st.lists(st.tuples(st.sampled_from(REQUEST_IDS), st.integers(1, 400), st.booleans()),
+                     min_size=1, max_size=25)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(initial=st.integers(0, 2000), ops=debit_ops)
+def test_random_debit_sequences_debit_each_request_once(store: AccountStore, initial: int,
+                                                        ops: list[tuple[str, int, bool]]) -> None:
+    msisdn = f"22508{next(_numbers):08d}"  # a fresh subscriber per example
+    store.put_many([subscriber(msisdn, initial)])
+    grant = bucket("internet", "special", 1024, granted=T0, line="random")
+    first: dict[str, DebitResult] = {}
+    balance = initial  # the model
+    granted = 0
+    for request_id, amount, with_grant in ops:
+        result = store.debit(msisdn, request_id, amount, [grant] if with_grant else [], at=T0)
+        assert result.balance >= 0
+        if request_id in first:
+            assert result == replace(first[request_id], replayed=True)
+            continue
+        assert result == decide_debit(balance, amount)
+        assert result.replayed is False
+        first[request_id] = result
+        if result.outcome == SUCCESS:
+            balance -= amount
+            granted += with_grant
+    spent = sum(amount for request_id, amount, _ in
+                {rid: (rid, a, g) for rid, a, g in reversed(ops)}.values()  # each id's first op
+                if first[request_id].outcome == SUCCESS)
+    stored = store.get(msisdn)
+    assert stored is not None
+    assert stored.main.balance == initial - spent == balance
+    assert stored.buckets == (grant,) * granted
+
+
+# -- 5. real processes on one subscriber -----------------------------------------------------------
+
+PROCESS_TIMEOUT_S = 60
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A store several processes can open at once."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'shared.sqlite3'}"
+    return request.getfixturevalue("pg_url")
+
+
+def debit_records(url: str, msisdn: str) -> list[tuple[str, int, str, int]]:
+    """The debits table as the database holds it: (request_id, amount, outcome, balance)."""
+    query = "SELECT request_id, amount, outcome, balance FROM debits WHERE msisdn = {} ORDER BY request_id"
+    if url.startswith("sqlite:///"):
+        with sqlite3.connect(sqlite_path(url)) as db:
+            return db.execute(query.format("?"), (msisdn,)).fetchall()
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True, connect_timeout=5) as db:
+        return db.execute(query.format("%s"), (msisdn,)).fetchall()
+
+
+def run_workers(url: str, jobs: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Run one worker process per job on ``url``: all open their store, then all start at once.
+    Returns each worker's results; fails the test if a worker errs or the whole takes too long."""
+    deadline = time.monotonic() + PROCESS_TIMEOUT_S
+    procs: list[subprocess.Popen[bytes]] = []
+    env = dict(os.environ, PYTHONPATH=str(HERE.parent))
+    try:
+        for _ in jobs:
+            procs.append(subprocess.Popen([sys.executable, str(WORKER), url], stdin=subprocess.PIPE,
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
+                                          cwd=HERE.parent, env=env))
+        for proc in procs:  # wait until every worker has its store open
+            assert proc.stdout is not None
+            line = b""
+            while not line.endswith(b"\n"):
+                ready, _, _ = select.select([proc.stdout], [], [], max(0.0, deadline - time.monotonic()))
+                assert ready, "a worker did not get ready in time"
+                chunk = proc.stdout.read(1)
+                if not chunk:
+                    _, err = proc.communicate(timeout=5)
+                    pytest.fail(f"worker exited with {proc.returncode} before it was ready:\n{err.decode()}")
+                line += chunk
+            assert line == b"ready\n"
+        for proc, job in zip(procs, jobs):  # go
+            assert proc.stdin is not None
+            data = (json.dumps(job) + "\n").encode()
+            assert len(data) < 4096  # one pipe write, taken whole; communicate() closes stdin later
+            assert proc.stdin.write(data) == len(data)
+        outputs = []
+        for proc in procs:
+            out, err = proc.communicate(timeout=max(0.1, deadline - time.monotonic()))
+            assert proc.returncode == 0, f"worker failed ({proc.returncode}):\n{err.decode()}"
+            outputs.append(json.loads(out))
+        return outputs
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+def test_processes_debiting_one_subscriber_apply_each_debit_once(shared_url: str) -> None:
+    msisdn, initial, amount, n, workers = "2250709000001", 1500, 10, 50, 4
+    with open_store(shared_url) as store:
+        store.migrate()
+        store.put_many([subscriber(msisdn, initial)])
+    jobs = [{"msisdn": msisdn, "amount": amount, "grant": True,
+             "ids": [f"w{w}-{i}" for i in range(n)],
+             "replays": [f"w{w}-{i}" for i in range(0, n, n // 10)]}  # 10 of its own ids
+            for w in range(workers)]
+    outputs = run_workers(shared_url, jobs)
+
+    firsts = [r for out in outputs for r in out if r["phase"] == "first"]
+    replays = [r for out in outputs for r in out if r["phase"] == "replay"]
+    assert len(firsts) == workers * n and len(replays) == workers * 10
+    assert not any(r["replayed"] for r in firsts)
+    assert all(r["replayed"] for r in replays)
+    assert all(r["balance"] >= 0 for r in firsts + replays)
+    successes = [r for r in firsts if r["outcome"] == SUCCESS]
+    refused = [r for r in firsts if r["outcome"] == INSUFFICIENT_FUNDS]
+    assert len(successes) == initial // amount == 150
+    assert len(refused) == workers * n - 150
+    # Serialised debits: the balances the successes report are exactly 1490, 1480, ..., 0, once each.
+    assert sorted(r["balance"] for r in successes) == list(range(0, initial, amount))
+    assert all(r["balance"] == 0 for r in refused)  # refused only once nothing was left
+    for out in outputs:  # within one worker, each success sees a lower balance than the one before
+        own = [r["balance"] for r in out if r["phase"] == "first" and r["outcome"] == SUCCESS]
+        assert own == sorted(own, reverse=True) and len(set(own)) == len(own)
+    by_id = {r["id"]: r for r in firsts}
+    for r in replays:
+        original = by_id[r["id"]]
+        assert (r["outcome"], r["balance"]) == (original["outcome"], original["balance"])
+
+    with open_store(shared_url) as store:
+        final = store.get(msisdn)
+    assert final is not None
+    assert final.main.balance == initial - amount * len(successes) == 0
+    assert len(final.buckets) == len(successes)  # one grant per successful debit, none for refused ones
+    records = debit_records(shared_url, msisdn)
+    assert len(records) == workers * n
+    assert sorted(records) == sorted((r["id"], amount, r["outcome"], r["balance"]) for r in firsts)
+
+
+def test_processes_racing_on_the_same_request_ids_debit_each_once(shared_url: str) -> None:
+    msisdn, initial, amount, n, workers = "2250709000002", 10_000, 10, 50, 2
+    with open_store(shared_url) as store:
+        store.migrate()
+        store.put_many([subscriber(msisdn, initial)])
+    ids = [f"same-{i}" for i in range(n)]
+    # Both workers send the same ids, in the same order, from the same start signal.
+    outputs = run_workers(shared_url, [{"msisdn": msisdn, "amount": amount, "grant": True, "ids": ids}] * workers)
+
+    results = [r for out in outputs for r in out]
+    assert len(results) == workers * n
+    for request_id in ids:
+        answers = [r for r in results if r["id"] == request_id]
+        applied = [r for r in answers if not r["replayed"]]
+        assert len(applied) == 1, f"{request_id}: {answers}"
+        assert applied[0]["outcome"] == SUCCESS
+        for r in answers:
+            assert (r["outcome"], r["balance"]) == (SUCCESS, applied[0]["balance"])
+    applied_balances = sorted(r["balance"] for r in results if not r["replayed"])
+    assert applied_balances == list(range(initial - amount * n, initial, amount))
+
+    with open_store(shared_url) as store:
+        final = store.get(msisdn)
+    assert final is not None
+    assert final.main.balance == initial - amount * n
+    assert len(final.buckets) == n
+    assert len(debit_records(shared_url, msisdn)) == n
+
+
+def test_processes_racing_on_one_request_id_debit_once(shared_url: str) -> None:
+    msisdn = "2250709000003"
+    with open_store(shared_url) as store:
+        store.migrate()
+        store.put_many([subscriber(msisdn, 1000)])
+    outputs = run_workers(shared_url, [{"msisdn": msisdn, "amount": 300, "ids": ["the-one"]}] * 2)
+    results = sorted((r for out in outputs for r in out), key=lambda r: r["replayed"])
+    assert [(r["outcome"], r["balance"], r["replayed"]) for r in results] == [
+        (SUCCESS, 700, False), (SUCCESS, 700, True)]
+    with open_store(shared_url) as store:
+        assert store.get(msisdn).main.balance == 700
+    assert debit_records(shared_url, msisdn) == [("the-one", 300, SUCCESS, 700)]
+
+
+def test_a_reopened_store_keeps_subscribers_and_debit_records(shared_url: str) -> None:
+    with open_store(shared_url) as store:
+        store.migrate()
+        store.put_many([RICH])
+        first = store.debit(RICH.msisdn, "buy-1", 1000, [bucket()], at=T0)
+    with open_store(shared_url) as store:
+        store.migrate()  # migrating again is harmless
+        assert store.get(RICH.msisdn) == replace(RICH, main=MainAccount(1500, LATER),
+                                                 buckets=RICH.buckets + (bucket(),))
+        assert store.debit(RICH.msisdn, "buy-1", 1000) == replace(first, replayed=True)
+        assert store.get(RICH.msisdn).main.balance == 1500
