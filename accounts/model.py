@@ -71,14 +71,12 @@ def counting(buckets: Iterable[Bucket], now: Instant) -> list[Bucket]:
     return [b for b in buckets if b[2] > 0 and now < b[3] and (b[5] is None or b[5] <= now)]
 
 
-@dataclass(frozen=True, slots=True)
-class Offer:
+class Offer(NamedTuple):
     name: str
     type: str  # prepaid | postpaid
 
 
-@dataclass(frozen=True, slots=True)
-class MainAccount:
+class MainAccount(NamedTuple):
     balance: int  # F CFA
     expires: Instant
 

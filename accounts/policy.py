@@ -72,11 +72,18 @@ class Policy:
     scope_labels: Mapping[tuple[str, str, str | None], str]
     line_labels: Mapping[tuple[str, str, str], str]
     lines: frozenset[tuple[str, str, str]] = field(default=frozenset())
-    #: label() memoised by (account, rubrique, scope, line): one dict lookup per bucket.
-    labels: "LabelCache" = field(init=False)
+    #: label() for every (account, rubrique, scope, line) the policy names: one plain dict lookup
+    #: per bucket; other combinations go through label().
+    labels: dict[tuple[str, str, str | None, str | None], str] = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "labels", LabelCache(self))
+        labels = {}
+        for account, names in RUBRIQUES.items():
+            for rubrique in names:
+                for line in (None, *(n for a, r, n in self.line_labels if (a, r) == (account, rubrique))):
+                    for scope in SCOPES[account] or (None,):
+                        labels[(account, rubrique, scope, line)] = self.label(account, rubrique, scope, line)
+        object.__setattr__(self, "labels", labels)
 
     def label(self, account: str, rubrique: str, scope: str | None, line: str | None) -> str:
         if line is not None:
@@ -208,15 +215,3 @@ def load_policy(path: str | Path = POLICY_FILE) -> Policy:
     if problems:
         raise PolicyError(problems)
     return Policy(tz, windows, rubriques, scope_labels, line_labels, frozenset(line_labels))
-
-
-class LabelCache(dict):  # type: ignore[type-arg]
-    """(account, rubrique, scope, line) -> label, computed by the policy on first use."""
-
-    def __init__(self, policy: Policy) -> None:
-        super().__init__()
-        self.policy = policy
-
-    def __missing__(self, key: tuple[str, str, str | None, str | None]) -> str:
-        label = self[key] = self.policy.label(*key)
-        return label

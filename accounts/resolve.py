@@ -65,7 +65,8 @@ def resolve(subscriber: Subscriber, now: Instant, policy: Policy) -> Resolution:
     make = _make
     for account, rubrique, amount, expires, scope, _, line in counting(subscriber.buckets, now):
         key = (account, rubrique)
-        entry = make(Line, (expires, labels[(account, rubrique, scope, line)], amount, scope))
+        label = labels.get((account, rubrique, scope, line)) or policy.label(account, rubrique, scope, line)
+        entry = make(Line, (expires, label, amount, scope))
         found = get(key)
         if found is None:
             grouped[key] = [entry]

@@ -134,7 +134,8 @@ class SqlAccountStore(AccountStore):
             return None
         status, offer_name, offer_type, language, balance, main_expires, favourites, buckets = rows[0]
         return Subscriber(msisdn, status, Offer(offer_name, offer_type), language,
-                          MainAccount(balance, main_expires), tuple(json.loads(favourites)),
+                          MainAccount(balance, main_expires),
+                          () if favourites == "[]" else tuple(json.loads(favourites)),
                           self._buckets(msisdn, buckets))
 
     def put_many(self, subscribers: Iterable[Subscriber]) -> int:

@@ -41,11 +41,12 @@ class SQLiteAccountStore(SqlAccountStore):
                 self._db.execute("PRAGMA journal_mode = WAL")
                 self._db.execute("PRAGMA synchronous = NORMAL")
             self.migrate()
+            self._reader = self._db.cursor()  # reused by every read: one less object per lookup
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open {url}: {exc}") from exc
 
     def _read(self, query: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-        return self._db.execute(query, params).fetchall()
+        return self._reader.execute(query, params).fetchall()
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Cursor]:
