@@ -32,6 +32,7 @@ check: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/engine.py
+	$(BIN)/python bench/accounts.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .hypothesis
