@@ -29,7 +29,8 @@ def test_home_numbers_visible_options_in_order(engine: Engine) -> None:
     home = engine.begin(RICH, "*555#", AT)
     assert not home.end and home.screen == "home"
     assert home.text.split("\n") == [
-        "Boutique etre", "1. Solde", "2. Acheter", "3. Liste", "4. Ajouter un numéro", "9. Quitter"]
+        "Boutique etre", "1. Solde", "2. Acheter", "3. Liste", "4. Ajouter un numéro", "5. Choisir une ligne",
+        "9. Quitter"]
 
 
 def test_condition_shows_option_and_renumbers_the_rest(engine: Engine) -> None:
@@ -222,3 +223,13 @@ def test_sessions_run_on_twisteds_clock(population) -> None:
     reactor_clock.advance(30)
     assert engine.reply(home.session, "0", AT).end
     assert engine.sessions.sweep() == 0 and len(engine.sessions) == 0
+
+
+def test_options_from_a_list_are_numbered_filtered_and_save_the_choice(engine: Engine) -> None:
+    pick = walk(engine, RICH, "5")[-1]
+    assert pick.text.split("\n")[:4] == ["Quelle ligne ?", "1. Ligne 2 (200 F)", "2. Ligne 3 (300 F)", "3. Aucune"]
+    assert engine.reply(pick.session, "2", AT).text == "Choisi: Ligne 3 pour 300 F"
+    assert walk(engine, RICH, "5", "3")[-1].screen == "home"
+    assert walk(engine, RICH, "5", "4")[-1].text.startswith("Choix invalide.")
+    poor = walk(engine, POOR, "6")[-1]  # no lines: only the fixed option is left, numbered 1
+    assert poor.text.split("\n")[:2] == ["Which line?", "1. None"]

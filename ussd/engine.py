@@ -46,6 +46,7 @@ from .render import (
     content_lines,
     holds,
     is_static,
+    option_scope,
     paginate_lines,
     render_text,
     shows_nav,
@@ -170,8 +171,8 @@ class ServiceMachine:
         #: Key -> option of menus whose options are always all shown.
         self.fixed_keys: dict[str, dict[str, Option]] = {}
         for sid, screen in service.screens.items():
-            if isinstance(screen, MenuScreen) and all(o.when is None for o in screen.options):
-                self.fixed_keys[sid] = dict(visible_options(service, screen, {}, RenderEnv()))
+            if isinstance(screen, MenuScreen) and all(o.when is None and o.each is None for o in screen.options):
+                self.fixed_keys[sid] = {key: option for key, option, _ in visible_options(service, screen, {}, RenderEnv())}
 
     def fire(self, event: str, record: Dialogue, *args: Any) -> bool:
         trigger = self.events.get(event)
@@ -308,9 +309,14 @@ class Engine:
         event: str | None = None
         if isinstance(screen, MenuScreen):
             fixed = sm.fixed_keys.get(record.state)
-            chosen = fixed.get(text) if fixed is not None else next(
-                (o for key, o in visible_options(service, screen, scope, env) if key == text), None)
+            if fixed is not None:
+                chosen, item = fixed.get(text), None
+            else:
+                chosen, item = next(((o, i) for key, o, i in visible_options(service, screen, scope, env)
+                                     if key == text), (None, None))
             if chosen is not None:
+                if chosen.save and not self._save(chosen, item, record, scope, env):
+                    return render_text(service.message("error"), scope, env, service.default_language)
                 event = f"option{chosen.index}"
         elif isinstance(screen, InputScreen):
             value = validate(screen.rules, text, service.phone)
@@ -328,6 +334,18 @@ class Engine:
         self._remember(record, previous)
         self._settle(sm, record, scope, env, at)
         return None
+
+    @staticmethod
+    def _save(option: Option, item: Any, record: Dialogue, scope: Scope, env: RenderEnv) -> bool:
+        """Store what choosing ``option`` saves into the dialogue's inputs (all or nothing)."""
+        seen = option_scope(option, scope, item)
+        try:
+            values = {name: expr.evaluate(seen, env) for name, expr in option.save.items()}
+        except EvalError as exc:
+            log.warning("option save at %s failed: %s", option.where, exc)
+            return False
+        record.inputs.update(values)
+        return True
 
     def _go(self, sm: ServiceMachine, record: Dialogue, state: str, scope: Scope, env: RenderEnv,
             at: datetime, *, remember: bool) -> None:

@@ -70,7 +70,7 @@ _SCREEN_KEYS: dict[str, tuple[str, ...]] = {
 }
 _INPUT_KEYS = ("kind", "pattern", "min", "max", "min_length", "max_length", "choices")
 _INPUT_ERRORS = ("kind", "pattern", "range", "length", "choice")
-_OPTION_KEYS = ("key", "label", "goto", "when", "action", "args", "on")
+_OPTION_KEYS = ("key", "label", "goto", "when", "action", "args", "on", "each", "as", "save")
 _LINE_KEYS = ("text", "when", "each", "as", "line", "empty")
 
 
@@ -233,14 +233,7 @@ class _ServiceBuilder:
 
     def each(self, node: yaml.Node, fields: dict[str, yaml.Node], what: str, when: Expr | None) -> Line | None:
         items = self.expr(fields["each"], f"{what} each")
-        alias = "item"
-        if "as" in fields:
-            alias = self.r.string(self.ctx.path, fields["as"], f"{what} as") or alias
-            if not re.fullmatch(r"[a-z][a-z0-9_]*", alias) or alias in self.ctx.variables:
-                self.r.problem(
-                    self.ctx.path, fields["as"],
-                    f"{what} as: expected a new lower-case name, not {alias!r}",
-                )
+        alias = self._alias(fields, what)
         if "line" not in fields:
             self.r.problem(self.ctx.path, node, f"{what}: 'each' needs a 'line' template")
             return None
@@ -348,8 +341,26 @@ class _ServiceBuilder:
         if "label" not in fields:
             self.r.problem(self.ctx.path, node, f"{what}: missing 'label'")
             return None
-        label = self.text(fields["label"], f"{what} label")
-        when = self.expr(fields["when"], f"{what} when") if "when" in fields else None
+        each, alias, extra = None, "item", frozenset()
+        if "each" in fields:
+            each = self.expr(fields["each"], f"{what} each")
+            alias = self._alias(fields, what)
+            extra = frozenset({alias})
+            if key is not None:
+                self.r.problem(self.ctx.path, fields["key"], f"{what}: an 'each' option is numbered; it takes no 'key'")
+        elif "as" in fields:
+            self.r.problem(self.ctx.path, fields["as"], f"{what}: 'as' only goes with 'each'")
+        label = self.text(fields["label"], f"{what} label", extra)
+        when = self.expr(fields["when"], f"{what} when", extra) if "when" in fields else None
+        save: dict[str, Expr] = {}
+        if "save" in fields:
+            for name, value in (self.r.mapping(self.ctx.path, fields["save"], (), f"{what} save") or {}).items():
+                if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+                    self.r.problem(self.ctx.path, fields["save"], f"{what} save: expected lower-case names, not {name!r}")
+                    continue
+                compiled = self.expr(value, f"{what} save {name}", extra)
+                if compiled is not None:
+                    save[name] = compiled
         target: str | None
         if "action" in fields:
             if "goto" in fields:
@@ -364,9 +375,18 @@ class _ServiceBuilder:
                 if key_name in fields:
                     self.r.problem(self.ctx.path, fields[key_name], f"{what}: {key_name!r} only goes with 'action'")
             target = self._target(fields, "goto", what, node)
-        if label is None or target is None:
+        if label is None or target is None or ("each" in fields and each is None):
             return None
-        return Option(index, key, label, target, when, where_of(self.ctx.path, node))
+        return Option(index, key, label, target, when, where_of(self.ctx.path, node), each, alias, save)
+
+    def _alias(self, fields: dict[str, yaml.Node], what: str) -> str:
+        """The name an ``each`` gives its items (``as``, default ``item``)."""
+        if "as" not in fields:
+            return "item"
+        alias = self.r.string(self.ctx.path, fields["as"], f"{what} as") or "item"
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", alias) or alias in self.ctx.variables:
+            self.r.problem(self.ctx.path, fields["as"], f"{what} as: expected a new lower-case name, not {alias!r}")
+        return alias
 
     def _info(self, sid, where, lines, fields, what, node) -> Screen:
         return InfoScreen(sid, where, lines)

@@ -92,6 +92,12 @@ class Option:
     target: str
     when: Expr | None
     where: Where
+    #: A list from the data: the option stands once per item (``alias`` names the item in
+    #: ``label``, ``when`` and ``save``), numbered like the other unkeyed options.
+    each: Expr | None = None
+    alias: str = "item"
+    #: What choosing the option saves into ``input`` (name -> expression), e.g. the chosen item's id.
+    save: Mapping[str, Expr] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

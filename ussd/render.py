@@ -84,27 +84,52 @@ def render_text(text: Text, scope: Mapping[str, Any], env: RenderEnv, default_la
         return "?"
 
 
+#: The item of an option that does not come from a list.
+NO_ITEM = None
+
+
+def _items(line_or_option: EachLine | Option, scope: Mapping[str, Any], env: RenderEnv) -> list[Any]:
+    """The list an ``each`` runs over; anything but a list (or a mapping's values) is empty."""
+    expr = line_or_option.items if isinstance(line_or_option, EachLine) else line_or_option.each
+    assert expr is not None
+    try:
+        items = expr.evaluate(scope, env)
+    except EvalError as exc:
+        log.warning("list at %s failed: %s", line_or_option.where, exc)
+        return []
+    if isinstance(items, Mapping):
+        return list(items.values())
+    return list(items) if isinstance(items, (list, tuple)) else []
+
+
+def option_scope(option: Option, scope: Mapping[str, Any], item: Any) -> Mapping[str, Any]:
+    """What an option's label, condition and saved values see (its list item, if any)."""
+    return scope if option.each is None else Overlay(scope, option.alias, item)
+
+
 def visible_options(
     service: Service, screen: MenuScreen, scope: Mapping[str, Any], env: RenderEnv
-) -> list[tuple[str, Option]]:
-    """The options this subscriber sees, with their keys: unkeyed options are numbered 1, 2, ...
-    over the visible ones, skipping keys taken explicitly or by navigation."""
+) -> list[tuple[str, Option, Any]]:
+    """The options this subscriber sees, as (key, option, list item): unkeyed options (and each
+    item of a list option) are numbered 1, 2, ... over the visible ones, skipping keys taken
+    explicitly or by navigation."""
     options = screen.options
     taken = {o.key for o in options if o.key is not None}
     keys = service.keys
     taken.update((keys.back, keys.home, keys.more))
-    out: list[tuple[str, Option]] = []
+    out: list[tuple[str, Option, Any]] = []
     number = 0
     for option in options:
-        if option.when is not None and not holds(option.when, scope, env):
-            continue
-        key = option.key
-        if key is None:
-            number += 1
-            while str(number) in taken:
+        for item in (NO_ITEM,) if option.each is None else _items(option, scope, env):
+            if option.when is not None and not holds(option.when, option_scope(option, scope, item), env):
+                continue
+            key = option.key
+            if key is None:
                 number += 1
-            key = str(number)
-        out.append((key, option))
+                while str(number) in taken:
+                    number += 1
+                key = str(number)
+            out.append((key, option, item))
     return out
 
 
@@ -117,7 +142,7 @@ def content_lines(
     screen: Screen,
     scope: Mapping[str, Any],
     env: RenderEnv,
-    options: list[tuple[str, Option]] | None = None,
+    options: list[tuple[str, Option, Any]] | None = None,
 ) -> list[str]:
     """The screen's lines before paging: text, list items, then options (or yes/no)."""
     default_lang = service.default_language
@@ -130,8 +155,9 @@ def content_lines(
         else:
             out.extend(_each_lines(line, scope, env, default_lang))
     if isinstance(screen, MenuScreen):
-        for key, option in options if options is not None else visible_options(service, screen, scope, env):
-            out.append(option_line(service, key, render_text(option.label, scope, env, default_lang)))
+        for key, option, item in options if options is not None else visible_options(service, screen, scope, env):
+            label = render_text(option.label, option_scope(option, scope, item), env, default_lang)
+            out.append(option_line(service, key, label))
     elif isinstance(screen, ConfirmScreen):
         out.append(option_line(service, "1", render_text(service.message("yes"), scope, env, default_lang)))
         out.append(option_line(service, "2", render_text(service.message("no"), scope, env, default_lang)))
@@ -139,14 +165,8 @@ def content_lines(
 
 
 def _each_lines(line: EachLine, scope: Mapping[str, Any], env: RenderEnv, default_lang: str) -> list[str]:
-    try:
-        items = line.items.evaluate(scope, env)
-    except EvalError as exc:
-        log.warning("list at %s failed: %s", line.where, exc)
-        items = None
-    if isinstance(items, Mapping):
-        items = list(items.values())
-    if not isinstance(items, (list, tuple)) or not items:
+    items = _items(line, scope, env)
+    if not items:
         if line.empty is None:
             return []
         return render_text(line.empty, scope, env, default_lang).split("\n")
@@ -162,7 +182,8 @@ def is_static(service: Service, screen: Screen) -> bool:
     if any(not isinstance(line, TextLine) or line.when is not None or not line.text.is_static
            for line in screen.lines):
         return False
-    if isinstance(screen, MenuScreen) and any(o.when is not None or not o.label.is_static for o in screen.options):
+    if isinstance(screen, MenuScreen) and any(
+            o.when is not None or o.each is not None or not o.label.is_static for o in screen.options):
         return False
     return all(service.message(name).is_static for name in ("more", "nav", "yes", "no"))
 
