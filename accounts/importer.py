@@ -28,16 +28,22 @@ from .model import (
     SCOPES,
     STATUSES,
     Bucket,
+    InternetPlus,
+    Invoice,
     MainAccount,
     Offer,
+    Purchase,
     Subscriber,
+    Usage,
     to_instant,
 )
 
 _MSISDN = re.compile(r"^[0-9]{8,15}$")
 _INTEGER = re.compile(r"^-?[0-9]{1,18}$")
 _LANG = re.compile(r"^[a-z]{2,3}$")
-SUBSCRIBER_FIELDS = ("msisdn", "status", "offer", "language", "main", "favourites", "buckets")
+SUBSCRIBER_FIELDS = ("msisdn", "status", "offer", "language", "main", "favourites", "buckets", "usage",
+                     "invoices", "internet_plus")
+_MONTH = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])$")
 BUCKET_FIELDS = ("account", "rubrique", "scope", "line", "amount", "granted", "expires")
 CSV_FIELDS = ("msisdn", "status", "offer_name", "offer_type", "language", "balance", "main_expires",
               "favourites", "account", "rubrique", "scope", "line", "amount", "granted", "expires")
@@ -198,11 +204,78 @@ def parse_subscriber(raw: Any, name: str, tz: tzinfo, problems: list[ImportProbl
         bucket = _parse_bucket(r, braw, f"buckets[{n}]")
         if bucket is not None:
             buckets.append(bucket)
+    usage = _parse_usage(r, top["usage"]) if top.get("usage") is not None else None
+    invoices = _parse_list(r, top, "invoices", _parse_invoice)
+    internet_plus = _parse_internet_plus(r, top["internet_plus"]) if top.get("internet_plus") is not None else None
     if not r.ok:
         return None
     assert msisdn and status and offer_name and offer_type and balance is not None and main_expires is not None
     return Subscriber(msisdn, status, Offer(offer_name, offer_type), language, MainAccount(balance, main_expires),
-                      tuple(favourites), tuple(buckets))
+                      tuple(favourites), tuple(buckets), usage, tuple(invoices), internet_plus)
+
+
+def _parse_list(r: _Record, top: dict[str, Any], key: str, parse: Any) -> list[Any]:
+    raw = top.get(key) or []
+    if not isinstance(raw, list):
+        r.bad(key, f"expected a list, found {type(raw).__name__}")
+        return []
+    found = (parse(r, item, f"{key}[{n}]") for n, item in enumerate(raw))
+    return [item for item in found if item is not None]
+
+
+def _parse_usage(r: _Record, raw: Any) -> Usage | None:
+    u = r.fields(raw, "usage", ("since", "voice", "sms", "data", "spend"))
+    if not u:
+        return None
+    since = r.instant(u, "since", "usage.since")
+    counts = [r.amount(u, k, f"usage.{k}") if k in u else 0 for k in ("voice", "sms", "data", "spend")]
+    if since is None or any(c is None for c in counts):
+        return None
+    return Usage(since, *counts)  # type: ignore[arg-type]
+
+
+def _parse_invoice(r: _Record, raw: Any, field: str) -> Invoice | None:
+    i = r.fields(raw, field, ("month", "amount", "issued", "due", "paid"))
+    if not i:
+        return None
+    month = r.text(i, "month", f"{field}.month", pattern=_MONTH)
+    amount = r.amount(i, "amount", f"{field}.amount")
+    issued = r.instant(i, "issued", f"{field}.issued")
+    due = r.instant(i, "due", f"{field}.due")
+    paid = i.get("paid", False)
+    if isinstance(paid, str) and paid.lower() in ("true", "false", "yes", "no"):
+        paid = paid.lower() in ("true", "yes")
+    if not isinstance(paid, bool):
+        r.bad(f"{field}.paid", f"expected true or false, found {paid!r}")
+        return None
+    if month is None or amount is None or issued is None or due is None:
+        return None
+    return Invoice(month, amount, issued, due, paid)
+
+
+def _parse_internet_plus(r: _Record, raw: Any) -> InternetPlus | None:
+    ip = r.fields(raw, "internet_plus", ("active", "purchases"))
+    if not ip and raw != {}:
+        return None
+    active = ip.get("active", True)
+    if isinstance(active, str) and active.lower() in ("true", "false", "yes", "no"):
+        active = active.lower() in ("true", "yes")
+    if not isinstance(active, bool):
+        r.bad("internet_plus.active", f"expected true or false, found {active!r}")
+        return None
+    return InternetPlus(active, tuple(_parse_list(r, ip, "purchases", _parse_purchase)))
+
+
+def _parse_purchase(r: _Record, raw: Any, field: str) -> Purchase | None:
+    p = r.fields(raw, f"internet_plus.{field}", ("at", "merchant", "amount"))
+    if not p:
+        return None
+    at = r.instant(p, "at", f"internet_plus.{field}.at")
+    merchant = r.text(p, "merchant", f"internet_plus.{field}.merchant")
+    amount = r.amount(p, "amount", f"internet_plus.{field}.amount")
+    if at is None or merchant is None or amount is None:
+        return None
+    return Purchase(at, merchant, amount)
 
 
 def _parse_bucket(r: _Record, raw: Any, field: str) -> Bucket | None:

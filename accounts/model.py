@@ -81,6 +81,39 @@ class MainAccount(NamedTuple):
     expires: Instant
 
 
+class Usage(NamedTuple):
+    """Consumption of the current period (Suivi conso), since ``since``."""
+
+    since: Instant
+    voice: int = 0  # seconds
+    sms: int = 0
+    data: int = 0  # bytes
+    spend: int = 0  # F CFA
+
+
+class Invoice(NamedTuple):
+    """A postpaid invoice; ``month`` is the billed month, "2026-10"."""
+
+    month: str
+    amount: int  # F CFA
+    issued: Instant
+    due: Instant
+    paid: bool = False
+
+
+class Purchase(NamedTuple):
+    """An internet+ purchase: a digital service paid on the Orange bill."""
+
+    at: Instant
+    merchant: str
+    amount: int  # F CFA
+
+
+class InternetPlus(NamedTuple):
+    active: bool = True
+    purchases: tuple[Purchase, ...] = ()
+
+
 @dataclass(frozen=True, slots=True)
 class Subscriber:
     msisdn: str  # E.164 digits, no "+"
@@ -90,6 +123,13 @@ class Subscriber:
     main: MainAccount
     favourites: tuple[str, ...] = ()
     buckets: tuple[Bucket, ...] = field(default=())
+    usage: Usage | None = None
+    invoices: tuple[Invoice, ...] = ()
+    internet_plus: InternetPlus | None = None
+
+    @property
+    def postpaid(self) -> bool:
+        return self.offer.type == OfferType.POSTPAID.value
 
     @property
     def active(self) -> bool:

@@ -72,6 +72,8 @@ class Policy:
     scope_labels: Mapping[tuple[str, str, str | None], str]
     line_labels: Mapping[tuple[str, str, str], str]
     lines: frozenset[tuple[str, str, str]] = field(default=frozenset())
+    #: How many favourite numbers a subscriber may keep.
+    favourites_max: int = 3
     #: label() for every (account, rubrique, scope, line) the policy names: one plain dict lookup
     #: per bucket; other combinations go through label().
     labels: dict[tuple[str, str, str | None, str | None], str] = field(init=False)
@@ -135,7 +137,7 @@ def load_policy(path: str | Path = POLICY_FILE) -> Policy:
         raise PolicyError([Problem(where, f"cannot read the policy: {getattr(exc, 'problem', None) or exc}")]) from None
     if root is None:
         raise PolicyError([Problem(Where(path, 1, 1), "empty policy file")])
-    top = reader.mapping(path, root, ("timezone", "windows", "rubriques", "lines"), "policy") or {}
+    top = reader.mapping(path, root, ("timezone", "windows", "rubriques", "lines", "favourites"), "policy") or {}
 
     tz: tzinfo = ZoneInfo("Africa/Abidjan")
     if "timezone" in top:
@@ -212,6 +214,11 @@ def load_policy(path: str | Path = POLICY_FILE) -> Policy:
             line_labels.setdefault((account, rubrique, line), label)
         else:
             scope_labels.setdefault((account, rubrique, scope), label)
+    favourites_max = 3
+    if "favourites" in top:
+        ffields = reader.mapping(path, top["favourites"], ("max",), "favourites") or {}
+        if "max" in ffields:
+            favourites_max = reader.integer(path, ffields["max"], "favourites max") or favourites_max
     if problems:
         raise PolicyError(problems)
-    return Policy(tz, windows, rubriques, scope_labels, line_labels, frozenset(line_labels))
+    return Policy(tz, windows, rubriques, scope_labels, line_labels, frozenset(line_labels), favourites_max)

@@ -11,19 +11,15 @@ from typing import Any, Iterator, Mapping
 
 from ussd.registry import ActionCall, Outcome, ProviderCall, Registry
 
-from .model import RUBRIQUES, Bucket, Subscriber, to_datetime, to_instant
+from .billing import period_of
+from .catalogue import Pass, load_catalogue
+from .model import RUBRIQUES, Invoice, Subscriber, to_datetime, to_instant
 from .policy import Policy
 from .resolve import Resolution, resolve
 from .store import SUCCESS, AccountStore, UnknownSubscriber
 
 LANGUAGES = ("fr", "en")
-
-#: Passes the demo menu sells (price in F CFA, the bucket granted, its validity in days).
-PASSES: dict[str, dict[str, Any]] = {
-    "internet_500": {"price": 500, "account": "internet", "rubrique": "special", "amount": 500 * 1024 * 1024, "days": 3},
-    "mix_1000": {"price": 1000, "account": "credit", "rubrique": "special", "scope": "all", "amount": 1500, "days": 7},
-}
-
+YEAR = 365 * 86_400
 
 def _languages(text: Mapping[str, str]) -> dict[str, str]:
     """A policy text ({"*": x} or per language) as one entry per menu language."""
@@ -35,6 +31,7 @@ def _languages(text: Mapping[str, str]) -> dict[str, str]:
 class AccountProviders:
     store: AccountStore
     policy: Policy
+    catalogue: Mapping[str, Pass] = field(default_factory=load_catalogue)
     #: The last step's read: the engine hands every provider of one step the same call object.
     _last: tuple[ProviderCall, Subscriber | None] | None = field(default=None, repr=False)
 
@@ -59,6 +56,8 @@ class AccountProviders:
             "language": sub.language,
             "main": {"balance": sub.main.balance, "expires": to_datetime(sub.main.expires, tz)},
             "favourites": list(sub.favourites),
+            "favourites_max": self.policy.favourites_max,
+            "postpaid": sub.postpaid,
         }
 
     def bonus(self, call: ProviderCall) -> Mapping[str, Any]:
@@ -66,27 +65,130 @@ class AccountProviders:
         resolution = resolve(sub, to_instant(call.at, self.policy.tz), self.policy) if sub is not None else None
         return BonusView(resolution, self.policy)
 
+    def passes(self, call: ProviderCall) -> list[dict[str, Any]]:
+        return [{"id": p.id, "name": _languages(p.name), "price": p.price, "days": p.days}
+                for p in self.catalogue.values()]
+
+    def conso(self, call: ProviderCall) -> dict[str, Any] | None:
+        sub = self._read(call)
+        if sub is None or sub.usage is None:
+            return None
+        usage = sub.usage
+        return {"since": to_datetime(usage.since, self.policy.tz), "voice": usage.voice, "sms": usage.sms,
+                "data": usage.data, "spend": usage.spend}
+
+    def invoices(self, call: ProviderCall) -> dict[str, Any]:
+        """The last invoice, the last 12 months' (newest first), and those a duplicate may be asked
+        for (24 months)."""
+        sub = self._read(call)
+        now = to_instant(call.at, self.policy.tz)
+        tz = self.policy.tz
+        issued = sorted((i for i in (sub.invoices if sub else ()) if i.issued <= now), key=lambda i: i.issued,
+                        reverse=True)
+
+        def view(i: Invoice) -> dict[str, Any]:
+            return {"month": i.month, "label": f"{i.month[5:7]}/{i.month[:4]}", "amount": i.amount,
+                    "issued": to_datetime(i.issued, tz), "due": to_datetime(i.due, tz), "paid": i.paid}
+
+        return {
+            "last": view(issued[0]) if issued else None,
+            "recent": [view(i) for i in issued if i.issued > now - YEAR][:12],
+            "duplicates": [view(i) for i in issued if i.issued > now - 2 * YEAR][:24],
+        }
+
+    def internet_plus(self, call: ProviderCall) -> dict[str, Any]:
+        """Purchases of the current billing period (26th to 25th) and the six before it."""
+        sub = self._read(call)
+        tz = self.policy.tz
+        now = to_instant(call.at, tz)
+        plus = sub.internet_plus if sub is not None else None
+        purchases = plus.purchases if plus is not None else ()
+
+        def period(back: int) -> dict[str, Any]:
+            start, end = period_of(now, tz, back)
+            bought = sorted((p for p in purchases if start <= p.at < end), key=lambda p: p.at, reverse=True)
+            return {
+                "start": to_datetime(start, tz), "end": to_datetime(end - 1, tz),
+                "total": sum(p.amount for p in bought), "count": len(bought),
+                "purchases": [{"at": to_datetime(p.at, tz), "merchant": p.merchant, "amount": p.amount}
+                              for p in bought],
+            }
+
+        current = period(0)
+        return {"enabled": plus is not None, "active": bool(plus and plus.active), "current": current,
+                "has_current": current["count"] > 0, "previous": [period(back) for back in range(1, 7)]}
+
+    # -- actions ---------------------------------------------------------------------------
+
     def buy_pass(self, call: ActionCall) -> Outcome:
-        """Debit the main account and grant the pass, once per dialogue and pass."""
-        offer = PASSES.get(str(call.args.get("pass")))
+        """Debit the main account and grant the pass's buckets, once per dialogue and pass."""
+        offer = self.catalogue.get(str(call.args.get("pass")))
         if offer is None:
             return Outcome("error")
         at = to_instant(call.at, self.policy.tz)
-        grant = Bucket(offer["account"], offer["rubrique"], offer["amount"], at + offer["days"] * 86400,
-                       offer.get("scope"), at)
         self._last = None  # what the next screen reads must include this purchase
         try:
-            result = self.store.debit(call.msisdn, f"{call.session_id}:{call.args.get('pass')}",
-                                      offer["price"], [grant], at)
+            result = self.store.debit(call.msisdn, f"{call.session_id}:{offer.id}", offer.price,
+                                      offer.buckets(at), at)
         except UnknownSubscriber:
             return Outcome("error")
-        data = {"balance": result.balance, "price": offer["price"]}
+        data = {"balance": result.balance, "price": offer.price, "name": _languages(offer.name)}
         return Outcome("success" if result.outcome == SUCCESS else "insufficient_funds", data)
+
+    def add_favourite(self, call: ActionCall) -> Outcome:
+        number = str(call.args.get("number") or "")
+        sub = self.store.get(call.msisdn)
+        self._last = None
+        if sub is None:
+            return Outcome("error")
+        if number == sub.msisdn:
+            return Outcome("own_number", {"number": number})
+        if number in sub.favourites:
+            return Outcome("duplicate", {"number": number})
+        if len(sub.favourites) >= self.policy.favourites_max:
+            return Outcome("full", {"number": number, "max": self.policy.favourites_max})
+        self.store.set_favourites(call.msisdn, (*sub.favourites, number))
+        return Outcome("success", {"number": number})
+
+    def remove_favourite(self, call: ActionCall) -> Outcome:
+        number = str(call.args.get("number") or "")
+        sub = self.store.get(call.msisdn)
+        self._last = None
+        if sub is None or number not in sub.favourites:
+            return Outcome("not_found", {"number": number})
+        self.store.set_favourites(call.msisdn, tuple(n for n in sub.favourites if n != number))
+        return Outcome("success", {"number": number})
+
+    def set_internet_plus(self, call: ActionCall) -> Outcome:
+        active = bool(call.args.get("active"))
+        self._last = None
+        try:
+            self.store.set_internet_plus(call.msisdn, active)
+        except UnknownSubscriber:
+            return Outcome("error")
+        return Outcome("success", {"active": active})
+
+    def invoice_duplicate(self, call: ActionCall) -> Outcome:
+        """A duplicate is sent by SMS; the request only needs an invoice the subscriber may ask for."""
+        month = str(call.args.get("month") or "")
+        sub = self.store.get(call.msisdn)
+        now = to_instant(call.at, self.policy.tz)
+        if sub is None or not any(i.month == month and now - 2 * YEAR < i.issued <= now for i in sub.invoices):
+            return Outcome("not_found", {"month": month})
+        return Outcome("success", {"month": month})
 
     def register(self, registry: Registry) -> Registry:
         registry.provider("subscriber", self.subscriber)
         registry.provider("bonus", self.bonus)
+        registry.provider("passes", self.passes)
+        registry.provider("conso", self.conso)
+        registry.provider("invoices", self.invoices)
+        registry.provider("internet_plus", self.internet_plus)
         registry.action("buy_pass", self.buy_pass, {"success", "insufficient_funds"})
+        registry.action("add_favourite", self.add_favourite, {"success", "own_number", "duplicate", "full"})
+        registry.action("remove_favourite", self.remove_favourite, {"success", "not_found"})
+        registry.action("set_internet_plus", self.set_internet_plus, {"success"})
+        registry.action("invoice_duplicate", self.invoice_duplicate, {"success", "not_found"})
         return registry
 
 
@@ -116,25 +218,31 @@ class BonusView(Mapping[str, Any]):
         return len(RUBRIQUES)
 
     def _build(self, account: str) -> dict[str, Any]:
-        entry: dict[str, Any] = {"total": 0, "lines": [], "rubriques": {}}
-        if self._resolution is None:
-            return entry
+        """``total``, ``lines`` (every counting line, by expiry), and per rubrique, in the help
+        page's order (``all``, a list; ``rubriques``, by name): title, total, lines, next expiry,
+        whether usable now, and the window's words. Rubriques with nothing count too, empty."""
         policy = self._policy
         tz = policy.tz
-        for rubrique, view in self._resolution.accounts.get(account, {}).items():
-            lines = [{"label": line.label, "scope": line.scope, "amount": line.amount,
-                      "expires": to_datetime(line.expires, tz), "rubrique": rubrique} for line in view.lines]
+        views = self._resolution.accounts.get(account, {}) if self._resolution is not None else {}
+        entry: dict[str, Any] = {"total": 0, "lines": [], "all": [], "rubriques": {}}
+        for rubrique in RUBRIQUES[account]:
+            view = views.get(rubrique)
             rule = policy.rubriques[(account, rubrique)]
-            entry["rubriques"][rubrique] = {
+            lines = [{"label": line.label, "scope": line.scope, "amount": line.amount,
+                      "expires": to_datetime(line.expires, tz), "rubrique": rubrique}
+                     for line in (view.lines if view is not None else ())]
+            item = {
+                "rubrique": rubrique,
                 "title": _languages(rule.title),
-                "total": view.total,
-                "next_expiry": to_datetime(view.next_expiry, tz),
-                "usable_now": view.usable_now,
-                "window": _languages(view.window.label) if view.window else None,
+                "total": view.total if view is not None else 0,
+                "next_expiry": to_datetime(view.next_expiry, tz) if view is not None else None,
+                "usable_now": view.usable_now if view is not None else True,
+                "window": _languages(rule.window.label) if rule.window else None,
                 "lines": lines,
             }
-            entry["total"] += view.total
+            entry["all"].append(item)
+            entry["rubriques"][rubrique] = item
+            entry["total"] += item["total"]
             entry["lines"].extend(lines)
         entry["lines"].sort(key=lambda line: line["expires"])
         return entry
-

@@ -10,10 +10,12 @@ import abc
 import json
 from typing import Any, Iterable, Sequence
 
-from .model import Bucket, Instant, MainAccount, Offer, Subscriber
+from .model import Bucket, Instant, InternetPlus, Invoice, MainAccount, Offer, Purchase, Subscriber, Usage
 from .store import SUCCESS, AccountStore, DebitResult, UnknownSubscriber, decide_debit
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: What takes a schema of an older version to the next one.
+UPGRADES = {1: ["ALTER TABLE subscribers ADD COLUMN services TEXT NOT NULL DEFAULT '{}'"]}
 
 SCHEMA = [
     # A subscriber's buckets live in its row (a flat JSON list, Bucket's fields in order): #122#
@@ -28,7 +30,8 @@ SCHEMA = [
         balance BIGINT NOT NULL CHECK (balance >= 0),
         main_expires BIGINT NOT NULL,
         favourites TEXT NOT NULL DEFAULT '[]',
-        buckets TEXT NOT NULL DEFAULT '[]'
+        buckets TEXT NOT NULL DEFAULT '[]',
+        services TEXT NOT NULL DEFAULT '{}'
     )""",
     """CREATE TABLE IF NOT EXISTS debits (
         msisdn TEXT NOT NULL,
@@ -42,14 +45,14 @@ SCHEMA = [
     "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
 ]
 
-_SUBSCRIBER = ("SELECT status, offer_name, offer_type, language, balance, main_expires, favourites, buckets "
-               "FROM subscribers WHERE msisdn = ?")
+_SUBSCRIBER = ("SELECT status, offer_name, offer_type, language, balance, main_expires, favourites, buckets, "
+               "services FROM subscribers WHERE msisdn = ?")
 _UPSERT = (
     "INSERT INTO subscribers (msisdn, status, offer_name, offer_type, language, balance, main_expires, "
-    "favourites, buckets) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (msisdn) DO UPDATE SET "
+    "favourites, buckets, services) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (msisdn) DO UPDATE SET "
     "status = excluded.status, offer_name = excluded.offer_name, offer_type = excluded.offer_type, "
     "language = excluded.language, balance = excluded.balance, main_expires = excluded.main_expires, "
-    "favourites = excluded.favourites, buckets = excluded.buckets"
+    "favourites = excluded.favourites, buckets = excluded.buckets, services = excluded.services"
 )
 _RECORDED = "SELECT outcome, balance FROM debits WHERE msisdn = ? AND request_id = ?"
 _RECORD = "INSERT INTO debits (msisdn, request_id, amount, outcome, balance, at) VALUES (?, ?, ?, ?, ?, ?)"
@@ -62,6 +65,33 @@ _WIDTH = len(Bucket._fields)
 def _buckets_text(buckets: Iterable[Bucket]) -> str:
     """One flat JSON list, Bucket's fields one bucket after another: the fastest to read back."""
     return _dumps([value for bucket in buckets for value in bucket])
+
+
+def _services_text(sub: Subscriber) -> str:
+    """Usage, invoices and internet+ (read by a few screens only) as one JSON object."""
+    out: dict[str, Any] = {}
+    if sub.usage is not None:
+        out["usage"] = list(sub.usage)
+    if sub.invoices:
+        out["invoices"] = [list(i) for i in sub.invoices]
+    if sub.internet_plus is not None:
+        out["internet_plus"] = [sub.internet_plus.active, [list(p) for p in sub.internet_plus.purchases]]
+    return _dumps(out)
+
+
+def _services_of(text: str) -> dict[str, Any]:
+    if text == "{}":
+        return {}
+    raw = json.loads(text)
+    out: dict[str, Any] = {}
+    if "usage" in raw:
+        out["usage"] = Usage(*raw["usage"])
+    if "invoices" in raw:
+        out["invoices"] = tuple(Invoice(*i) for i in raw["invoices"])
+    if "internet_plus" in raw:
+        active, purchases = raw["internet_plus"]
+        out["internet_plus"] = InternetPlus(active, tuple(Purchase(*p) for p in purchases))
+    return out
 
 
 def _buckets_of(text: str) -> tuple[Bucket, ...]:
@@ -125,25 +155,31 @@ class SqlAccountStore(AccountStore):
             for statement in SCHEMA:
                 cur.execute(statement)
             cur.execute("SELECT version FROM schema_version")
-            if cur.fetchone() is None:
+            row = cur.fetchone()
+            if row is None:
                 cur.execute(self.q("INSERT INTO schema_version (version) VALUES (?)"), (SCHEMA_VERSION,))
+                return
+            for version in range(row[0], SCHEMA_VERSION):
+                for statement in UPGRADES[version]:
+                    cur.execute(statement)
+            cur.execute(self.q("UPDATE schema_version SET version = ?"), (SCHEMA_VERSION,))
 
     def get(self, msisdn: str) -> Subscriber | None:
         rows = self._read(self.q(_SUBSCRIBER), (msisdn,))
         if not rows:
             return None
-        status, offer_name, offer_type, language, balance, main_expires, favourites, buckets = rows[0]
+        status, offer_name, offer_type, language, balance, main_expires, favourites, buckets, services = rows[0]
         return Subscriber(msisdn, status, Offer(offer_name, offer_type), language,
                           MainAccount(balance, main_expires),
                           () if favourites == "[]" else tuple(json.loads(favourites)),
-                          self._buckets(msisdn, buckets))
+                          self._buckets(msisdn, buckets), **_services_of(services))
 
     def put_many(self, subscribers: Iterable[Subscriber]) -> int:
         batch = list({s.msisdn: s for s in subscribers}.values())
         if not batch:
             return 0
         rows = [(s.msisdn, s.status, s.offer.name, s.offer.type, s.language, s.main.balance, s.main.expires,
-                 _dumps(list(s.favourites)), _buckets_text(s.buckets)) for s in batch]
+                 _dumps(list(s.favourites)), _buckets_text(s.buckets), _services_text(s)) for s in batch]
         with self._write() as cur:
             cur.executemany(self.q(_UPSERT), rows)
         return len(batch)
@@ -159,6 +195,14 @@ class SqlAccountStore(AccountStore):
             _, buckets = self._locked(cur, msisdn)
             cur.execute(self.q("UPDATE subscribers SET buckets = ? WHERE msisdn = ?"),
                         (_buckets_text(buckets + (bucket,)), msisdn))
+
+    def set_internet_plus(self, msisdn: str, active: bool) -> None:
+        with self._write() as cur:
+            self._locked(cur, msisdn)
+            cur.execute(self.q("SELECT services FROM subscribers WHERE msisdn = ?"), (msisdn,))
+            services = json.loads(cur.fetchone()[0])
+            services["internet_plus"] = [active, services.get("internet_plus", [True, []])[1]]
+            cur.execute(self.q("UPDATE subscribers SET services = ? WHERE msisdn = ?"), (_dumps(services), msisdn))
 
     def set_favourites(self, msisdn: str, favourites: Sequence[str]) -> None:
         with self._write() as cur:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from .model import Bucket, Instant, MainAccount, Subscriber
+from .model import Bucket, Instant, InternetPlus, MainAccount, Subscriber
 
 SUCCESS = "success"
 INSUFFICIENT_FUNDS = "insufficient_funds"
@@ -66,6 +66,10 @@ class AccountStore(abc.ABC):
 
     @abc.abstractmethod
     def set_favourites(self, msisdn: str, favourites: Sequence[str]) -> None: ...
+
+    @abc.abstractmethod
+    def set_internet_plus(self, msisdn: str, active: bool) -> None:
+        """Switch internet+ purchases off or on again (the purchases are kept)."""
 
     @abc.abstractmethod
     def debit(self, msisdn: str, request_id: str, amount: int, grants: Sequence[Bucket] = (),
@@ -123,6 +127,12 @@ class MemoryAccountStore(AccountStore):
     def set_favourites(self, msisdn: str, favourites: Sequence[str]) -> None:
         with self._lock:
             self._subscribers[msisdn] = replace(self._change(msisdn), favourites=tuple(favourites))
+
+    def set_internet_plus(self, msisdn: str, active: bool) -> None:
+        with self._lock:
+            sub = self._change(msisdn)
+            current = sub.internet_plus or InternetPlus(active, ())
+            self._subscribers[msisdn] = replace(sub, internet_plus=current._replace(active=active))
 
     def debit(self, msisdn: str, request_id: str, amount: int, grants: Sequence[Bucket] = (),
               at: Instant = 0) -> DebitResult:

@@ -70,13 +70,17 @@ class Handset:
     engine: Engine
     out: TextIO
     at: datetime | None = None  # frozen instant for the whole dialogue, or None for the engine's clock
+    #: Told of every screen: the reply that led to it (None for the dial), the instant the engine
+    #: was given, the response. ``ussd dial --record`` writes a transcript from these.
+    on_screen: Callable[[str | None, datetime, Response], None] | None = None
 
     def dial(self, code: str, msisdn: str, replies: Iterable[str], lang: str | None = None) -> list[Response]:
         """Run one dialogue to its end (or until replies run out, which hangs up); returns every screen."""
         frame = Frame.for_stream(self.out)
-        response = self.engine.begin(msisdn, code, self.at, lang=lang)
+        at = self._now()
+        response = self.engine.begin(msisdn, code, at, lang=lang)
         shown = [response]
-        self._show(response, frame)
+        self._show(response, frame, None, at)
         iterator = iter(replies)
         while not response.end:
             reply = next(iterator, None)
@@ -84,10 +88,16 @@ class Handset:
                 self.engine.abort(response.session)
                 print("(hung up: no more replies)", file=self.out)
                 break
-            response = self.engine.reply(response.session, reply, self.at)
+            at = self._now()
+            response = self.engine.reply(response.session, reply, at)
             shown.append(response)
-            self._show(response, frame)
+            self._show(response, frame, reply, at)
         return shown
 
-    def _show(self, response: Response, frame: Frame) -> None:
+    def _now(self) -> datetime:
+        return self.at if self.at is not None else self.engine.clock()
+
+    def _show(self, response: Response, frame: Frame, reply: str | None, at: datetime) -> None:
         print(draw(response, frame), file=self.out, flush=True)
+        if self.on_screen is not None:
+            self.on_screen(reply, at, response)

@@ -204,7 +204,7 @@ BAD = [
     pytest.param(record(msisdn=...), ("subscribers[0]", "msisdn", "missing"), id="missing-msisdn"),
     pytest.param(record(favorites=[]),
                  (R, "favorites", "unknown field (did you mean 'favourites'?); expected one of: "
-                                  "msisdn, status, offer, language, main, favourites, buckets"),
+                                  "msisdn, status, offer, language, main, favourites, buckets, usage, invoices, internet_plus"),
                  id="unknown-field"),
     pytest.param(record(buckets=[bucket(rubrique="night")]),
                  (R, "buckets[0].rubrique", "'night' is not one of: monthly, omoney, weekend, special"),

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime
+from datetime import datetime, timezone
+from pathlib import Path
 from typing import Sequence
 
 from .loader import MenuError, load_menus
@@ -61,17 +62,75 @@ def cmd_dial(args: argparse.Namespace) -> int:
     at = args.at
     if at is not None and at.tzinfo is None:
         at = at.replace(tzinfo=engine.tz)
-    handset = Handset(engine, sys.stdout, at)
+    recorder = None
+    if args.record:
+        from simulator.transcript import Recorder
+
+        if not Path(args.record).resolve().parent.is_dir():
+            print(f"--record {args.record}: no such folder", file=sys.stderr)
+            return 1
+        recorder = Recorder(args.msisdn, args.code, args.at, args.lang, args.menus or ())
+        if at is None:  # whole seconds, so the recorded instants are exactly the ones the engine saw
+            engine.clock = lambda: datetime.now(timezone.utc).replace(microsecond=0)
+    handset = Handset(engine, sys.stdout, at, on_screen=recorder.screen if recorder else None)
     if sys.stdin.isatty():
         replies = keyboard_replies()
     else:
         replies = piped_replies(sys.stdin, lambda line: print(line, flush=True))
+    status = 0
     try:
         handset.dial(args.code, args.msisdn, replies, lang=args.lang)
     except KeyboardInterrupt:
         print("\n(hung up)")
-        return 130
-    return 0
+        status = 130
+    if recorder is not None and recorder.steps:
+        try:
+            recorder.write(args.record)
+        except OSError as exc:
+            print(f"--record {args.record}: cannot write: {exc.strerror or exc}", file=sys.stderr)
+            return 1
+        print(f"(recorded to {args.record})", file=sys.stderr)
+    return status
+
+
+def cmd_transcript(args: argparse.Namespace) -> int:
+    from simulator.transcript import find_transcripts
+
+    passed = failed = 0
+    for raw in args.paths:
+        files, problems = find_transcripts([raw])
+        for problem in problems:
+            print(problem)
+        failed += len(problems)
+        for path in files:
+            if _run_transcript(path):
+                passed += 1
+            else:
+                failed += 1
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+def _run_transcript(path: Path) -> bool:
+    """Run one transcript file, print its verdict (and why); True if it passed."""
+    import traceback
+
+    from simulator.transcript import TranscriptError, load_transcript, run_transcript
+
+    try:
+        result = run_transcript(load_transcript(path))
+    except TranscriptError as exc:  # not a valid transcript: one line per mistake
+        for message in exc.messages:
+            print(message)
+        return False
+    except Exception as exc:  # a bug in the engine or the runner, not in the transcript
+        print(f"FAIL {path}: crashed: {type(exc).__name__}: {exc}")
+        traceback.print_exc()
+        return False
+    print(f"{'PASS' if result.passed else 'FAIL'} {result.transcript.name}")
+    if not result.passed:
+        print(result.report())
+    return result.passed
 
 
 def parser() -> argparse.ArgumentParser:
@@ -89,7 +148,12 @@ def parser() -> argparse.ArgumentParser:
     dial.add_argument("--lang", choices=("fr", "en"), help="the language (default: the subscriber's)")
     dial.add_argument("--menus", action="append", metavar="DIR", help="menu folder or file (repeatable)")
     dial.add_argument("--db", help="account store URL (default: the embedded SQLite file, demo data on first use)")
+    dial.add_argument("--record", metavar="FILE", help="write the dialogue as a transcript (see `ussd transcript`)")
     dial.set_defaults(func=cmd_dial)
+
+    transcript = sub.add_parser("transcript", help="replay QA transcripts and check every screen; exit 1 if any fails")
+    transcript.add_argument("paths", nargs="+", metavar="PATH", help="transcript files or folders (*.yaml, recursively)")
+    transcript.set_defaults(func=cmd_transcript)
 
     from accounts.cli import add_parser as add_accounts
 

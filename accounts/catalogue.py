@@ -1,0 +1,94 @@
+"""The passes and options on sale (``accounts/passes.yaml``): price, validity, buckets granted.
+
+Checked when loaded, each problem naming the pass and the field, so a typo in the catalogue never
+reaches a subscriber's purchase.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from .model import RUBRIQUES, SCOPES, Bucket, Instant
+
+CATALOGUE_FILE = Path(__file__).with_name("passes.yaml")
+DAY = 86_400
+
+
+class CatalogueError(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    account: str
+    rubrique: str
+    amount: int
+    scope: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Pass:
+    id: str
+    name: Mapping[str, str]
+    price: int
+    days: int
+    grants: tuple[Grant, ...]
+
+    def buckets(self, at: Instant) -> list[Bucket]:
+        """What buying it at ``at`` grants: its buckets, valid from ``at`` for its days."""
+        return [Bucket(g.account, g.rubrique, g.amount, at + self.days * DAY, g.scope, at) for g in self.grants]
+
+
+def _int(raw: Mapping[str, Any], key: str, where: str, problems: list[str], low: int = 1) -> int:
+    value = raw.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        problems.append(f"{where}.{key}: expected a whole number of at least {low}, found {value!r}")
+        return low
+    return value
+
+
+def load_catalogue(path: str | Path = CATALOGUE_FILE) -> dict[str, Pass]:
+    problems: list[str] = []
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise CatalogueError(f"{path}: cannot read the catalogue: {exc}") from None
+    out: dict[str, Pass] = {}
+    for n, raw in enumerate(data.get("passes") or [] if isinstance(data, dict) else []):
+        where = f"passes[{n}]"
+        if not isinstance(raw, dict):
+            problems.append(f"{where}: expected a mapping")
+            continue
+        unknown = set(raw) - {"id", "name", "price", "days", "grants"}
+        if unknown:
+            problems.append(f"{where}: unknown fields {', '.join(sorted(map(str, unknown)))}")
+        pid = str(raw.get("id") or "")
+        if not pid or pid in out:
+            problems.append(f"{where}.id: expected a new id, found {pid!r}")
+        name = raw.get("name")
+        names = {"*": name} if isinstance(name, str) else name
+        if not isinstance(names, dict) or not names:
+            problems.append(f"{where}.name: expected text or {{fr: ..., en: ...}}")
+            names = {"*": pid}
+        grants = []
+        for k, g in enumerate(raw.get("grants") or []):
+            gw = f"{where}.grants[{k}]"
+            account, rubrique, scope = g.get("account"), g.get("rubrique"), g.get("scope")
+            if account not in RUBRIQUES or rubrique not in RUBRIQUES[account]:
+                problems.append(f"{gw}: unknown account/rubrique {account!r}/{rubrique!r}")
+                continue
+            if (scope is None) == bool(SCOPES[account]) or (scope is not None and scope not in SCOPES[account]):
+                problems.append(f"{gw}.scope: {account} needs {' or '.join(SCOPES[account]) or 'no scope'}")
+                continue
+            grants.append(Grant(account, rubrique, _int(g, "amount", gw, problems), scope))
+        if not grants:
+            problems.append(f"{where}.grants: a pass grants at least one bucket")
+        out[pid] = Pass(pid, {str(k): str(v) for k, v in names.items()}, _int(raw, "price", where, problems),
+                        _int(raw, "days", where, problems), tuple(grants))
+    if problems:
+        raise CatalogueError("\n".join(f"{path}: {p}" for p in problems))
+    return out

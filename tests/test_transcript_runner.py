@@ -1,0 +1,338 @@
+"""QA transcripts: replaying YAML dialogues, reporting mismatches, rejecting bad files, recording walks."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from simulator.transcript import TranscriptError, load_transcript, run_transcript
+
+ROOT = Path(__file__).resolve().parent.parent
+CASES = Path(__file__).resolve().parent / "transcript_cases"
+USSD = str(Path(sys.executable).with_name("ussd"))
+AT = "2026-11-25T10:00:00"
+ACTIVE = "2250701020304"
+DATA_HOME = tempfile.mkdtemp(prefix="ussd-transcripts-")
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def lines(self) -> list[str]:
+        return self.out.splitlines()
+
+    def no_traceback(self) -> bool:
+        return "Traceback" not in self.out and "Traceback" not in self.err
+
+
+def ussd(*args: str, stdin: str = "", cwd: Path = ROOT) -> Run:
+    env = {k: v for k, v in os.environ.items() if k not in ("USSD_MENUS", "USSD_DB")}
+    env["PYTHONIOENCODING"] = "utf-8"
+    env["XDG_DATA_HOME"] = DATA_HOME
+    done = subprocess.run([USSD, *args], input=stdin.encode(), capture_output=True, cwd=cwd, timeout=60, env=env)
+    return Run(done.returncode, done.stdout.decode("utf-8"), done.stderr.decode("utf-8"))
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+BONUS_WALK = f"""\
+name: bonus walk
+subscriber: "{ACTIVE}"
+at: "{AT}"
+steps:
+  - expect:
+      lines: ["#122# Orange", "1. Bonus Crédit"]
+  - reply: "1"
+    expect:
+      lines: ["Bonus Crédit: 2 050 F"]
+      screen: bonus_credit
+      page: 1
+  - reply: "98"
+    expect: {{screen: bonus_credit, page: 2, end: false}}
+"""
+
+#: A subscriber of one's own whose 300 F bucket expires at 10:00:20.
+EXPIRING = """\
+subscriber: "2250711111111"
+at: "2026-11-25T10:00:00"
+subscribers:
+  - msisdn: "2250711111111"
+    status: active
+    offer: {name: "Mix Découverte", type: prepaid}
+    main: {balance: 100, expires: "2027-01-31T23:59:59"}
+    buckets:
+      - {account: credit, rubrique: monthly, scope: all, amount: 300, expires: "2026-11-25T10:00:20"}
+      - {account: credit, rubrique: omoney, scope: all, amount: 200, expires: "2026-12-05T23:59:59"}
+steps:
+  - expect: {screen: home}
+  - reply: "1"
+    expect: {lines: ["Bonus Crédit: 500 F"]}
+  - reply: "0"
+    AT_LINE
+    expect: {screen: home}
+  - reply: "1"
+    expect: {lines: ["Bonus Crédit: 200 F"], absent: ["500 F"]}
+"""
+
+
+# -- passing and failing -------------------------------------------------------------------------
+
+
+def test_the_shipped_cases_pass_and_the_summary_counts_them() -> None:
+    run = ussd("transcript", str(CASES))
+    assert run.code == 0, run.out + run.err
+    assert "PASS Bonus Crédit, active subscriber, fr" in run.lines
+    assert run.lines[-1] == "3 passed, 0 failed"  # _accounts/ holds a fixture, not a transcript
+
+
+def test_a_walk_of_the_shipped_menu_passes_in_process(tmp_path: Path) -> None:
+    result = run_transcript(load_transcript(write(tmp_path, "walk.yaml", BONUS_WALK)))
+    assert result.passed, result.report()
+    assert [o.response.screen for o in result.outcomes] == ["home", "bonus_credit", "bonus_credit"]
+    assert [o.response.page for o in result.outcomes] == [1, 1, 2]
+
+
+def test_a_wrong_expected_text_fails_with_a_diff(tmp_path: Path) -> None:
+    path = write(tmp_path, "wrong.yaml", f"""\
+name: wrong total
+subscriber: "{ACTIVE}"
+at: "{AT}"
+steps:
+  - expect: {{screen: home}}
+  - reply: "1"
+    expect:
+      text: |
+        Bonus Crédit: 9 999 F
+""")
+    run = ussd("transcript", str(path))
+    assert run.code == 1 and run.no_traceback()
+    assert run.lines[0] == "FAIL wrong total"
+    assert f"  {path}: step 2 (reply '1'): the text differs" in run.lines
+    assert "    --- expected" in run.lines
+    assert "    -Bonus Crédit: 9 999 F" in run.lines
+    assert "    +Bonus Crédit: 2 050 F" in run.lines
+    assert any(line.startswith("    +++ actual (bonus_credit, page 1/2, CON)") for line in run.lines)
+    assert run.lines[-1] == "0 passed, 1 failed"
+
+
+def test_missing_lines_and_present_absent_text_are_named_with_the_actual_screen(tmp_path: Path) -> None:
+    path = write(tmp_path, "lines.yaml", f"""\
+subscriber: "{ACTIVE}"
+at: "{AT}"
+steps:
+  - expect: {{screen: home}}
+  - reply: "1"
+    expect:
+      lines: ["Bonus Crédit: 2 050"]
+      absent: ["Bonus Crédit"]
+      end: true
+""")
+    run = ussd("transcript", str(path))
+    assert run.code == 1 and run.lines[0] == "FAIL lines.yaml"
+    assert f"  {path}: step 2 (reply '1'): missing line 'Bonus Crédit: 2 050'" in run.lines
+    assert f"  {path}: step 2 (reply '1'): text present that must be absent: 'Bonus Crédit'" in run.lines
+    assert f"  {path}: step 2 (reply '1'): the dialogue goes on, expected it to end here" in run.lines
+    assert "    | Bonus Crédit: 2 050 F" in run.lines
+    assert run.lines[-1] == "0 passed, 1 failed"
+
+
+def test_a_reply_after_an_unexpected_end_fails_the_step(tmp_path: Path) -> None:
+    path = write(tmp_path, "ended.yaml", f"""\
+subscriber: "2250700000001"
+at: "{AT}"
+steps:
+  - expect: {{contains: ["Compte principal: 35 F"]}}
+  - reply: "1"
+""")
+    result = run_transcript(load_transcript(path))
+    assert not result.passed
+    assert result.outcomes[-1].problems == ["the dialogue ended at step 1: this reply cannot be sent"]
+
+
+# -- invalid transcript files --------------------------------------------------------------------
+
+GOOD_HEAD = f'subscriber: "{ACTIVE}"\nat: "{AT}"\n'
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (GOOD_HEAD + 'steps:\n  - expect: {screen: home}\n  - reply: "1"\n  - reply: "0"\n    expct: {screen: home}\n',
+         "t.yaml: step 3: unknown key 'expct' (did you mean 'expect'?)"),
+        ('subscriber: "2250700000001"\nat: "2026-11-25T10:00:00"\nsteps:\n'
+         '  - expect: {end: true}\n  - reply: "1"\n',
+         "t.yaml: step 2: a reply after the dialogue ended (step 1 expects end: true)"),
+        (f'subscriber: "{ACTIVE}"\nat: "25/11/2026 10:00"\nsteps:\n  - expect: {{screen: home}}\n',
+         "t.yaml: at: not an ISO 8601 instant: '25/11/2026 10:00' (e.g. 2026-11-25T10:30:00)"),
+        (GOOD_HEAD + 'steps:\n  - expect: {screen: home}\n  - reply: "1"\n    at: "tomorrow"\n',
+         "t.yaml: step 2: at: not an ISO 8601 instant: 'tomorrow' (e.g. 2026-11-25T10:30:00)"),
+        (f'at: "{AT}"\nsteps:\n  - expect: {{screen: home}}\n',
+         't.yaml: subscriber: missing: the number that dials, e.g. subscriber: "2250701020304"'),
+        (GOOD_HEAD + "steps:\n  - expect: {screen: home}\n  - reply: \"1\"\n    expect: [\n",
+         None),  # YAML syntax: checked below
+        (GOOD_HEAD + "steps:\n  - reply: \"1\"\n",
+         "t.yaml: step 1: the first step is the screen after dialling: it takes no 'reply'"),
+        (GOOD_HEAD + "steps:\n  - expect: {screen: home}\n  - expect: {screen: home}\n",
+         "t.yaml: step 2: missing 'reply' (only the first step, the dial, has none)"),
+        (GOOD_HEAD + "steps:\n  - expect: {page: first}\n",
+         "t.yaml: step 1: expect: page: expected a page number (1, 2...), found 'first'"),
+        (GOOD_HEAD + "subscribers:\n  - {msisdn: \"2250711111111\", status: activ}\nsteps:\n  - expect: {}\n",
+         "t.yaml: subscribers[0] 2250711111111: status: 'activ' is not one of: active, inactive, deactivated"
+         " (did you mean 'active'?)"),
+        (GOOD_HEAD + "accounts: nowhere.yaml\nsteps:\n  - expect: {}\n", None),  # unreadable fixture
+    ],
+    ids=["unknown-key", "reply-after-end", "bad-at", "bad-step-at", "no-subscriber", "yaml-syntax",
+         "reply-on-dial", "no-reply", "bad-page", "bad-inline-record", "missing-accounts"],
+)
+def test_invalid_files_get_one_clear_line_per_mistake(tmp_path: Path, text: str, message: str | None) -> None:
+    write(tmp_path, "t.yaml", text)
+    run = ussd("transcript", "t.yaml", cwd=tmp_path)
+    assert run.code == 1 and run.no_traceback(), run.out + run.err
+    assert run.lines[-1] == "0 passed, 1 failed"
+    errors = run.lines[:-1]
+    assert errors and all(line.startswith("t.yaml: ") for line in errors), errors
+    if message is not None:
+        assert message in errors
+    elif "expect: [" in text:
+        assert errors == [errors[0]] and "YAML syntax:" in errors[0] and errors[0].startswith("t.yaml: line ")
+    else:
+        assert errors[0].startswith("t.yaml: accounts: ") and "nowhere.yaml" in errors[0]
+
+
+def test_load_transcript_raises_every_mistake_at_once(tmp_path: Path) -> None:
+    path = write(tmp_path, "t.yaml", "subscribr: x\nat: later\nlang: FR\nsteps: []\n")
+    with pytest.raises(TranscriptError) as caught:
+        load_transcript(path)
+    messages = [m.removeprefix(f"{path}: ") for m in caught.value.messages]
+    assert "unknown key 'subscribr' (did you mean 'subscriber'?)" in messages
+    assert any(m.startswith("subscriber: missing") for m in messages)
+    assert any(m.startswith("at: not an ISO 8601 instant") for m in messages)
+    assert "lang: expected a language code like fr or en, found 'FR'" in messages
+    assert any(m.startswith("steps: expected a list of steps") for m in messages)
+
+
+def test_a_folder_with_a_valid_and_an_invalid_file_counts_both(tmp_path: Path) -> None:
+    write(tmp_path, "a_good.yaml", BONUS_WALK)
+    write(tmp_path, "b_bad.yaml", GOOD_HEAD + "steps:\n  - expect: {scren: home}\n")
+    (tmp_path / "_fixtures").mkdir()
+    write(tmp_path / "_fixtures", "accounts.yaml", "subscribers: []\n")  # skipped: starts with "_"
+    run = ussd("transcript", str(tmp_path))
+    assert run.code == 1 and run.no_traceback()
+    assert run.lines == [
+        "PASS bonus walk",
+        f"{tmp_path / 'b_bad.yaml'}: step 1: expect: unknown key 'scren' (did you mean 'screen'?)",
+        "1 passed, 1 failed",
+    ]
+
+
+# -- fixtures and time ---------------------------------------------------------------------------
+
+
+def test_an_inline_fixture_replaces_the_demo_accounts(tmp_path: Path) -> None:
+    t = load_transcript(write(tmp_path, "inline.yaml", EXPIRING.replace("AT_LINE", 'at: "2026-11-25T10:00:40"')))
+    assert t.accounts == "inline" and [s.msisdn for s in t.subscribers] == ["2250711111111"]
+    assert run_transcript(t).passed
+    # The demo subscriber is not in that fixture: dialling as them reaches the "unknown number" end.
+    stranger = EXPIRING.replace('subscriber: "2250711111111"', f'subscriber: "{ACTIVE}"', 1)
+    stranger = stranger.split("steps:")[0] + "steps:\n  - expect: {screen: unknown, end: true}\n"
+    assert run_transcript(load_transcript(write(tmp_path, "stranger.yaml", stranger))).passed
+
+
+def test_a_step_instant_moves_time_on_for_that_step_and_later_ones(tmp_path: Path) -> None:
+    moved = run_transcript(load_transcript(
+        write(tmp_path, "moved.yaml", EXPIRING.replace("AT_LINE", 'at: "2026-11-25T10:00:40"'))))
+    assert moved.passed, moved.report()
+    assert "Bonus Crédit: 200 F" in moved.outcomes[3].response.text.split("\n")
+    still = run_transcript(load_transcript(write(tmp_path, "still.yaml", EXPIRING.replace("AT_LINE", "at: \"2026-11-25T10:00:10\""))))
+    assert not still.passed
+    assert [o.step.number for o in still.failures] == [4]
+    assert still.failures[0].problems[0] == "missing line 'Bonus Crédit: 200 F'"
+    assert "Bonus Crédit: 500 F" in still.failures[0].response.text
+
+
+def test_a_gap_longer_than_the_idle_timeout_ends_the_dialogue(tmp_path: Path) -> None:
+    late = EXPIRING.replace("AT_LINE", 'at: "2026-11-25T10:05:00"').replace("expect: {screen: home}\n  - reply: \"1\"\n    expect: {lines: [\"Bonus Crédit: 200 F\"], absent: [\"500 F\"]}\n", "expect: {end: true}\n")
+    result = run_transcript(load_transcript(write(tmp_path, "late.yaml", late)))
+    assert result.passed, result.report()
+    assert result.outcomes[-1].response.screen is None
+
+
+def test_time_cannot_go_back(tmp_path: Path) -> None:
+    with pytest.raises(TranscriptError) as caught:
+        load_transcript(write(tmp_path, "back.yaml", EXPIRING.replace("AT_LINE", 'at: "2026-11-25T09:00:00"')))
+    assert caught.value.messages == [f"{tmp_path / 'back.yaml'}: step 3: at 2026-11-25T09:00:00+00:00 is before "
+                                     "the previous instant 2026-11-25T10:00:00+00:00: time only moves on"]
+
+
+def test_purchases_never_leak_from_one_transcript_into_another() -> None:
+    purchase = str(CASES / "purchase.yaml")
+    run = ussd("transcript", purchase, purchase)
+    assert run.code == 0, run.out
+    assert run.lines == ["PASS Pass Internet 500 Mo bought from 1 200 F"] * 2 + ["2 passed, 0 failed"]
+
+
+# -- record and replay ---------------------------------------------------------------------------
+
+
+def test_a_recorded_walk_replays_and_passes(tmp_path: Path) -> None:
+    record = tmp_path / "walk.yaml"
+    walk = ussd("dial", "#122#", "--msisdn", ACTIVE, "--at", AT, "--db", "memory:", "--record", str(record),
+                stdin="1\n98\n0\n00\n5\n1\n1\n")
+    assert walk.code == 0 and walk.no_traceback(), walk.err
+    text = record.read_text(encoding="utf-8")
+    assert "demo accounts" in text.split("subscriber:")[0]  # the comment: --db is not recorded
+    data = yaml.safe_load(text)
+    assert data["subscriber"] == ACTIVE and data["at"] == AT and data["code"] == "#122#"
+    assert "db" not in data and "lang" not in data and "menus" not in data
+    steps = data["steps"]
+    assert [s.get("reply") for s in steps] == [None, "1", "98", "0", "00", "5", "1", "1"]
+    assert all(set(s["expect"]) == {"text", "end"} for s in steps)
+    assert [s["expect"]["end"] for s in steps] == [False] * 7 + [True]
+    assert steps[1]["expect"]["text"].split("\n")[0] == "Bonus Crédit: 2 050 F"
+
+    replay = ussd("transcript", str(record))
+    assert replay.code == 0, replay.out
+    assert replay.lines == ["PASS walk.yaml", "1 passed, 0 failed"]
+
+    # The replay checks what it recorded: change one screen and it fails.
+    record.write_text(text.replace("Bonus Crédit: 2 050 F", "Bonus Crédit: 2 051 F", 1), encoding="utf-8")
+    broken = ussd("transcript", str(record))
+    assert broken.code == 1 and "    +Bonus Crédit: 2 050 F" in broken.lines
+
+
+def test_a_recording_keeps_language_menus_and_the_real_start_instant(tmp_path: Path) -> None:
+    record = tmp_path / "sub" / "en.yaml"
+    record.parent.mkdir()
+    walk = ussd("dial", "#122#", "--msisdn", ACTIVE, "--lang", "en", "--menus", "menus", "--db", "memory:",
+                "--record", str(record), stdin="4\n")
+    assert walk.code == 0, walk.err
+    data = yaml.safe_load(record.read_text(encoding="utf-8"))
+    assert data["lang"] == "en"
+    assert (record.parent / data["menus"][0]).resolve() == (ROOT / "menus").resolve()
+    from datetime import datetime
+
+    assert datetime.fromisoformat(data["at"]).tzinfo is not None  # no --at: the real instant, with its offset
+    assert data["steps"][-1]["reply"] == "4" and data["steps"][-1]["expect"]["text"].startswith("Offer: ")
+    replay = ussd("transcript", str(record.parent), cwd=tmp_path)
+    assert replay.code == 0 and replay.lines[-1] == "1 passed, 0 failed", replay.out
+
+
+def test_record_into_a_missing_folder_is_refused_before_dialling(tmp_path: Path) -> None:
+    run = ussd("dial", "#122#", "--msisdn", ACTIVE, "--at", AT, "--db", "memory:",
+               "--record", str(tmp_path / "no" / "such" / "t.yaml"), stdin="1\n")
+    assert run.code == 1 and run.no_traceback() and "no such folder" in run.err and run.out == ""
