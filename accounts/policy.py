@@ -63,7 +63,7 @@ class RubriqueRule:
     window: Window | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: one per loaded file
 class Policy:
     tz: tzinfo
     windows: Mapping[str, Window]

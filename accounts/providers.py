@@ -7,6 +7,7 @@ datetimes for the ``date`` filter. Both providers of one step share a single rea
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Iterator, Mapping
 
 from ussd.registry import ActionCall, Outcome, ProviderCall, Registry
@@ -225,19 +226,19 @@ class BonusView(Mapping[str, Any]):
         tz = policy.tz
         views = self._resolution.accounts.get(account, {}) if self._resolution is not None else {}
         entry: dict[str, Any] = {"total": 0, "lines": [], "all": [], "rubriques": {}}
+        titles, windows = _words(policy, account)
         for rubrique in RUBRIQUES[account]:
             view = views.get(rubrique)
-            rule = policy.rubriques[(account, rubrique)]
             lines = [{"label": line.label, "scope": line.scope, "amount": line.amount,
                       "expires": to_datetime(line.expires, tz), "rubrique": rubrique}
                      for line in (view.lines if view is not None else ())]
             item = {
                 "rubrique": rubrique,
-                "title": _languages(rule.title),
+                "title": titles[rubrique],
                 "total": view.total if view is not None else 0,
                 "next_expiry": to_datetime(view.next_expiry, tz) if view is not None else None,
                 "usable_now": view.usable_now if view is not None else True,
-                "window": _languages(rule.window.label) if rule.window else None,
+                "window": windows[rubrique],
                 "lines": lines,
             }
             entry["all"].append(item)
@@ -246,3 +247,12 @@ class BonusView(Mapping[str, Any]):
             entry["lines"].extend(lines)
         entry["lines"].sort(key=lambda line: line["expires"])
         return entry
+
+
+@lru_cache(maxsize=64)
+def _words(policy: Policy, account: str) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, str] | None]]:
+    """Each rubrique's title and window words per language: policy text, the same at every step."""
+    rules = [policy.rubriques[(account, rubrique)] for rubrique in RUBRIQUES[account]]
+    return ({r.rubrique: _languages(r.title) for r in rules},
+            {r.rubrique: _languages(r.window.label) if r.window else None for r in rules})
+

@@ -25,6 +25,8 @@ from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from accounts.catalogue import load_catalogue  # noqa: E402
+from accounts.model import RUBRIQUES  # noqa: E402
 from simulator.demo import DEMO_MSISDN, demo_engine  # noqa: E402
 from ussd.engine import Engine, Scope  # noqa: E402
 from ussd.expr import RenderEnv  # noqa: E402
@@ -35,17 +37,30 @@ AT = datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)
 
 #: Complete dialogues: what a subscriber types after dialling #122#.
 WALKS: list[list[str]] = [
-    ["1", "98", "0", "0", "2", "0", "3", "0"],  # bonus credit (two pages), minutes, internet
-    ["4", "00", "5", "1", "2", "2", "2", "0"],  # offer, passes, confirm then decline
-    ["9", "1", "0", "3", "00", "4"],  # a wrong key, then around
+    ["1", "1", "0", "3", "0", "0", "2", "1", "0", "0", "3", "3", "0", "0"],  # each sub-account's rubriques
+    ["4", "00", "5", "0", "6", "1", "2", "0"],  # offer, usage, a pass: confirm then decline
+    ["9", "1", "1", "00", "7", "0"],  # a wrong key, credit monthly, favourites
 ]
 
-#: The baseline's hand-written machine for the same menu.
-TRANSITIONS: dict[str, dict[str, str]] = {
-    "home": {"1": "bonus_credit", "2": "bonus_minutes", "3": "bonus_internet", "4": "my_offer", "5": "passes"},
-    "passes": {"1": "confirm_internet_500", "2": "confirm_mix_1000"},
-    "confirm_internet_500": {"2": "passes"},
-    "confirm_mix_1000": {"2": "passes"},
+
+def _pass_saves(n: int) -> dict[str, Any]:
+    p = load_catalogue()[list(load_catalogue())[n]]
+    return {"pass_id": p.id, "pass_name": p.name.get("fr", p.name.get("*")), "price": p.price, "days": p.days}
+
+
+def _rubriques(account: str, screen: str) -> dict[str, tuple[str, dict[str, Any]]]:
+    return {str(n): (screen, {"rubrique": r}) for n, r in enumerate(RUBRIQUES[account], 1)}
+
+
+#: The baseline's hand-written machine for the same menu: screen -> key -> (next screen, inputs saved).
+TRANSITIONS: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {
+    "home": {k: (v, {}) for k, v in {"1": "bonus_credit", "2": "bonus_minutes", "3": "bonus_internet",
+                                     "4": "my_offer", "5": "usage", "6": "passes", "7": "favourites"}.items()},
+    "bonus_credit": _rubriques("credit", "credit_rubrique"),
+    "bonus_minutes": _rubriques("minutes", "minutes_rubrique"),
+    "bonus_internet": _rubriques("internet", "internet_rubrique"),
+    "passes": {str(n + 1): ("confirm_pass", _pass_saves(n)) for n in range(len(load_catalogue()))},
+    "confirm_pass": {"2": ("passes", {})},
 }
 
 
@@ -61,7 +76,7 @@ class Baseline:
 
     def _render(self, s: dict[str, Any]) -> str:
         call = ProviderCall(s["msisdn"], AT)
-        scope = Scope({"msisdn": s["msisdn"], "now": AT, "lang": "fr", "input": {}, "result": {}},
+        scope = Scope({"msisdn": s["msisdn"], "now": AT, "lang": "fr", "input": s["inputs"], "result": {}},
                       self.providers, call)
         env = RenderEnv("fr")
         screen = self.service.screens[s["screen"]]
@@ -75,7 +90,7 @@ class Baseline:
     def begin(self, msisdn: str) -> tuple[str, str]:
         self.counter += 1
         sid = str(self.counter)
-        s = {"msisdn": msisdn, "screen": "home", "page": 0, "pages": 1, "history": [], "error": None}
+        s = {"msisdn": msisdn, "screen": "home", "page": 0, "pages": 1, "history": [], "error": None, "inputs": {}}
         self.sessions[sid] = s
         return sid, self._render(s)
 
@@ -91,12 +106,13 @@ class Baseline:
         elif text == "98" and s["page"] + 1 < s["pages"]:
             s["page"] += 1
         else:
-            nxt = TRANSITIONS.get(s["screen"], {}).get(text)
-            if nxt is None:
+            found = TRANSITIONS.get(s["screen"], {}).get(text)
+            if found is None:
                 s["error"] = self.invalid
             else:
                 s["history"].append(s["screen"])
-                s.update(screen=nxt, page=0, error=None)
+                s["inputs"].update(found[1])
+                s.update(screen=found[0], page=0, error=None)
         return self._render(s)
 
 

@@ -25,7 +25,7 @@ The format::
           text: |                                # the exact full text (trailing newlines ignored)
             #122# Orange
             1. Bonus Crédit
-      - reply: "1"                               # every later step sends a reply (quote it: "00")
+      - reply: "1"                               # every later step sends a reply, read as written (00 is "00")
         at: "2026-11-25T10:00:30"                # optional: time moves on, for this step and later
         expect:                                  # optional; every check in it is optional
           lines: ["Bonus Crédit: 2 050 F"]       # each must be a whole line of the screen
@@ -34,6 +34,11 @@ The format::
           screen: bonus_credit                   # the engine's screen id
           page: 1                                # the page shown (pages: the page count)
           end: false                             # whether the dialogue ended on this screen
+
+A ``reply`` after a step that expects ``end: true`` is a mistake of the transcript; a reply the
+engine cannot send because the dialogue really ended fails that step. In folders, ``*.yaml`` and
+``*.yml`` files are run recursively, except names starting with ``_`` or ``.`` (a place for shared
+accounts files and test menus).
 
 Every transcript runs on its own engine: an in-memory account store filled from its fixture (a
 purchase in one transcript never shows in another), its menus, and a session store whose clock
@@ -502,7 +507,9 @@ class Result:
                 out.append(f"    actual screen {_status(response)}:")
                 out.extend(f"    | {line}" for line in response.text.split("\n"))
         played = len(self.outcomes)
-        if played < len(t.steps):
+        if played + 1 == len(t.steps):
+            out.append(f"  {t.display}: step {len(t.steps)} not played")
+        elif played < len(t.steps):
             out.append(f"  {t.display}: steps {played + 1} to {len(t.steps)} not played")
         return "\n".join(out)
 

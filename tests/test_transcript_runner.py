@@ -7,6 +7,7 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,9 @@ def write(folder: Path, name: str, text: str) -> Path:
     return path
 
 
+QA_MENUS = CASES / "_menus"  # a small service (#124#) of these tests, unlike the shipped menus
+
+#: The shipped menu: only what the brief calls stable (home title and option 1, Bonus Crédit total).
 BONUS_WALK = f"""\
 name: bonus walk
 subscriber: "{ACTIVE}"
@@ -57,36 +61,47 @@ at: "{AT}"
 steps:
   - expect:
       lines: ["#122# Orange", "1. Bonus Crédit"]
+      screen: home
   - reply: "1"
     expect:
       lines: ["Bonus Crédit: 2 050 F"]
       screen: bonus_credit
-      page: 1
-  - reply: "98"
-    expect: {{screen: bonus_credit, page: 2, end: false}}
+      end: false
 """
 
-#: A subscriber of one's own whose 300 F bucket expires at 10:00:20.
-EXPIRING = """\
+#: The test service, as a subscriber of one's own whose 300 F bucket expires at 10:00:20.
+EXPIRING = f"""\
 subscriber: "2250711111111"
 at: "2026-11-25T10:00:00"
+code: "#124#"
+menus: {QA_MENUS}
 subscribers:
   - msisdn: "2250711111111"
     status: active
-    offer: {name: "Mix Découverte", type: prepaid}
-    main: {balance: 100, expires: "2027-01-31T23:59:59"}
+    offer: {{name: "Mix Découverte", type: prepaid}}
+    main: {{balance: 100, expires: "2027-01-31T23:59:59"}}
     buckets:
-      - {account: credit, rubrique: monthly, scope: all, amount: 300, expires: "2026-11-25T10:00:20"}
-      - {account: credit, rubrique: omoney, scope: all, amount: 200, expires: "2026-12-05T23:59:59"}
+      - {{account: credit, rubrique: monthly, scope: all, amount: 300, expires: "2026-11-25T10:00:20"}}
+      - {{account: credit, rubrique: omoney, scope: all, amount: 200, expires: "2026-12-05T23:59:59"}}
 steps:
-  - expect: {screen: home}
-  - reply: "1"
-    expect: {lines: ["Bonus Crédit: 500 F"]}
+  - expect: {{screen: home}}
+  - reply: "2"
+    expect: {{lines: ["Bonus Crédit: 500 F"]}}
   - reply: "0"
     AT_LINE
-    expect: {screen: home}
-  - reply: "1"
-    expect: {lines: ["Bonus Crédit: 200 F"], absent: ["500 F"]}
+    expect: {{screen: home}}
+  - reply: "2"
+    expect: {{lines: ["Bonus Crédit: 200 F"], absent: ["500 F"]}}
+"""
+
+#: The test service, as the one subscriber of a small accounts file (1 200 F, no bonus).
+BUYER = "2250722222222"
+TERMS_HEAD = f"""\
+subscriber: "{BUYER}"
+accounts: {CASES / "_accounts" / "buyer.yaml"}
+at: "{AT}"
+code: "#124#"
+menus: {QA_MENUS}
 """
 
 
@@ -97,71 +112,104 @@ def test_the_shipped_cases_pass_and_the_summary_counts_them() -> None:
     run = ussd("transcript", str(CASES))
     assert run.code == 0, run.out + run.err
     assert "PASS Bonus Crédit, active subscriber, fr" in run.lines
-    assert run.lines[-1] == "3 passed, 0 failed"  # _accounts/ holds a fixture, not a transcript
+    assert run.lines[-1] == "4 passed, 0 failed"  # _accounts/ and _menus/ hold fixtures, not transcripts
 
 
 def test_a_walk_of_the_shipped_menu_passes_in_process(tmp_path: Path) -> None:
     result = run_transcript(load_transcript(write(tmp_path, "walk.yaml", BONUS_WALK)))
     assert result.passed, result.report()
-    assert [o.response.screen for o in result.outcomes] == ["home", "bonus_credit", "bonus_credit"]
-    assert [o.response.page for o in result.outcomes] == [1, 1, 2]
+    assert [o.response.screen for o in result.outcomes] == ["home", "bonus_credit"]
+    assert result.outcomes[1].response.text.startswith("Bonus Crédit: 2 050 F")
+
+
+def test_paging_is_replayed_and_checked(tmp_path: Path) -> None:
+    path = write(tmp_path, "terms.yaml", TERMS_HEAD + """\
+steps:
+  - expect: {screen: home}
+  - reply: "4"
+    expect: {screen: terms, page: 1, pages: 2, lines: ["98. Suite"]}
+  - reply: "98"
+    expect: {screen: terms, page: 2, absent: ["98. Suite"], contains: ["le dimanche."]}
+  - reply: "98"
+    expect: {page: 2, lines: ["Choix invalide."]}
+  - reply: 00
+    expect: {screen: home}
+""")
+    t = load_transcript(path)
+    assert [s.reply for s in t.steps] == [None, "4", "98", "98", "00"]  # replies are read as written
+    result = run_transcript(t)
+    assert result.passed, result.report()
+    assert [o.response.page for o in result.outcomes] == [1, 1, 2, 2, 1]
 
 
 def test_a_wrong_expected_text_fails_with_a_diff(tmp_path: Path) -> None:
-    path = write(tmp_path, "wrong.yaml", f"""\
-name: wrong total
-subscriber: "{ACTIVE}"
-at: "{AT}"
+    path = write(tmp_path, "wrong.yaml", "name: wrong page 2\n" + TERMS_HEAD + """\
 steps:
-  - expect: {{screen: home}}
-  - reply: "1"
+  - expect: {screen: home}
+  - reply: "4"
+  - reply: "98"
     expect:
       text: |
-        Bonus Crédit: 9 999 F
+        Les pass achetés sont débités du compte principal. Les bonus du week-end sont utilisables tous les jours.
+        0 Retour 00 Accueil
 """)
     run = ussd("transcript", str(path))
     assert run.code == 1 and run.no_traceback()
-    assert run.lines[0] == "FAIL wrong total"
-    assert f"  {path}: step 2 (reply '1'): the text differs" in run.lines
-    assert "    --- expected" in run.lines
-    assert "    -Bonus Crédit: 9 999 F" in run.lines
-    assert "    +Bonus Crédit: 2 050 F" in run.lines
-    assert any(line.startswith("    +++ actual (bonus_credit, page 1/2, CON)") for line in run.lines)
+    assert run.lines[0] == "FAIL wrong page 2"
+    assert f"  {path}: step 3 (reply '98'): the text differs" in run.lines
+    diff = run.lines[run.lines.index("    --- expected"):-1]
+    assert diff == [
+        "    --- expected",
+        "    +++ actual (terms, page 2/2, CON)",
+        "    @@ -1,2 +1,2 @@",
+        "    -Les pass achetés sont débités du compte principal. Les bonus du week-end sont utilisables tous les jours.",
+        "    +Les pass achetés sont débités du compte principal. Les bonus du week-end ne sont utilisables que le samedi et le dimanche.",
+        "     0 Retour 00 Accueil",
+    ]
     assert run.lines[-1] == "0 passed, 1 failed"
 
 
 def test_missing_lines_and_present_absent_text_are_named_with_the_actual_screen(tmp_path: Path) -> None:
-    path = write(tmp_path, "lines.yaml", f"""\
-subscriber: "{ACTIVE}"
-at: "{AT}"
+    path = write(tmp_path, "lines.yaml", TERMS_HEAD + """\
 steps:
-  - expect: {{screen: home}}
+  - expect: {screen: home}
   - reply: "1"
     expect:
-      lines: ["Bonus Crédit: 2 050"]
-      absent: ["Bonus Crédit"]
+      lines: ["Solde: 1 200"]
+      contains: ["Solde : 1 200 F"]
+      absent: ["Solde"]
+      screen: balance
       end: true
 """)
     run = ussd("transcript", str(path))
-    assert run.code == 1 and run.lines[0] == "FAIL lines.yaml"
-    assert f"  {path}: step 2 (reply '1'): missing line 'Bonus Crédit: 2 050'" in run.lines
-    assert f"  {path}: step 2 (reply '1'): text present that must be absent: 'Bonus Crédit'" in run.lines
-    assert f"  {path}: step 2 (reply '1'): the dialogue goes on, expected it to end here" in run.lines
-    assert "    | Bonus Crédit: 2 050 F" in run.lines
-    assert run.lines[-1] == "0 passed, 1 failed"
+    assert run.code == 1 and run.no_traceback()
+    head = f"  {path}: step 2 (reply '1'): "
+    assert run.lines == [
+        "FAIL lines.yaml",
+        head + "missing line 'Solde: 1 200'",
+        head + "missing text 'Solde : 1 200 F'",
+        head + "text present that must be absent: 'Solde'",
+        head + "the dialogue goes on, expected it to end here",
+        "    actual screen (balance, page 1/1, CON):",
+        "    | Solde: 1 200 F",
+        "    | 0 Retour 00 Accueil",
+        "0 passed, 1 failed",
+    ]
 
 
 def test_a_reply_after_an_unexpected_end_fails_the_step(tmp_path: Path) -> None:
-    path = write(tmp_path, "ended.yaml", f"""\
-subscriber: "2250700000001"
-at: "{AT}"
+    stranger = TERMS_HEAD.replace(BUYER, "2250799999999")
+    path = write(tmp_path, "ended.yaml", stranger + """\
 steps:
-  - expect: {{contains: ["Compte principal: 35 F"]}}
+  - expect: {contains: ["inconnu"]}
   - reply: "1"
+  - reply: "2"
 """)
     result = run_transcript(load_transcript(path))
-    assert not result.passed
+    assert not result.passed and len(result.outcomes) == 2
     assert result.outcomes[-1].problems == ["the dialogue ended at step 1: this reply cannot be sent"]
+    assert result.outcomes[-1].response.text == "Numéro inconnu."
+    assert result.report().splitlines()[-1] == f"  {path}: step 3 not played"
 
 
 # -- invalid transcript files --------------------------------------------------------------------
@@ -249,7 +297,7 @@ def test_an_inline_fixture_replaces_the_demo_accounts(tmp_path: Path) -> None:
     assert run_transcript(t).passed
     # The demo subscriber is not in that fixture: dialling as them reaches the "unknown number" end.
     stranger = EXPIRING.replace('subscriber: "2250711111111"', f'subscriber: "{ACTIVE}"', 1)
-    stranger = stranger.split("steps:")[0] + "steps:\n  - expect: {screen: unknown, end: true}\n"
+    stranger = stranger.split("steps:")[0] + "steps:\n  - expect: {text: Numéro inconnu., end: true}\n"
     assert run_transcript(load_transcript(write(tmp_path, "stranger.yaml", stranger))).passed
 
 
@@ -266,10 +314,17 @@ def test_a_step_instant_moves_time_on_for_that_step_and_later_ones(tmp_path: Pat
 
 
 def test_a_gap_longer_than_the_idle_timeout_ends_the_dialogue(tmp_path: Path) -> None:
-    late = EXPIRING.replace("AT_LINE", 'at: "2026-11-25T10:05:00"').replace("expect: {screen: home}\n  - reply: \"1\"\n    expect: {lines: [\"Bonus Crédit: 200 F\"], absent: [\"500 F\"]}\n", "expect: {end: true}\n")
+    """The session store's clock follows the transcript's instants: five minutes of silence
+    is more than the 60 s idle timeout, so the reply finds the session expired."""
+    late = EXPIRING.split("steps:")[0] + """steps:
+  - expect: {screen: home}
+  - reply: "1"
+    at: "2026-11-25T10:05:00"
+    expect: {end: true, absent: ["Bonus Crédit"]}
+"""
     result = run_transcript(load_transcript(write(tmp_path, "late.yaml", late)))
     assert result.passed, result.report()
-    assert result.outcomes[-1].response.screen is None
+    assert result.outcomes[-1].response.screen is None  # the expired message, no menu screen
 
 
 def test_time_cannot_go_back(tmp_path: Path) -> None:
@@ -292,7 +347,7 @@ def test_purchases_never_leak_from_one_transcript_into_another() -> None:
 def test_a_recorded_walk_replays_and_passes(tmp_path: Path) -> None:
     record = tmp_path / "walk.yaml"
     walk = ussd("dial", "#122#", "--msisdn", ACTIVE, "--at", AT, "--db", "memory:", "--record", str(record),
-                stdin="1\n98\n0\n00\n5\n1\n1\n")
+                stdin="1\n0\n9\n00\n")
     assert walk.code == 0 and walk.no_traceback(), walk.err
     text = record.read_text(encoding="utf-8")
     assert "demo accounts" in text.split("subscriber:")[0]  # the comment: --db is not recorded
@@ -300,9 +355,10 @@ def test_a_recorded_walk_replays_and_passes(tmp_path: Path) -> None:
     assert data["subscriber"] == ACTIVE and data["at"] == AT and data["code"] == "#122#"
     assert "db" not in data and "lang" not in data and "menus" not in data
     steps = data["steps"]
-    assert [s.get("reply") for s in steps] == [None, "1", "98", "0", "00", "5", "1", "1"]
+    assert [s.get("reply") for s in steps] == [None, "1", "0", "9", "00"]
     assert all(set(s["expect"]) == {"text", "end"} for s in steps)
-    assert [s["expect"]["end"] for s in steps] == [False] * 7 + [True]
+    assert [s["expect"]["end"] for s in steps] == [False] * 5  # replies ran out: hung up
+    assert steps[0]["expect"]["text"].startswith("#122# Orange\n1. Bonus Crédit\n")
     assert steps[1]["expect"]["text"].split("\n")[0] == "Bonus Crédit: 2 050 F"
 
     replay = ussd("transcript", str(record))
@@ -315,19 +371,34 @@ def test_a_recorded_walk_replays_and_passes(tmp_path: Path) -> None:
     assert broken.code == 1 and "    +Bonus Crédit: 2 050 F" in broken.lines
 
 
+def test_a_recorded_purchase_replays_on_fresh_accounts(tmp_path: Path) -> None:
+    """The walk debits the dial's store; the replay starts again from the demo accounts, and
+    two copies in one run both pass (each transcript has its own store)."""
+    record = tmp_path / "buy.yaml"
+    walk = ussd("dial", "#124#", "--msisdn", ACTIVE, "--at", AT, "--db", "memory:", "--menus", str(QA_MENUS),
+                "--record", str(record), stdin="4\n98\n0\n00\n3\n1\n")
+    assert walk.code == 0, walk.err
+    data = yaml.safe_load(record.read_text(encoding="utf-8"))
+    assert data["code"] == "#124#" and (record.parent / data["menus"][0]).resolve() == QA_MENUS.resolve()
+    last = data["steps"][-1]
+    assert last["expect"]["end"] is True and last["expect"]["text"].startswith("Achat réussi. Nouveau solde: ")
+    (tmp_path / "copy.yaml").write_bytes(record.read_bytes())
+    replay = ussd("transcript", str(tmp_path))
+    assert replay.code == 0, replay.out
+    assert replay.lines == ["PASS buy.yaml", "PASS copy.yaml", "2 passed, 0 failed"]
+
+
 def test_a_recording_keeps_language_menus_and_the_real_start_instant(tmp_path: Path) -> None:
     record = tmp_path / "sub" / "en.yaml"
     record.parent.mkdir()
     walk = ussd("dial", "#122#", "--msisdn", ACTIVE, "--lang", "en", "--menus", "menus", "--db", "memory:",
-                "--record", str(record), stdin="4\n")
+                "--record", str(record), stdin="1\n")
     assert walk.code == 0, walk.err
     data = yaml.safe_load(record.read_text(encoding="utf-8"))
     assert data["lang"] == "en"
     assert (record.parent / data["menus"][0]).resolve() == (ROOT / "menus").resolve()
-    from datetime import datetime
-
     assert datetime.fromisoformat(data["at"]).tzinfo is not None  # no --at: the real instant, with its offset
-    assert data["steps"][-1]["reply"] == "4" and data["steps"][-1]["expect"]["text"].startswith("Offer: ")
+    assert data["steps"][-1]["reply"] == "1" and data["steps"][-1]["expect"]["text"].startswith("Credit bonus: ")
     replay = ussd("transcript", str(record.parent), cwd=tmp_path)
     assert replay.code == 0 and replay.lines[-1] == "1 passed, 0 failed", replay.out
 

@@ -85,6 +85,9 @@ class Response:
         return cls(session, text, True, screen, 1, 1, page.coding, page.units)
 
 
+_MISSING = object()
+
+
 class Scope(Mapping[str, Any]):
     """The names a step's templates see; providers are called at most once, and only if used."""
 
@@ -97,12 +100,20 @@ class Scope(Mapping[str, Any]):
         self._call = call
 
     def __getitem__(self, name: str) -> Any:
+        value = self.get(name, _MISSING)
+        if value is _MISSING:
+            raise KeyError(name)
+        return value
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """Every variable a template reads comes through here: kept to one call."""
         values = self._values
-        if name in values:
-            return values[name]
+        value = values.get(name, _MISSING)
+        if value is not _MISSING:
+            return value
         provider = self._providers.get(name)
         if provider is None:
-            raise KeyError(name)
+            return default
         try:
             value = provider(self._call)
         except Exception:  # a provider down must not end the dialogue: the screen shows less
@@ -110,12 +121,6 @@ class Scope(Mapping[str, Any]):
             value = None
         values[name] = value
         return value
-
-    def get(self, name: str, default: Any = None) -> Any:
-        try:
-            return self[name]
-        except KeyError:
-            return default
 
     def __contains__(self, name: object) -> bool:
         return name in self._values or name in self._providers
