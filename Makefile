@@ -25,10 +25,12 @@ run: $(STAMP)
 ## Install and run every test.
 test: $(STAMP)
 	$(BIN)/ussd check
+	$(BIN)/ussd transcript tests/transcripts
 	$(BIN)/python -m pytest
 
 check: $(STAMP)
 	$(BIN)/ussd check
+	$(BIN)/ussd transcript tests/transcripts
 
 bench: $(STAMP)
 	$(BIN)/python bench/engine.py

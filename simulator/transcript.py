@@ -308,7 +308,7 @@ def load_transcript(path: str | Path) -> Transcript:
 
     menus: list[str] = []
     if "menus" in top:
-        for n, raw in enumerate(r.texts(top["menus"], "menus")):
+        for raw in r.texts(top["menus"], "menus"):
             resolved = r.relative(raw)
             if not resolved.exists():
                 r.bad("menus", f"no such file or folder: {raw} (looked for {resolved})")
@@ -437,7 +437,7 @@ def find_transcripts(paths: Iterable[str | Path]) -> tuple[list[Path], list[str]
 # -- running -------------------------------------------------------------------------------------
 
 
-class _Clock:
+class TranscriptClock:
     """The transcript's time: the instant the engine sees, and the session store's seconds."""
 
     def __init__(self, instant: datetime) -> None:
@@ -450,7 +450,7 @@ class _Clock:
         return self.instant.timestamp()
 
 
-def build_engine(t: Transcript, clock: _Clock) -> Engine:
+def build_engine(t: Transcript, clock: TranscriptClock) -> Engine:
     """A private engine: the transcript's accounts in a fresh in-memory store, its menus, sessions
     on the transcript's clock, the engine's clock frozen at the current instant."""
     policy = load_policy()
@@ -500,12 +500,11 @@ class Result:
             head = f"  {t.display}: {outcome.step.describe(t.code)}"
             for problem in outcome.problems:
                 out.append(f"{head}: {problem}")
-            if outcome.diff:
+            if outcome.diff:  # the diff shows the actual text and screen
                 out.extend(f"    {line}" for line in outcome.diff)
-            response = outcome.response
-            if not outcome.diff:  # a diff shows the actual text already
-                out.append(f"    actual screen {_status(response)}:")
-                out.extend(f"    | {line}" for line in response.text.split("\n"))
+            else:
+                out.append(f"    actual screen {_status(outcome.response)}:")
+                out.extend(f"    | {line}" for line in outcome.response.text.split("\n"))
         played = len(self.outcomes)
         if played + 1 == len(t.steps):
             out.append(f"  {t.display}: step {len(t.steps)} not played")
@@ -560,7 +559,7 @@ def check(expect: Expect | None, response: Response) -> tuple[list[str], list[st
 
 def run_transcript(t: Transcript) -> Result:
     """Replay ``t`` on its own engine; raises :class:`TranscriptError` when its menus are broken."""
-    clock = _Clock(t.at)
+    clock = TranscriptClock(t.at)
     engine = build_engine(t, clock)
     outcomes: list[StepOutcome] = []
     response: Response | None = None

@@ -519,7 +519,7 @@ def test_shipped_policy_loads() -> None:
 def test_policy_unknown_key_with_did_you_mean(tmp_path: Path) -> None:
     _, problems = policy_problems(tmp_path, "timezone: Africa/Abidjan\nwindow:\n  night: {}\n")
     assert problems == [(2, 1, "policy: unknown key 'window' (did you mean 'windows'?); "
-                               "expected one of: timezone, windows, rubriques, lines")]
+                               "expected one of: timezone, windows, rubriques, lines, favourites")]
 
 
 def test_policy_unknown_nested_key(tmp_path: Path) -> None:
@@ -582,7 +582,7 @@ def test_policy_lists_every_problem_at_once(tmp_path: Path) -> None:
     _, problems = policy_problems(tmp_path, text)
     assert problems == [
         (1, 1, "policy: unknown key 'timezon' (did you mean 'timezone'?); "
-               "expected one of: timezone, windows, rubriques, lines"),
+               "expected one of: timezone, windows, rubriques, lines, favourites"),
         (4, 12, "window 'night' start: expected a time of day HH:MM, not '25:00'"),
         (8, 40, "rubrique internet.night window: no window 'nigth' (did you mean 'night'?)"),
         (10, 49, "lines entry 1: internet has no scope 'all'; it has: none"),

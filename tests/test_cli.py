@@ -91,7 +91,7 @@ def test_check_shipped_menus_is_ok() -> None:
     run = ussd("check")
     assert run.code == 0, run.err
     assert len(run.lines) == 1 and run.lines[0].startswith("ok:")
-    assert re.match(r"^ok: 1 service\(s\) \(#122#\), 16 screens, 3 file\(s\)$", run.lines[0])
+    assert re.match(r"^ok: 1 service\(s\) \(#122#\), 43 screens, 7 file\(s\)$", run.lines[0])
     assert run.err == ""
 
 
@@ -190,7 +190,7 @@ def test_unknown_msisdn_gets_the_polite_end_screen() -> None:
     assert run.code == 0, run.err
     shown = screens(run.out)
     assert len(shown) == 1 and shown[0].status == "END"
-    assert "Ce numéro n'est pas un numéro Orange." in shown[0].text
+    assert "Ce service est réservé aux clients Orange." in shown[0].text
     assert "Merci de votre visite." in shown[0].text
     assert run.no_traceback()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from datetime import datetime, timezone
 
-from simulator.demo import DEMO_MSISDN, demo_engine
+from simulator.demo import demo_engine
 from simulator.handset import SCREEN_WIDTH, Frame, Handset, draw, piped_replies
 from ussd.engine import Response
 
@@ -35,11 +35,11 @@ def test_frame_falls_back_to_ascii_when_the_terminal_cannot_draw_boxes() -> None
 def test_scripted_dialogue_shows_every_screen_and_hangs_up_when_replies_run_out() -> None:
     out = io.StringIO()
     handset = Handset(demo_engine(clock=lambda: 0.0), out, AT)
-    shown = handset.dial("#122#", DEMO_MSISDN, ["1", "98"])
-    assert [r.screen for r in shown] == ["home", "bonus_credit", "bonus_credit"]
-    assert [r.page for r in shown] == [1, 1, 2]
+    shown = handset.dial("#122#", "2250709080706", ["8", "1", "98"])  # postpaid: a 12-invoice history
+    assert [r.screen for r in shown] == ["home", "invoice", "invoice_history", "invoice_history"]
+    assert [r.page for r in shown] == [1, 1, 1, 2]
     text = out.getvalue()
-    assert text.count(" CON page") == 3 and text.rstrip().endswith("(hung up: no more replies)")
+    assert text.count(" CON page") == 4 and text.rstrip().endswith("(hung up: no more replies)")
     assert len(handset.engine.sessions) == 0
 
 

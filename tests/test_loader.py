@@ -20,7 +20,7 @@ from ussd.model import Problem
 ROOT = Path(__file__).resolve().parent.parent
 CASES = "tests/menus/cases"
 BROKEN = "tests/menus/broken"
-KNOWN = "known: bonus, input, lang, msisdn, now, result, rule, subscriber"
+KNOWN = "known: bonus, conso, input, internet_plus, invoices, lang, msisdn, now, passes, result, rule, subscriber"
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -83,7 +83,8 @@ def broken() -> list[str]:
     "(use '==' to compare)",
     # unknown action with did-you-mean
     "tests/menus/broken/main.yaml:21:17: screen 'home' option 3: unknown action 'buy_pas' "
-    "(did you mean 'buy_pass'?); registered: buy_pass",
+    "(did you mean 'buy_pass'?); registered: add_favourite, buy_pass, invoice_duplicate, remove_favourite, "
+    "set_internet_plus",
     # missing translation
     "tests/menus/broken/main.yaml:23:16: screen 'home' option 4 label: missing translation for en",
     # language not in the service
@@ -151,7 +152,7 @@ def test_shipped_menus_load_with_the_demo_registry() -> None:
     assert result.problems == []
     assert set(result.menus.services) == {"122"}
     service = result.menus.services["122"]
-    assert service.entry == "start" and len(service.screens) == 16
+    assert service.entry == "start" and len(service.screens) == 43
 
 
 def test_good_menus_need_their_registry() -> None:
