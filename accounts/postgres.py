@@ -29,6 +29,8 @@ class PostgresAccountStore(SqlAccountStore):
 
     def __init__(self, url: str) -> None:
         super().__init__(url)
+        self._schema_ready = False
+        self._migrating = False
         try:
             self._db = psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
         except psycopg.Error as exc:
@@ -40,8 +42,27 @@ class PostgresAccountStore(SqlAccountStore):
 
     @contextmanager
     def _write(self) -> Iterator[psycopg.Cursor[Any]]:
+        if not self._schema_ready and not self._migrating:
+            self._check_schema()
         with self._errors(), self._db.transaction(), self._db.cursor() as cur:
             yield cur
+
+    def _check_schema(self) -> None:
+        """Refuse writes to a database without the schema before starting one: a batch written in
+        pipeline mode would otherwise fail half-way and leave psycopg complaining on stderr."""
+        with self._errors():
+            row = self._db.execute("SELECT to_regclass('subscribers')").fetchone()
+        if row is None or row[0] is None:
+            raise StoreError(f"{redact(self.url)} has no schema: run `ussd accounts migrate --db URL`")
+        self._schema_ready = True
+
+    def migrate(self) -> None:
+        self._migrating = True
+        try:
+            super().migrate()
+        finally:
+            self._migrating = False
+        self._schema_ready = True
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
