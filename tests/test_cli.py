@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import tempfile
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-USSD = str(Path(sys.executable).with_name("ussd"))
+from console import USSD, Run, ussd
+
 AT = "2026-11-25T10:00:00"
 ACTIVE = "2250701020304"
 INACTIVE = "2250700000001"
@@ -21,32 +17,6 @@ STRANGER = "2250799999999"
 PROBLEM = re.compile(r"^[^\s:][^:]*\.ya?ml:\d+:\d+: \S.*$")
 
 
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def lines(self) -> list[str]:
-        return self.out.splitlines()
-
-    def no_traceback(self) -> bool:
-        return "Traceback" not in self.out and "Traceback" not in self.err
-
-
-#: The embedded SQLite file of these runs lives here, never in the user's own data folder.
-DATA_HOME = tempfile.mkdtemp(prefix="ussd-cli-")
-
-
-def ussd(*args: str, stdin: str = "") -> Run:
-    env = {k: v for k, v in os.environ.items() if k not in ("USSD_MENUS", "USSD_DB")}
-    env["PYTHONIOENCODING"] = "utf-8"
-    env["XDG_DATA_HOME"] = DATA_HOME
-    done = subprocess.run(
-        [USSD, *args], input=stdin.encode(), capture_output=True, cwd=ROOT, timeout=60, env=env,
-    )
-    return Run(done.returncode, done.stdout.decode("utf-8"), done.stderr.decode("utf-8"))
 
 
 def dial(msisdn: str, *replies: str, extra: tuple[str, ...] = ()) -> Run:

@@ -2,47 +2,21 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import tempfile
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import pytest
+
+from console import ROOT, ussd
 import yaml
 
 from simulator.transcript import TranscriptError, load_transcript, run_transcript
 
-ROOT = Path(__file__).resolve().parent.parent
 CASES = Path(__file__).resolve().parent / "transcript_cases"
-USSD = str(Path(sys.executable).with_name("ussd"))
 AT = "2026-11-25T10:00:00"
 ACTIVE = "2250701020304"
-DATA_HOME = tempfile.mkdtemp(prefix="ussd-transcripts-")
 
 
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def lines(self) -> list[str]:
-        return self.out.splitlines()
-
-    def no_traceback(self) -> bool:
-        return "Traceback" not in self.out and "Traceback" not in self.err
-
-
-def ussd(*args: str, stdin: str = "", cwd: Path = ROOT) -> Run:
-    env = {k: v for k, v in os.environ.items() if k not in ("USSD_MENUS", "USSD_DB")}
-    env["PYTHONIOENCODING"] = "utf-8"
-    env["XDG_DATA_HOME"] = DATA_HOME
-    done = subprocess.run([USSD, *args], input=stdin.encode(), capture_output=True, cwd=cwd, timeout=60, env=env)
-    return Run(done.returncode, done.stdout.decode("utf-8"), done.stderr.decode("utf-8"))
 
 
 def write(folder: Path, name: str, text: str) -> Path:
