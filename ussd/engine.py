@@ -171,8 +171,8 @@ class ServiceMachine:
                     add(f"outcome:{outcome}", sid, target)
         self.events = self.machine.events
         self.static = frozenset(sid for sid, screen in self.screens.items() if is_static(service, screen))
-        #: Pages of static screens by (screen, language, error line): computed once, shared.
-        self.page_cache: dict[tuple[str, str, str | None], list[str]] = {}
+        #: Pages of static screens by (screen, language, error line, options shown): computed once.
+        self.page_cache: dict[tuple[str, str, str | None, tuple[int, ...]], list[str]] = {}
         #: Key -> option of menus whose options are always all shown.
         self.fixed_keys: dict[str, dict[str, Option]] = {}
         for sid, screen in service.screens.items():
@@ -422,10 +422,18 @@ class Engine:
         service = sm.service
         state = record.state
         screen = sm.screens[state]
-        cache_key = (state, env.lang, record.notice)
-        pages = sm.page_cache.get(cache_key) if state in sm.static else None
+        pages = None
+        options = None
+        if state in sm.static:
+            if isinstance(screen, MenuScreen) and state not in sm.fixed_keys:
+                options = visible_options(service, screen, scope, env)
+                shown = tuple(option.index for _, option, _ in options)
+            else:
+                shown = ()
+            cache_key = (state, env.lang, record.notice, shown)
+            pages = sm.page_cache.get(cache_key)
         if pages is None:
-            lines = content_lines(service, screen, scope, env)
+            lines = content_lines(service, screen, scope, env, options)
             pages = paginate_lines(service, lines, scope, env, nav=shows_nav(service, screen), error=record.notice)
             if state in sm.static and len(sm.page_cache) < PAGE_CACHE_LIMIT:
                 sm.page_cache[cache_key] = pages

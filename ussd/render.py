@@ -107,30 +107,50 @@ def option_scope(option: Option, scope: Mapping[str, Any], item: Any) -> Mapping
     return scope if option.each is None else Overlay(scope, option.alias, item)
 
 
+def _taken_keys(service: Service, screen: MenuScreen) -> frozenset[str]:
+    """Keys numbering must skip on this screen: fixed option keys and the navigation keys."""
+    memo = service.memo
+    key = ("taken", screen.id)
+    taken = memo.get(key)
+    if taken is None:
+        keys = service.keys
+        taken = memo[key] = frozenset({o.key for o in screen.options if o.key is not None}
+                                      | {keys.back, keys.home, keys.more})
+    return taken  # type: ignore[return-value]
+
+
 def visible_options(
     service: Service, screen: MenuScreen, scope: Mapping[str, Any], env: RenderEnv
 ) -> list[tuple[str, Option, Any]]:
     """The options this subscriber sees, as (key, option, list item): unkeyed options (and each
     item of a list option) are numbered 1, 2, ... over the visible ones, skipping keys taken
     explicitly or by navigation."""
-    options = screen.options
-    taken = {o.key for o in options if o.key is not None}
-    keys = service.keys
-    taken.update((keys.back, keys.home, keys.more))
+    taken = _taken_keys(service, screen)
     out: list[tuple[str, Option, Any]] = []
     number = 0
-    for option in options:
-        for item in (NO_ITEM,) if option.each is None else _items(option, scope, env):
-            if option.when is not None and not holds(option.when, option_scope(option, scope, item), env):
+    for option in screen.options:
+        when = option.when
+        if option.each is None:
+            if when is not None and not holds(when, scope, env):
+                continue
+            items: Any = _ONE
+        else:
+            items = _items(option, scope, env)
+        for item in items:
+            if option.each is not None and when is not None and not holds(when, Overlay(scope, option.alias, item), env):
                 continue
             key = option.key
             if key is None:
                 number += 1
-                while str(number) in taken:
-                    number += 1
                 key = str(number)
+                while key in taken:
+                    number += 1
+                    key = str(number)
             out.append((key, option, item))
     return out
+
+
+_ONE = (NO_ITEM,)
 
 
 def option_line(service: Service, key: str, label: str) -> str:
@@ -177,13 +197,13 @@ def _each_lines(line: EachLine, scope: Mapping[str, Any], env: RenderEnv, defaul
 
 
 def is_static(service: Service, screen: Screen) -> bool:
-    """Whether the screen shows the same pages to everyone (per language and error line), so
-    they can be computed once: fixed text, no conditions, no lists, fixed option labels."""
+    """Whether the screen's pages depend only on the language, the error line and which options
+    are shown, so they can be computed once per combination: fixed text, no conditional lines,
+    no lists, fixed option labels (options may still have conditions)."""
     if any(not isinstance(line, TextLine) or line.when is not None or not line.text.is_static
            for line in screen.lines):
         return False
-    if isinstance(screen, MenuScreen) and any(
-            o.when is not None or o.each is not None or not o.label.is_static for o in screen.options):
+    if isinstance(screen, MenuScreen) and any(o.each is not None or not o.label.is_static for o in screen.options):
         return False
     return all(service.message(name).is_static for name in ("more", "nav", "yes", "no"))
 
