@@ -212,6 +212,12 @@ class BonusView(Mapping[str, Any]):
             built = self._built[account] = self._build(account)
         return built
 
+    def get(self, account: str, default: Any = None) -> Any:  # templates read through get(): one call
+        built = self._built.get(account)
+        if built is not None:
+            return built
+        return self[account] if account in RUBRIQUES else default
+
     def __iter__(self) -> Iterator[str]:
         return iter(RUBRIQUES)
 
