@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 MSISDN ?= 2250701020304
+# The demo population is dated around November 2026: AT=2026-11-25T10:00 freezes the clock there.
+AT ?=
 CODE ?= \#122\#
 
 .PHONY: run test check bench install clean
@@ -20,7 +22,7 @@ install: $(STAMP)
 
 ## Dial #122# on the terminal handset as a demo subscriber (embedded defaults).
 run: $(STAMP)
-	$(BIN)/ussd dial '$(CODE)' --msisdn $(MSISDN)
+	$(BIN)/ussd dial '$(CODE)' --msisdn $(MSISDN) $(if $(AT),--at $(AT))
 
 ## Install and run every test.
 test: $(STAMP)
