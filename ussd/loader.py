@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Callable, Sequence
+from typing import Callable, Sequence, TypeVar
 
 import yaml
 
@@ -48,6 +48,7 @@ from .model import (
 from .registry import Registry
 
 MENU_SUFFIXES = (".yaml", ".yml")
+T = TypeVar("T", Expr, Template)
 INPUT_KINDS = ("text", "digits", "phone", "amount")
 SCREEN_TYPES = ("menu", "info", "end", "input", "confirm", "route", "action")
 _SCREEN_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
@@ -140,24 +141,21 @@ class _ServiceBuilder:
 
     def expr(self, node: yaml.Node, what: str, extra: frozenset[str] = frozenset()) -> Expr | None:
         source = self.r.string(self.ctx.path, node, what)
-        if source is None:
-            return None
-        if isinstance(node, yaml.ScalarNode) and node.tag.endswith((":bool", ":int", ":float")):
+        if source is not None and isinstance(node, yaml.ScalarNode) and node.tag.endswith((":bool", ":int", ":float")):
             source = {"true": "True", "false": "False"}.get(source.lower(), source)
-        try:
-            compiled = compile_expr(source, names=None, filters=self.registry.filters)
-        except ExprError as exc:
-            self.r.problems.append(Problem(self._column_in(node, exc.column), f"{what}: {exc}"))
-            return None
-        self._check_names(node, compiled.names, self.ctx.variables | extra)
-        return compiled
+        return self._compiled(node, source, what, extra, compile_expr)
 
     def template(self, node: yaml.Node, what: str, extra: frozenset[str]) -> Template | None:
-        source = self.r.string(self.ctx.path, node, what)
+        return self._compiled(node, self.r.string(self.ctx.path, node, what), what, extra, compile_template)
+
+    def _compiled(self, node: yaml.Node, source: str | None, what: str, extra: frozenset[str],
+                  compile_fn: Callable[..., T]) -> T | None:
+        """Compile an expression or template, reporting a syntax problem where it is and every
+        name the scope does not know."""
         if source is None:
             return None
         try:
-            compiled = compile_template(source, names=None, filters=self.registry.filters)
+            compiled = compile_fn(source, names=None, filters=self.registry.filters)
         except ExprError as exc:
             self.r.problems.append(Problem(self._column_in(node, exc.column), f"{what}: {exc}"))
             return None
