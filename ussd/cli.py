@@ -162,11 +162,18 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from accounts.catalogue import CatalogueError
+    from accounts.policy import PolicyError
+    from accounts.store import StoreError
+
     args = parser().parse_args(argv)
     try:
         return int(args.func(args))
     except BrokenPipeError:
         return 0
+    except (CatalogueError, PolicyError, StoreError) as exc:  # the operator's files or database
+        print(exc, file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
