@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import abc
 import json
+from dataclasses import replace
 from typing import Any, Iterable, Sequence
 
 from .model import Bucket, Instant, InternetPlus, Invoice, MainAccount, Offer, Purchase, Subscriber, Usage
@@ -169,10 +170,10 @@ class SqlAccountStore(AccountStore):
         if not rows:
             return None
         status, offer_name, offer_type, language, balance, main_expires, favourites, buckets, services = rows[0]
-        return Subscriber(msisdn, status, Offer(offer_name, offer_type), language,
-                          MainAccount(balance, main_expires),
-                          () if favourites == "[]" else tuple(json.loads(favourites)),
-                          self._buckets(msisdn, buckets), **_services_of(services))
+        favourites = () if favourites == "[]" else tuple(json.loads(favourites))
+        subscriber = Subscriber(msisdn, status, Offer(offer_name, offer_type), language,
+                                MainAccount(balance, main_expires), favourites, self._buckets(msisdn, buckets))
+        return subscriber if services == "{}" else replace(subscriber, **_services_of(services))
 
     def put_many(self, subscribers: Iterable[Subscriber]) -> int:
         batch = list({s.msisdn: s for s in subscribers}.values())
