@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from .model import RUBRIQUES, SCOPES, Bucket, Instant
+from .model import RUBRIQUES, Bucket, Instant, scope_problem
 
 CATALOGUE_FILE = Path(__file__).with_name("passes.yaml")
 DAY = 86_400
@@ -77,12 +77,16 @@ def load_catalogue(path: str | Path = CATALOGUE_FILE) -> dict[str, Pass]:
         grants = []
         for k, g in enumerate(raw.get("grants") or []):
             gw = f"{where}.grants[{k}]"
+            if not isinstance(g, dict):
+                problems.append(f"{gw}: expected a mapping of account, rubrique, scope, amount")
+                continue
             account, rubrique, scope = g.get("account"), g.get("rubrique"), g.get("scope")
             if account not in RUBRIQUES or rubrique not in RUBRIQUES[account]:
                 problems.append(f"{gw}: unknown account/rubrique {account!r}/{rubrique!r}")
                 continue
-            if (scope is None) == bool(SCOPES[account]) or (scope is not None and scope not in SCOPES[account]):
-                problems.append(f"{gw}.scope: {account} needs {' or '.join(SCOPES[account]) or 'no scope'}")
+            problem = scope_problem(account, scope)
+            if problem is not None:
+                problems.append(f"{gw}.scope: {problem}")
                 continue
             grants.append(Grant(account, rubrique, _int(g, "amount", gw, problems), scope))
         if not grants:

@@ -15,7 +15,7 @@ from typing import Callable
 from ussd.cli import instant_arg
 
 from .importer import ImportFailed, read_subscribers
-from .model import MAX_INSTANT, MIN_INSTANT, RUBRIQUES, SCOPES, Bucket, to_instant
+from .model import MAX_INSTANT, MIN_INSTANT, RUBRIQUES, Bucket, scope_problem, to_instant
 from .policy import Policy, PolicyError, load_policy
 from .resolve import as_json, iso, resolve
 from .store import AccountStore, StoreError, UnknownSubscriber, open_store
@@ -76,10 +76,9 @@ def cmd_grant(args: argparse.Namespace, policy: Policy) -> int:
     if args.rubrique not in RUBRIQUES[args.account]:
         print(f"{args.account} has no rubrique {args.rubrique!r}: {', '.join(RUBRIQUES[args.account])}", file=sys.stderr)
         return 2
-    scopes = SCOPES[args.account]
-    if (args.scope is None) == bool(scopes) or (args.scope is not None and args.scope not in scopes):
-        wanted = f"one of {', '.join(scopes)}" if scopes else "none"
-        print(f"{args.account} buckets need --scope {wanted}", file=sys.stderr)
+    problem = scope_problem(args.account, args.scope)
+    if problem is not None:
+        print(f"--scope: {problem}", file=sys.stderr)
         return 2
     if args.amount < 0:
         print("--amount must not be negative", file=sys.stderr)

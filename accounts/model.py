@@ -42,9 +42,18 @@ SCOPES: dict[str, tuple[str, ...]] = {
     "minutes": ("intra", "all", "international"),
     "internet": (),
 }
-#: What an amount counts: F CFA, seconds of voice, bytes.
-UNITS = {"credit": "F CFA", "minutes": "seconds", "internet": "bytes"}
 STATUSES = tuple(s.value for s in Status)
+
+
+def scope_problem(account: str, scope: str | None) -> str | None:
+    """What is wrong with ``scope`` for a bucket of ``account`` (credit and minutes need one of
+    theirs, internet has none), or None."""
+    scopes = SCOPES[account]
+    if scope is None:
+        return f"{account} needs a scope: {', '.join(scopes)}" if scopes else None
+    if scope not in scopes:
+        return f"{account} has no scope {scope!r}; it has: {', '.join(scopes) or 'none'}"
+    return None
 OFFER_TYPES = tuple(t.value for t in OfferType)
 
 
@@ -59,9 +68,6 @@ class Bucket(NamedTuple):
     granted: Instant | None = None
     #: The display line when the rubrique and scope do not say it alone (see policy.yaml `lines`).
     line: str | None = None
-
-    def counts_at(self, now: Instant) -> bool:
-        return bool(counting((self,), now))
 
 
 def counting(buckets: Iterable[Bucket], now: Instant) -> list[Bucket]:

@@ -71,7 +71,6 @@ class Policy:
     #: (account, rubrique, scope or None) -> label, and (account, rubrique, line) -> label.
     scope_labels: Mapping[tuple[str, str, str | None], str]
     line_labels: Mapping[tuple[str, str, str], str]
-    lines: frozenset[tuple[str, str, str]] = field(default=frozenset())
     #: How many favourite numbers a subscriber may keep.
     favourites_max: int = 3
     #: label() for every (account, rubrique, scope, line) the policy names: one plain dict lookup
@@ -221,4 +220,4 @@ def load_policy(path: str | Path = POLICY_FILE) -> Policy:
             favourites_max = reader.integer(path, ffields["max"], "favourites max") or favourites_max
     if problems:
         raise PolicyError(problems)
-    return Policy(tz, windows, rubriques, scope_labels, line_labels, frozenset(line_labels), favourites_max)
+    return Policy(tz, windows, rubriques, scope_labels, line_labels, favourites_max)
