@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from accounts.catalogue import load_catalogue  # noqa: E402
+from accounts.catalogue import Pass, load_catalogue  # noqa: E402
 from accounts.model import RUBRIQUES  # noqa: E402
 from simulator.demo import DEMO_MSISDN, demo_engine  # noqa: E402
 from ussd.engine import Engine, Scope  # noqa: E402
@@ -43,8 +43,8 @@ WALKS: list[list[str]] = [
 ]
 
 
-def _pass_saves(n: int) -> dict[str, Any]:
-    p = load_catalogue()[list(load_catalogue())[n]]
+def _pass_saves(p: Pass) -> dict[str, Any]:
+    """What choosing pass ``p`` in the passes menu saves (the menu's ``save:``)."""
     return {"pass_id": p.id, "pass_name": p.name.get("fr", p.name.get("*")), "price": p.price, "days": p.days}
 
 
@@ -59,7 +59,7 @@ TRANSITIONS: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {
     "bonus_credit": _rubriques("credit", "credit_rubrique"),
     "bonus_minutes": _rubriques("minutes", "minutes_rubrique"),
     "bonus_internet": _rubriques("internet", "internet_rubrique"),
-    "passes": {str(n + 1): ("confirm_pass", _pass_saves(n)) for n in range(len(load_catalogue()))},
+    "passes": {str(n): ("confirm_pass", _pass_saves(p)) for n, p in enumerate(load_catalogue().values(), 1)},
     "confirm_pass": {"2": ("passes", {})},
 }
 
