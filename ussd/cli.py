@@ -45,16 +45,11 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_dial(args: argparse.Namespace) -> int:
-    from accounts.importer import ImportFailed
-    from accounts.store import StoreError
     from simulator.demo import demo_engine
     from simulator.handset import Handset, keyboard_replies, piped_replies
 
     try:
         engine = demo_engine(args.menus or None, db=args.db)
-    except (StoreError, ImportFailed) as exc:
-        print(exc, file=sys.stderr)
-        return 1
     except MenuError as exc:
         print(exc, file=sys.stderr)
         print("the menus have problems: fix them (see `ussd check`)", file=sys.stderr)
@@ -163,6 +158,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from accounts.catalogue import CatalogueError
+    from accounts.importer import ImportFailed
     from accounts.policy import PolicyError
     from accounts.store import StoreError
 
@@ -171,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except BrokenPipeError:
         return 0
-    except (CatalogueError, PolicyError, StoreError) as exc:  # the operator's files or database
+    except (CatalogueError, ImportFailed, PolicyError, StoreError) as exc:  # the operator's files or database
         print(exc, file=sys.stderr)
         return 1
 
