@@ -8,6 +8,7 @@ datetimes only where a person reads them.
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone, tzinfo
 from typing import Iterable, NamedTuple
@@ -75,6 +76,25 @@ def counting(buckets: Iterable[Bucket], now: Instant) -> list[Bucket]:
     (``now < expires``) and above zero. The one statement of the rule, written for speed: it runs
     for every bucket at every step (indexes: 2 amount, 3 expires, 5 granted)."""
     return [b for b in buckets if b[2] > 0 and now < b[3] and (b[5] is None or b[5] <= now)]
+
+
+def counting_span(buckets: Iterable[Bucket], now: Instant) -> tuple[float, float]:
+    """The interval ``[start, end)`` around ``now`` in which :func:`counting` keeps giving the same
+    buckets: that set changes only at a grant or an expiry, so what is built from it at ``now``
+    holds until the nearest one ahead (``-inf``/``inf`` when there is none on that side)."""
+    start, end = -math.inf, math.inf
+    for b in buckets:
+        if b[2] <= 0:
+            continue  # never counts, whatever the time
+        for edge in (b[3], b[5]):
+            if edge is None:
+                continue
+            if edge <= now:
+                if edge > start:
+                    start = edge
+            elif edge < end:
+                end = edge
+    return start, end
 
 
 class Offer(NamedTuple):

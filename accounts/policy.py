@@ -19,7 +19,7 @@ import yaml
 from ussd.model import Problem, Where
 from ussd.yamlnodes import NodeReader, did_you_mean
 
-from .model import RUBRIQUES, SCOPES
+from .model import RUBRIQUES, SCOPES, Instant, to_datetime
 
 POLICY_FILE = Path(__file__).with_name("policy.yaml")
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -85,6 +85,14 @@ class Policy:
                     for scope in SCOPES[account] or (None,):
                         labels[(account, rubrique, scope, line)] = self.label(account, rubrique, scope, line)
         object.__setattr__(self, "labels", labels)
+
+    def open_windows(self, now: Instant) -> tuple[bool, ...]:
+        """Which windows are open at ``now``, in the file's order: with the counting buckets, all
+        that a resolution depends on besides the subscriber's data."""
+        if not self.windows:
+            return ()
+        local = to_datetime(now, self.tz)
+        return tuple([window.contains(local) for window in self.windows.values()])
 
     def label(self, account: str, rubrique: str, scope: str | None, line: str | None) -> str:
         if line is not None:

@@ -1,7 +1,13 @@
 """The accounts as menu data: the ``subscriber`` and ``bonus`` providers and the ``buy_pass`` action.
 
 Menus see plain mappings and lists (what the template language can read); instants become aware
-datetimes for the ``date`` filter. Both providers of one step share a single read of the store.
+datetimes for the ``date`` filter. Every provider of one step shares a single read of the store.
+
+What menus see of a subscriber is kept between steps as a :class:`Snapshot` while it cannot change:
+the stored data is the same, no bucket has been granted or has expired since, and the same usage
+windows are open. A dialogue's later steps then reuse the resolution and its views instead of
+building them again. The values handed to templates are therefore shared between steps: the
+template language cannot modify them, and filters registered in Python must not either.
 """
 
 from __future__ import annotations
@@ -14,10 +20,10 @@ from ussd.registry import ActionCall, Outcome, ProviderCall, Registry
 
 from .billing import period_of
 from .catalogue import Pass, load_catalogue
-from .model import RUBRIQUES, Invoice, Subscriber, to_datetime, to_instant
+from .model import RUBRIQUES, Instant, Invoice, Subscriber, counting_span, to_datetime, to_instant
 from .policy import Policy
 from .resolve import Resolution, resolve
-from .store import SUCCESS, AccountStore, UnknownSubscriber
+from .store import SUCCESS, AccountStore, UnknownSubscriber, keep
 
 LANGUAGES = ("fr", "en")
 YEAR = 365 * 86_400
@@ -28,13 +34,33 @@ def _languages(text: Mapping[str, str]) -> dict[str, str]:
     return {lang: text.get(lang, fallback) for lang in LANGUAGES}
 
 
+@dataclass(slots=True)
+class Snapshot:
+    """What menus see of one subscriber, valid while ``sub`` is what the store holds, ``now`` is in
+    ``[start, end)`` (the same buckets count) and ``windows`` are the open usage windows."""
+
+    sub: Subscriber
+    start: float
+    end: float
+    windows: tuple[bool, ...]
+    bonus: "BonusView"
+    #: The ``subscriber`` provider's mapping, built when first read.
+    fields: dict[str, Any] | None = None
+
+    def holds(self, sub: Subscriber, now: Instant, windows: tuple[bool, ...]) -> bool:
+        return self.start <= now < self.end and self.windows == windows and (self.sub is sub or self.sub == sub)
+
+
 @dataclass
 class AccountProviders:
     store: AccountStore
     policy: Policy
     catalogue: Mapping[str, Pass] = field(default_factory=load_catalogue)
+    #: Subscribers whose snapshot is kept (the oldest goes first); a few kilobytes each.
+    snapshot_limit: int = 4096
     #: The last step's read: the engine hands every provider of one step the same call object.
     _last: tuple[ProviderCall, Subscriber | None] | None = field(default=None, repr=False)
+    _snapshots: dict[str, Snapshot] = field(default_factory=dict, repr=False)
 
     def _read(self, call: ProviderCall) -> Subscriber | None:
         last = self._last
@@ -44,10 +70,31 @@ class AccountProviders:
         self._last = (call, subscriber)
         return subscriber
 
-    def subscriber(self, call: ProviderCall) -> dict[str, Any] | None:
+    def _snapshot(self, call: ProviderCall) -> Snapshot | None:
+        """The subscriber as menus see it at ``call.at``: kept from an earlier step when it still
+        holds, built anew otherwise (see the module's docstring)."""
         sub = self._read(call)
         if sub is None:
             return None
+        policy = self.policy
+        now = to_instant(call.at, policy.tz)
+        windows = policy.open_windows(now)
+        snapshot = self._snapshots.get(sub.msisdn)
+        if snapshot is not None and snapshot.holds(sub, now, windows):
+            return snapshot
+        start, end = counting_span(sub.buckets, now)
+        snapshot = Snapshot(sub, start, end, windows, BonusView(resolve(sub, now, policy), policy))
+        return keep(self._snapshots, sub.msisdn, snapshot, self.snapshot_limit)
+
+    def subscriber(self, call: ProviderCall) -> dict[str, Any] | None:
+        snapshot = self._snapshot(call)
+        if snapshot is None:
+            return None
+        if snapshot.fields is None:
+            snapshot.fields = self._fields(snapshot.sub)
+        return snapshot.fields
+
+    def _fields(self, sub: Subscriber) -> dict[str, Any]:
         tz = self.policy.tz
         return {
             "msisdn": sub.msisdn,
@@ -62,9 +109,8 @@ class AccountProviders:
         }
 
     def bonus(self, call: ProviderCall) -> Mapping[str, Any]:
-        sub = self._read(call)
-        resolution = resolve(sub, to_instant(call.at, self.policy.tz), self.policy) if sub is not None else None
-        return BonusView(resolution, self.policy)
+        snapshot = self._snapshot(call)
+        return snapshot.bonus if snapshot is not None else BonusView(None, self.policy)
 
     def passes(self, call: ProviderCall) -> list[dict[str, Any]]:
         return [{"id": p.id, "name": _languages(p.name), "price": p.price, "days": p.days}

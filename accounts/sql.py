@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import Any, Iterable, Sequence
 
 from .model import Bucket, Instant, InternetPlus, Invoice, MainAccount, Offer, Purchase, Subscriber, Usage
-from .store import SUCCESS, AccountStore, DebitResult, UnknownSubscriber, decide_debit
+from .store import SUCCESS, AccountStore, DebitResult, UnknownSubscriber, decide_debit, keep
 
 SCHEMA_VERSION = 2
 #: What takes a schema of an older version to the next one.
@@ -119,12 +119,7 @@ class SqlAccountStore(AccountStore):
         cached = self._parsed.get(msisdn)
         if cached is not None and cached[0] == text:
             return cached[1]
-        buckets = _buckets_of(text)
-        parsed = self._parsed
-        if len(parsed) >= self.parsed_limit:
-            del parsed[next(iter(parsed))]
-        parsed[msisdn] = (text, buckets)
-        return buckets
+        return keep(self._parsed, msisdn, (text, _buckets_of(text)), self.parsed_limit)[1]
 
     def q(self, query: str) -> str:
         """The query in this dialect's placeholder style (kept once converted)."""

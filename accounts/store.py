@@ -13,9 +13,12 @@ import os
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Sequence, TypeVar
 
 from .model import Bucket, Instant, InternetPlus, MainAccount, Subscriber
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 SUCCESS = "success"
 INSUFFICIENT_FUNDS = "insufficient_funds"
@@ -32,6 +35,14 @@ class UnknownSubscriber(KeyError):
 
     def __str__(self) -> str:
         return f"unknown subscriber {self.msisdn}"
+
+
+def keep(memo: dict[K, V], key: K, value: V, limit: int) -> V:
+    """Put ``value`` in a memo of at most ``limit`` entries (the oldest goes first) and return it."""
+    if key not in memo and len(memo) >= limit:
+        del memo[next(iter(memo))]
+    memo[key] = value
+    return value
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ saving), so a naive wall-clock time and UTC agree there; the DST tests use a Eur
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,7 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from accounts.model import RUBRIQUES, SCOPES, Bucket, MainAccount, Offer, Subscriber
+from accounts.model import RUBRIQUES, SCOPES, Bucket, MainAccount, Offer, Subscriber, counting_span
+from accounts.model import counting as counting_model
 from accounts.policy import Policy, PolicyError, load_policy
 from accounts.resolve import Resolution, as_json, resolve
 
@@ -349,6 +351,22 @@ def test_property_lines_are_exactly_the_counting_buckets(case: tuple[int, list[B
         for v in views.values():
             assert v.lines, "a listed rubrique has at least one line"
             assert all(ln.amount > 0 and ln.expires > now for ln in v.lines)
+
+
+@PROPS
+@given(st.data())
+def test_property_counting_span_holds_the_same_buckets(data: st.DataObject) -> None:
+    now, bs = data.draw(scenario())
+    start, end = counting_span(bs, now)
+    assert start <= now < end
+    # anywhere in the span (its ends included when finite, and far beyond them when not)
+    lo = int(start) if start != -math.inf else now - 10 * DAY
+    hi = int(end) - 1 if end != math.inf else now + 10 * DAY
+    at = data.draw(st.one_of(st.sampled_from([lo, hi]), st.integers(lo, hi)))
+    assert counting_model(bs, at) == counting_model(bs, now)
+    # and the span is not empty of meaning: just past a finite end, something changed
+    if end != math.inf:
+        assert any(b.amount > 0 and end in (b.expires, b.granted) for b in bs)
 
 
 @PROPS

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from typing import Any, Callable, Mapping
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from transitions import Machine

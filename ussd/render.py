@@ -7,8 +7,9 @@ benchmark's baseline share it and the checker can render fixed text the same way
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from . import gsm
 from .expr import EvalError, Expr, RenderEnv
@@ -89,7 +90,8 @@ NO_ITEM = None
 
 
 def _items(line_or_option: EachLine | Option, scope: Mapping[str, Any], env: RenderEnv) -> list[Any]:
-    """The list an ``each`` runs over; anything but a list (or a mapping's values) is empty."""
+    """The list an ``each`` runs over (a list as given: callers only read it); anything but a list,
+    a tuple or a mapping's values is empty."""
     expr = line_or_option.items if isinstance(line_or_option, EachLine) else line_or_option.each
     assert expr is not None
     try:
@@ -97,6 +99,8 @@ def _items(line_or_option: EachLine | Option, scope: Mapping[str, Any], env: Ren
     except EvalError as exc:
         log.warning("list at %s failed: %s", line_or_option.where, exc)
         return []
+    if type(items) is list:
+        return items
     if isinstance(items, Mapping):
         return list(items.values())
     return list(items) if isinstance(items, (list, tuple)) else []

@@ -1,0 +1,135 @@
+"""The accounts as menu data: what the ``bonus`` and ``subscriber`` providers hand to templates,
+and the snapshot kept between steps, which must always equal what a fresh read would build.
+
+Instants are epoch seconds; the shipped policy's zone is Africa/Abidjan (UTC+0), so naive ISO
+times below are UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_account_rules import DAY, MSISDN, POLICY, bucket, scenario, sub, t
+
+from accounts.model import RUBRIQUES, Subscriber
+from accounts.providers import AccountProviders, BonusView
+from accounts.resolve import resolve
+from accounts.sqlite import SQLiteAccountStore
+from accounts.store import MemoryAccountStore
+from ussd.registry import ProviderCall
+
+PROPS = settings(database=None, deadline=None, max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+
+
+def providers_for(*subscribers: Subscriber, store: Any = None, **options: Any) -> AccountProviders:
+    store = store or MemoryAccountStore()
+    store.put_many(subscribers)
+    return AccountProviders(store, POLICY, catalogue={}, **options)
+
+
+def call(instant: int, msisdn: str = MSISDN) -> ProviderCall:
+    return ProviderCall(msisdn, datetime.fromtimestamp(instant, timezone.utc))
+
+
+def as_data(view: Any) -> dict[str, Any]:
+    """Everything templates can read from a bonus view."""
+    return {account: view[account] for account in RUBRIQUES}
+
+
+def fresh(subscriber: Subscriber, instant: int) -> dict[str, Any]:
+    """What a step would see with nothing kept from earlier steps."""
+    return as_data(BonusView(resolve(subscriber, instant, POLICY), POLICY))
+
+
+# -- the snapshot is never stale --------------------------------------------------------------------
+
+
+@PROPS
+@given(st.data())
+def test_property_kept_views_equal_fresh_ones_at_any_sequence_of_instants(data: st.DataObject) -> None:
+    now, bs = data.draw(scenario())
+    subscriber = sub(*bs)
+    providers = providers_for(subscriber)
+    # back and forth in time, across bucket edges (scenario puts them within 3 days) and the
+    # weekend and night windows
+    instants = data.draw(st.lists(st.integers(now - 4 * DAY, now + 4 * DAY) | st.sampled_from(
+        sorted({now} | {e + d for b in bs for e in (b.expires, b.granted) if e is not None for d in (-1, 0)})
+        or [now]), min_size=1, max_size=12))
+    for instant in instants:
+        assert as_data(providers.bonus(call(instant))) == fresh(subscriber, instant), instant
+
+
+def test_a_kept_view_is_reused_while_nothing_changes() -> None:
+    providers = providers_for(sub(bucket(expires="2026-11-30T23:59:59")))
+    first = providers.bonus(call(t("2026-11-25T10:00:00")))
+    assert providers.bonus(call(t("2026-11-25T10:00:07"))) is first
+    assert providers.bonus(call(t("2026-11-27T23:00:00"))) is first  # a Friday: the same windows closed
+    assert providers.bonus(call(t("2026-11-28T10:00:00"))) is not first  # Saturday: the weekend window opened
+    assert providers.subscriber(call(t("2026-11-25T10:00:08"))) is providers.subscriber(call(t("2026-11-25T10:00:09")))
+
+
+def test_an_expiry_between_two_steps_is_seen_at_the_next_step() -> None:
+    providers = providers_for(sub(bucket(amount=500, expires="2026-11-25T10:00:05"),
+                                  bucket(amount=250, expires="2026-12-15T23:59:59", scope="all")))
+    assert providers.bonus(call(t("2026-11-25T10:00:04")))["credit"]["total"] == 750
+    assert providers.bonus(call(t("2026-11-25T10:00:05")))["credit"]["total"] == 250
+    assert providers.bonus(call(t("2026-11-25T10:00:04")))["credit"]["total"] == 750  # --at may go back
+
+
+def test_a_grant_taking_effect_between_two_steps_is_seen() -> None:
+    providers = providers_for(sub(bucket(amount=500, granted="2026-11-25T10:00:30", expires="2026-11-30T00:00:00")))
+    assert providers.bonus(call(t("2026-11-25T10:00:29")))["credit"]["total"] == 0
+    assert providers.bonus(call(t("2026-11-25T10:00:30")))["credit"]["total"] == 500
+
+
+def test_a_window_opening_between_two_steps_is_seen_with_the_same_buckets() -> None:
+    night = bucket("internet", "night", 524_288_000, "2026-12-01T06:00:00")
+    providers = providers_for(sub(night))
+    rubrique = "rubriques"
+    assert providers.bonus(call(t("2026-11-25T05:59:59")))["internet"][rubrique]["night"]["usable_now"] is True
+    assert providers.bonus(call(t("2026-11-25T06:00:00")))["internet"][rubrique]["night"]["usable_now"] is False
+    assert providers.bonus(call(t("2026-11-25T23:59:59")))["internet"][rubrique]["night"]["usable_now"] is False
+    assert providers.bonus(call(t("2026-11-26T00:00:00")))["internet"][rubrique]["night"]["usable_now"] is True
+
+
+def test_a_change_in_the_store_is_seen_at_the_next_step() -> None:
+    providers = providers_for(sub(bucket(amount=500)))
+    at = t("2026-11-25T10:00:00")
+    assert providers.bonus(call(at))["credit"]["total"] == 500
+    providers.store.grant(MSISDN, bucket(amount=100, scope="all"))
+    assert providers.bonus(call(at + 1))["credit"]["total"] == 600
+    providers.store.set_favourites(MSISDN, ["2250705060708"])
+    assert providers.subscriber(call(at + 2))["favourites"] == ["2250705060708"]
+
+
+def test_an_sql_store_read_equal_to_the_last_reuses_the_snapshot(tmp_path) -> None:  # noqa: ANN001
+    store = SQLiteAccountStore(f"sqlite:///{tmp_path / 'accounts.db'}")
+    providers = providers_for(sub(bucket(amount=500)), store=store)
+    at = t("2026-11-25T10:00:00")
+    first = providers.bonus(call(at))
+    assert store.get(MSISDN) is not store.get(MSISDN), "each read builds a new subscriber"
+    assert providers.bonus(call(at + 1)) is first
+    store.grant(MSISDN, bucket(amount=100, scope="all"))
+    assert providers.bonus(call(at + 2))["credit"]["total"] == 600
+
+
+def test_unknown_and_restricted_subscribers() -> None:
+    providers = providers_for(sub(bucket(), status="inactive"))
+    at = t("2026-11-25T10:00:00")
+    assert providers.subscriber(call(at, "2250799999999")) is None
+    assert as_data(providers.bonus(call(at, "2250799999999")))["credit"]["total"] == 0
+    assert providers.subscriber(call(at))["status"] == "inactive"
+    assert as_data(providers.bonus(call(at)))["credit"]["all"][0]["lines"] == []
+
+
+def test_snapshots_kept_are_bounded() -> None:
+    others = [Subscriber(f"22507000000{n:02d}", "active", s.offer, "fr", s.main) for n in range(5)
+              for s in [sub()]]
+    providers = providers_for(*others, snapshot_limit=2)
+    for n, other in enumerate(others):
+        providers.bonus(call(t("2026-11-25T10:00:00") + n, other.msisdn))
+        assert len(providers._snapshots) <= 2
+    assert list(providers._snapshots) == [others[-2].msisdn, others[-1].msisdn]
