@@ -16,12 +16,11 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from transitions import Machine
+from transitions import Machine, State
 
 from . import gsm
 from . import messages as default_messages
@@ -43,7 +42,7 @@ from .model import (
 )
 from .registry import ERROR_OUTCOME, ActionCall, Outcome, ProviderCall, Registry
 from .render import (
-    Page,
+    chosen_option,
     content_lines,
     holds,
     is_static,
@@ -67,9 +66,9 @@ ERROR_SCREEN = "_error"
 PAGE_CACHE_LIMIT = 4096
 
 
-@dataclass(frozen=True, slots=True)
-class Response:
-    """What to send to the handset, and whether the dialogue goes on."""
+class Response(NamedTuple):
+    """What to send to the handset, and whether the dialogue goes on (a named tuple: one is made
+    at every step)."""
 
     session: str
     text: str
@@ -82,8 +81,8 @@ class Response:
 
     @classmethod
     def final(cls, session: str, text: str, screen: str | None = None) -> "Response":
-        page = Page.of(text, 1, 1)
-        return cls(session, text, True, screen, 1, 1, page.coding, page.units)
+        measured = gsm.measure(text)
+        return cls(session, text, True, screen, 1, 1, measured.coding, measured.units)
 
 
 _MISSING = object()
@@ -137,6 +136,24 @@ class Scope(Mapping[str, Any]):
         self._values[name] = value
 
 
+class ScreenState(State):
+    """A screen as a machine state. Screens have no enter or exit callbacks (a step renders after
+    the machine has moved), so entering and leaving one skips the library's callback loop and its
+    log lines: the library's own extension point (``Machine.state_cls``), on every transition."""
+
+    def enter(self, event_data: Any) -> None:
+        if self.on_enter:
+            super().enter(event_data)
+
+    def exit(self, event_data: Any) -> None:
+        if self.on_exit:
+            super().exit(event_data)
+
+
+class ScreenMachine(Machine):
+    state_cls = ScreenState
+
+
 class ServiceMachine:
     """A service's compiled screens and its one shared state machine."""
 
@@ -144,7 +161,7 @@ class ServiceMachine:
         self.service = service
         error_screen = EndScreen(ERROR_SCREEN, service.where, (TextLine(service.message("error")),))
         self.screens: dict[str, Screen] = {**service.screens, ERROR_SCREEN: error_screen}
-        self.machine = Machine(
+        self.machine = ScreenMachine(
             model=None,
             states=list(self.screens),
             initial=service.entry,
@@ -318,8 +335,7 @@ class Engine:
             if fixed is not None:
                 chosen, item = fixed.get(text), None
             else:
-                chosen, item = next(((o, i) for key, o, i in visible_options(service, screen, scope, env)
-                                     if key == text), (None, None))
+                chosen, item = chosen_option(service, screen, scope, env, text) or (None, None)
             if chosen is not None:
                 if chosen.save and not self._save(chosen, item, record, scope, env):
                     return render_text(service.message("error"), scope, env, service.default_language)
@@ -447,13 +463,15 @@ class Engine:
 
     def _respond(self, sm: ServiceMachine, record: Dialogue, scope: Scope, env: RenderEnv) -> Response:
         pages = self._pages(sm, record, scope, env)
-        page = Page.of(pages[record.page], record.page + 1, len(pages))
-        end = isinstance(sm.screens[record.state], EndScreen) and record.page + 1 == len(pages)
+        number = record.page + 1
+        text = pages[record.page]
+        measured = gsm.measure(text)
+        end = number == len(pages) and isinstance(sm.screens[record.state], EndScreen)
         if end:
             self.sessions.delete(record.id)
         else:
             self.sessions.put(record)
-        return Response(record.id, page.text, end, record.state, page.number, page.count, page.coding, page.units)
+        return Response(record.id, text, end, record.state, number, len(pages), measured.coding, measured.units)
 
     def _expired(self, session_id: str, record: Dialogue | None = None) -> Response:
         sm = self.machines.get(record.service) if record else None

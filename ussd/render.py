@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from . import gsm
@@ -17,23 +16,6 @@ from .model import ConfirmScreen, EachLine, EndScreen, MenuScreen, Option, Scree
 from .pager import paginate
 
 log = logging.getLogger("ussd.render")
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    """One page as sent to the handset."""
-
-    text: str
-    number: int  # 1-based
-    count: int
-    coding: str  # "gsm7" | "ucs2"
-    units: int  # septets or UCS-2 units
-    limit: int
-
-    @classmethod
-    def of(cls, text: str, number: int, count: int) -> "Page":
-        m = gsm.measure(text)
-        return cls(text, number, count, m.coding, m.units, m.limit)
 
 
 class Overlay(Mapping[str, Any]):
@@ -129,8 +111,24 @@ def visible_options(
     """The options this subscriber sees, as (key, option, list item): unkeyed options (and each
     item of a list option) are numbered 1, 2, ... over the visible ones, skipping keys taken
     explicitly or by navigation."""
+    return list(iter_options(service, screen, scope, env))
+
+
+def chosen_option(
+    service: Service, screen: MenuScreen, scope: Mapping[str, Any], env: RenderEnv, key: str
+) -> tuple[Option, Any] | None:
+    """The option (and list item) a reply picks: options after it are not looked at, so their
+    conditions and lists are not evaluated."""
+    for shown, option, item in iter_options(service, screen, scope, env):
+        if shown == key:
+            return option, item
+    return None
+
+
+def iter_options(
+    service: Service, screen: MenuScreen, scope: Mapping[str, Any], env: RenderEnv
+) -> Iterator[tuple[str, Option, Any]]:
     taken = _taken_keys(service, screen)
-    out: list[tuple[str, Option, Any]] = []
     number = 0
     for option in screen.options:
         when = option.when
@@ -150,8 +148,7 @@ def visible_options(
                 while key in taken:
                     number += 1
                     key = str(number)
-            out.append((key, option, item))
-    return out
+            yield key, option, item
 
 
 _ONE = (NO_ITEM,)
