@@ -20,7 +20,7 @@ from ussd.registry import ActionCall, Outcome, ProviderCall, Registry
 
 from .billing import period_of
 from .catalogue import Pass, load_catalogue
-from .model import RUBRIQUES, Instant, Invoice, Subscriber, counting_span, to_datetime, to_instant
+from .model import RUBRIQUES, Invoice, Subscriber, counting_span, to_datetime, to_instant
 from .policy import Policy
 from .resolve import Resolution, resolve
 from .store import SUCCESS, AccountStore, UnknownSubscriber, keep
@@ -36,19 +36,17 @@ def _languages(text: Mapping[str, str]) -> dict[str, str]:
 
 @dataclass(slots=True)
 class Snapshot:
-    """What menus see of one subscriber, valid while ``sub`` is what the store holds, ``now`` is in
-    ``[start, end)`` (the same buckets count) and ``windows`` are the open usage windows."""
+    """What menus see of one subscriber while ``sub`` is what the store holds; each part is built
+    when a step first reads it. The bonus view also depends on time: it holds while ``now`` is in
+    ``[start, end)`` (the same buckets count) and the same usage ``windows`` are open."""
 
     sub: Subscriber
-    start: float
-    end: float
-    windows: tuple[bool, ...]
-    bonus: "BonusView"
-    #: The ``subscriber`` provider's mapping, built when first read.
+    #: The ``subscriber`` provider's mapping.
     fields: dict[str, Any] | None = None
-
-    def holds(self, sub: Subscriber, now: Instant, windows: tuple[bool, ...]) -> bool:
-        return self.start <= now < self.end and self.windows == windows and (self.sub is sub or self.sub == sub)
+    bonus: BonusView | None = None
+    start: float = 0.0
+    end: float = 0.0
+    windows: tuple[bool, ...] = ()
 
 
 @dataclass
@@ -56,11 +54,12 @@ class AccountProviders:
     store: AccountStore
     policy: Policy
     catalogue: Mapping[str, Pass] = field(default_factory=load_catalogue)
-    #: Subscribers whose snapshot is kept (the oldest goes first); a few kilobytes each.
+    #: Subscribers whose snapshot is kept (the oldest goes first; 0 keeps none); a few kilobytes each.
     snapshot_limit: int = 4096
     #: The last step's read: the engine hands every provider of one step the same call object.
     _last: tuple[ProviderCall, Subscriber | None] | None = field(default=None, repr=False)
-    _snapshots: dict[str, Snapshot] = field(default_factory=dict, repr=False)
+    #: The kept snapshots, by MSISDN.
+    snapshots: dict[str, Snapshot] = field(default_factory=dict, repr=False)
 
     def _read(self, call: ProviderCall) -> Subscriber | None:
         last = self._last
@@ -71,20 +70,15 @@ class AccountProviders:
         return subscriber
 
     def _snapshot(self, call: ProviderCall) -> Snapshot | None:
-        """The subscriber as menus see it at ``call.at``: kept from an earlier step when it still
-        holds, built anew otherwise (see the module's docstring)."""
+        """The subscriber's kept snapshot if the store still holds the same data, else a new one
+        (see the module's docstring)."""
         sub = self._read(call)
         if sub is None:
             return None
-        policy = self.policy
-        now = to_instant(call.at, policy.tz)
-        windows = policy.open_windows(now)
-        snapshot = self._snapshots.get(sub.msisdn)
-        if snapshot is not None and snapshot.holds(sub, now, windows):
+        snapshot = self.snapshots.get(sub.msisdn)
+        if snapshot is not None and (snapshot.sub is sub or snapshot.sub == sub):
             return snapshot
-        start, end = counting_span(sub.buckets, now)
-        snapshot = Snapshot(sub, start, end, windows, BonusView(resolve(sub, now, policy), policy))
-        return keep(self._snapshots, sub.msisdn, snapshot, self.snapshot_limit)
+        return keep(self.snapshots, sub.msisdn, Snapshot(sub), self.snapshot_limit)
 
     def subscriber(self, call: ProviderCall) -> dict[str, Any] | None:
         snapshot = self._snapshot(call)
@@ -110,7 +104,16 @@ class AccountProviders:
 
     def bonus(self, call: ProviderCall) -> Mapping[str, Any]:
         snapshot = self._snapshot(call)
-        return snapshot.bonus if snapshot is not None else BonusView(None, self.policy)
+        policy = self.policy
+        if snapshot is None:
+            return BonusView(None, policy)
+        now = to_instant(call.at, policy.tz)
+        windows = policy.open_windows(now)
+        if snapshot.bonus is None or not snapshot.start <= now < snapshot.end or snapshot.windows != windows:
+            snapshot.start, snapshot.end = counting_span(snapshot.sub.buckets, now)
+            snapshot.windows = windows
+            snapshot.bonus = BonusView(resolve(snapshot.sub, now, policy), policy)
+        return snapshot.bonus
 
     def passes(self, call: ProviderCall) -> list[dict[str, Any]]:
         return [{"id": p.id, "name": _languages(p.name), "price": p.price, "days": p.days}

@@ -39,6 +39,8 @@ class UnknownSubscriber(KeyError):
 
 def keep(memo: dict[K, V], key: K, value: V, limit: int) -> V:
     """Put ``value`` in a memo of at most ``limit`` entries (the oldest goes first) and return it."""
+    if limit <= 0:
+        return value
     if key not in memo and len(memo) >= limit:
         del memo[next(iter(memo))]
     memo[key] = value

@@ -8,6 +8,11 @@ the shared transitions machine, the session store, conditions, validation and bo
 Runs are interleaved (engine, baseline, engine, ...) and the median round is reported, because
 these machines are noisy: the ratio holds, an absolute time does not.
 
+The walks dial one subscriber at one instant, so after the first step the accounts providers
+answer from the subscriber's kept snapshot, as they do for a real dialogue's later steps. One more
+round of each runs with nothing kept (every step resolves the subscriber anew, as a dialogue's
+first step does): ``cold_steps_s`` and ``cold_baseline_steps_s``.
+
     python bench/engine.py [--dialogues 2000] [--rounds 5]
 """
 
@@ -203,6 +208,15 @@ def main() -> int:
         steps, seconds, _ = run(baseline_begin, baseline.reply, args.dialogues, [])
         baseline_rates.append(steps / seconds)
         baseline.sessions.clear()
+    providers = engine.registry.providers["bonus"].__self__  # type: ignore[attr-defined]
+    kept, providers.snapshot_limit = providers.snapshot_limit, 0
+    providers.snapshots.clear()
+    steps, seconds, _ = run(engine_begin, engine_reply, args.dialogues, [])
+    cold = steps / seconds
+    steps, seconds, _ = run(baseline_begin, baseline.reply, args.dialogues, [])
+    cold_base = steps / seconds
+    baseline.sessions.clear()
+    providers.snapshot_limit = kept
     live_line = scale(engine, args.live) if args.live else ""
     engine_lat.sort()
     rate = statistics.median(engine_rates)
@@ -211,10 +225,11 @@ def main() -> int:
     p99 = engine_lat[int(len(engine_lat) * 0.99)] * 1e6
     print(f"engine   steps/s per round: {', '.join(f'{r:,.0f}' for r in engine_rates)}")
     print(f"baseline steps/s per round: {', '.join(f'{r:,.0f}' for r in baseline_rates)}")
+    print(f"nothing kept between steps: engine {cold:,.0f} steps/s, baseline {cold_base:,.0f} (ratio {cold / cold_base:.2f})")
     if live_line:
         print(live_line)
     print(f"BENCH engine steps_s={rate:.0f} baseline_steps_s={base:.0f} ratio={rate / base:.2f} "
-          f"p50_us={p50:.0f} p99_us={p99:.0f}")
+          f"p50_us={p50:.0f} p99_us={p99:.0f} cold_steps_s={cold:.0f} cold_baseline_steps_s={cold_base:.0f}")
     return 0
 
 

@@ -125,11 +125,20 @@ def test_unknown_and_restricted_subscribers() -> None:
     assert as_data(providers.bonus(call(at)))["credit"]["all"][0]["lines"] == []
 
 
-def test_snapshots_kept_are_bounded() -> None:
+def testsnapshots_kept_are_bounded() -> None:
     others = [Subscriber(f"22507000000{n:02d}", "active", s.offer, "fr", s.main) for n in range(5)
               for s in [sub()]]
     providers = providers_for(*others, snapshot_limit=2)
     for n, other in enumerate(others):
         providers.bonus(call(t("2026-11-25T10:00:00") + n, other.msisdn))
-        assert len(providers._snapshots) <= 2
-    assert list(providers._snapshots) == [others[-2].msisdn, others[-1].msisdn]
+        assert len(providers.snapshots) <= 2
+    assert list(providers.snapshots) == [others[-2].msisdn, others[-1].msisdn]
+
+
+def test_a_limit_of_zero_keeps_nothing_and_still_answers() -> None:
+    providers = providers_for(sub(bucket(amount=500)), snapshot_limit=0)
+    at = t("2026-11-25T10:00:00")
+    first = providers.bonus(call(at))
+    assert providers.bonus(call(at + 1)) is not first
+    assert as_data(providers.bonus(call(at + 1))) == as_data(first)
+    assert providers.snapshots == {}
