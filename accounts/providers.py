@@ -110,9 +110,10 @@ class AccountProviders:
         now = to_instant(call.at, policy.tz)
         windows = policy.open_windows(now)
         if snapshot.bonus is None or not snapshot.start <= now < snapshot.end or snapshot.windows != windows:
+            # built before anything is recorded: if resolving fails, nothing claims to be valid
+            bonus = BonusView(resolve(snapshot.sub, now, policy), policy)
             snapshot.start, snapshot.end = counting_span(snapshot.sub.buckets, now)
-            snapshot.windows = windows
-            snapshot.bonus = BonusView(resolve(snapshot.sub, now, policy), policy)
+            snapshot.windows, snapshot.bonus = windows, bonus
         return snapshot.bonus
 
     def passes(self, call: ProviderCall) -> list[dict[str, Any]]:

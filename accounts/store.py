@@ -38,10 +38,11 @@ class UnknownSubscriber(KeyError):
 
 
 def keep(memo: dict[K, V], key: K, value: V, limit: int) -> V:
-    """Put ``value`` in a memo of at most ``limit`` entries (the oldest goes first) and return it."""
+    """Put ``value`` in a memo of at most ``limit`` entries and return it; the entry put longest
+    ago goes first (a replaced entry counts as new)."""
     if limit <= 0:
         return value
-    if key not in memo and len(memo) >= limit:
+    if memo.pop(key, None) is None and len(memo) >= limit:
         del memo[next(iter(memo))]
     memo[key] = value
     return value

@@ -9,9 +9,9 @@ Runs are interleaved (engine, baseline, engine, ...) and the median round is rep
 these machines are noisy: the ratio holds, an absolute time does not.
 
 The walks dial one subscriber at one instant, so after the first step the accounts providers
-answer from the subscriber's kept snapshot, as they do for a real dialogue's later steps. One more
-round of each runs with nothing kept (every step resolves the subscriber anew, as a dialogue's
-first step does): ``cold_steps_s`` and ``cold_baseline_steps_s``.
+answer from the subscriber's kept snapshot, as they do for a real dialogue's later steps. Each
+round also runs both sides with nothing kept (every step resolves the subscriber anew, as a
+dialogue's first step does): ``cold_steps_s`` and ``cold_baseline_steps_s``.
 
     python bench/engine.py [--dialogues 2000] [--rounds 5]
 """
@@ -198,34 +198,31 @@ def main() -> int:
         print("baseline and engine disagree on the screens; the comparison would be meaningless", file=sys.stderr)
         return 1
 
-    engine_rates, baseline_rates = [], []
+    providers = engine.registry.providers["bonus"].__self__  # type: ignore[attr-defined]
+    kept = providers.snapshot_limit
+    rates: dict[str, list[float]] = {"engine": [], "baseline": [], "cold": [], "cold_baseline": []}
     engine_lat: list[float] = []
     for _ in range(args.rounds):
-        lat: list[float] = []
-        steps, seconds, _ = run(engine_begin, engine_reply, args.dialogues, lat)
-        engine_rates.append(steps / seconds)
-        engine_lat = lat if not engine_lat else engine_lat + lat
-        steps, seconds, _ = run(baseline_begin, baseline.reply, args.dialogues, [])
-        baseline_rates.append(steps / seconds)
-        baseline.sessions.clear()
-    providers = engine.registry.providers["bonus"].__self__  # type: ignore[attr-defined]
-    kept, providers.snapshot_limit = providers.snapshot_limit, 0
-    providers.snapshots.clear()
-    steps, seconds, _ = run(engine_begin, engine_reply, args.dialogues, [])
-    cold = steps / seconds
-    steps, seconds, _ = run(baseline_begin, baseline.reply, args.dialogues, [])
-    cold_base = steps / seconds
-    baseline.sessions.clear()
+        for cold in (False, True):
+            providers.snapshot_limit = 0 if cold else kept
+            providers.snapshots.clear()
+            lat: list[float] = []
+            steps, seconds, _ = run(engine_begin, engine_reply, args.dialogues, lat)
+            rates["cold" if cold else "engine"].append(steps / seconds)
+            if not cold:
+                engine_lat += lat
+            steps, seconds, _ = run(baseline_begin, baseline.reply, args.dialogues, [])
+            rates["cold_baseline" if cold else "baseline"].append(steps / seconds)
+            baseline.sessions.clear()
     providers.snapshot_limit = kept
     live_line = scale(engine, args.live) if args.live else ""
     engine_lat.sort()
-    rate = statistics.median(engine_rates)
-    base = statistics.median(baseline_rates)
+    rate, base, cold, cold_base = (statistics.median(rates[k]) for k in ("engine", "baseline", "cold", "cold_baseline"))
     p50 = engine_lat[len(engine_lat) // 2] * 1e6
     p99 = engine_lat[int(len(engine_lat) * 0.99)] * 1e6
-    print(f"engine   steps/s per round: {', '.join(f'{r:,.0f}' for r in engine_rates)}")
-    print(f"baseline steps/s per round: {', '.join(f'{r:,.0f}' for r in baseline_rates)}")
-    print(f"nothing kept between steps: engine {cold:,.0f} steps/s, baseline {cold_base:,.0f} (ratio {cold / cold_base:.2f})")
+    for name, label in (("engine", "engine"), ("baseline", "baseline"), ("cold", "engine, nothing kept"),
+                        ("cold_baseline", "baseline, nothing kept")):
+        print(f"{label + ' steps/s per round:':42s} {', '.join(f'{r:,.0f}' for r in rates[name])}")
     if live_line:
         print(live_line)
     print(f"BENCH engine steps_s={rate:.0f} baseline_steps_s={base:.0f} ratio={rate / base:.2f} "

@@ -10,11 +10,12 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_account_rules import DAY, MSISDN, POLICY, bucket, scenario, sub, t
 
-from accounts.model import RUBRIQUES, Subscriber
+from accounts.model import RUBRIQUES, Bucket, Subscriber
 from accounts.providers import AccountProviders, BonusView
 from accounts.resolve import resolve
 from accounts.sqlite import SQLiteAccountStore
@@ -125,7 +126,7 @@ def test_unknown_and_restricted_subscribers() -> None:
     assert as_data(providers.bonus(call(at)))["credit"]["all"][0]["lines"] == []
 
 
-def testsnapshots_kept_are_bounded() -> None:
+def test_snapshots_kept_are_bounded() -> None:
     others = [Subscriber(f"22507000000{n:02d}", "active", s.offer, "fr", s.main) for n in range(5)
               for s in [sub()]]
     providers = providers_for(*others, snapshot_limit=2)
@@ -142,3 +143,28 @@ def test_a_limit_of_zero_keeps_nothing_and_still_answers() -> None:
     assert providers.bonus(call(at + 1)) is not first
     assert as_data(providers.bonus(call(at + 1))) == as_data(first)
     assert providers.snapshots == {}
+
+
+def test_a_view_that_fails_to_build_is_not_kept_as_valid() -> None:
+    """Bad data in the store (a rubrique the policy does not know) makes building fail; the next
+    step must fail the same way, never show the view kept from before the failure."""
+    soon = bucket(amount=500, expires="2026-11-25T10:00:05")
+    bad = Bucket("credit", "bogus", 100, t("2026-11-30T00:00:00"), "intra", t("2026-11-25T10:00:05"))
+    providers = providers_for(sub(soon, bad))
+    assert providers.bonus(call(t("2026-11-25T10:00:04")))["credit"]["total"] == 500
+    for instant in (t("2026-11-25T10:00:05"), t("2026-11-25T10:00:06")):
+        with pytest.raises(KeyError):
+            providers.bonus(call(instant))
+
+
+def test_a_rebuilt_snapshot_counts_as_recent_for_the_bound() -> None:
+    others = [Subscriber(f"22507000000{n:02d}", "active", s.offer, "fr", s.main) for n in range(3)
+              for s in [sub()]]
+    providers = providers_for(*others, snapshot_limit=2)
+    at = t("2026-11-25T10:00:00")
+    providers.subscriber(call(at, others[0].msisdn))
+    providers.subscriber(call(at, others[1].msisdn))
+    providers.store.set_favourites(others[0].msisdn, ["2250705060708"])
+    providers.subscriber(call(at + 1, others[0].msisdn))  # changed in the store: rebuilt
+    providers.subscriber(call(at + 2, others[2].msisdn))
+    assert list(providers.snapshots) == [others[0].msisdn, others[2].msisdn]
