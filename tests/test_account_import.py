@@ -55,17 +55,17 @@ def record(**changes: Any) -> dict[str, Any]:
         "favourites": ["2250705060708"],
         "buckets": [],
     }
-    for key, value in changes.items():
-        if value is ...:
-            raw.pop(key, None)
-        else:
-            raw[key] = value
-    return raw
+    return changed(raw, changes)
 
 
 def bucket(**changes: Any) -> dict[str, Any]:
     raw: dict[str, Any] = {"account": "credit", "rubrique": "monthly", "scope": "intra", "amount": 500,
                            "granted": "2026-11-01T00:00:00", "expires": "2026-11-30T23:59:59"}
+    return changed(raw, changes)
+
+
+def changed(raw: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """``raw`` with ``changes`` applied; a change to ``...`` removes the field."""
     for key, value in changes.items():
         if value is ...:
             raw.pop(key, None)

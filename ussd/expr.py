@@ -69,22 +69,8 @@ _Fn = Callable[[Mapping[str, Any], RenderEnv], Any]
 _Located = ast.expr | ast.keyword  # AST nodes that carry a source position
 
 
-class ExprError(Exception):
-    """A menu expression or template is invalid; raised when it is compiled (menu load)."""
-
-    def __init__(self, message: str, source: str = "", column: int = 0) -> None:
-        super().__init__(message, source, column)
-        self.message = message
-        self.source = source
-        self.column = column
-
-    def __str__(self) -> str:
-        # Just the message: callers (the menu loader) prefix their own file:line:column.
-        return self.message
-
-
-class EvalError(Exception):
-    """Evaluating a valid expression failed on this session's data (types, ÷0, overflow)."""
+class _SourceError(Exception):
+    """A message about a piece of menu source, and the column it points at."""
 
     def __init__(self, message: str, source: str = "", column: int | None = None) -> None:
         super().__init__(message, source, column)
@@ -93,8 +79,21 @@ class EvalError(Exception):
         self.column = column
 
     def __str__(self) -> str:
-        # Just the message: callers log the source next to it.
+        # Just the message: callers prefix their own file:line:column, or log the source beside it.
         return self.message
+
+
+class ExprError(_SourceError):
+    """A menu expression or template is invalid; raised when it is compiled (menu load)."""
+
+    column: int
+
+    def __init__(self, message: str, source: str = "", column: int = 0) -> None:
+        super().__init__(message, source, column)
+
+
+class EvalError(_SourceError):
+    """Evaluating a valid expression failed on this session's data (types, ÷0, overflow)."""
 
     def _attach(self, source: str) -> None:
         """Record the outermost source once the error leaves the closures."""
@@ -783,16 +782,16 @@ def _check_filters(filters: Mapping[str, Filter]) -> None:
 # --------------------------------------------------------------------------- public API
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class Expr:
-    """A compiled, sandboxed expression; evaluate() only ever raises EvalError."""
+class _Compiled:
+    """What an expression and a template share: their compiled function runs so that only an
+    EvalError naming the source comes out (subclasses bind it as ``evaluate`` or ``render``, so
+    the hot path pays no extra call)."""
 
+    __slots__ = ()
     source: str
-    names: frozenset[str]
-    filters: frozenset[str]
-    _fn: _Fn = field(repr=False)
+    _fn: _Fn
 
-    def evaluate(self, ctx: Mapping[str, Any], env: RenderEnv) -> Any:
+    def _run(self, ctx: Mapping[str, Any], env: RenderEnv) -> Any:
         try:
             return self._fn(ctx, env)
         except EvalError as exc:
@@ -802,6 +801,25 @@ class Expr:
             raise EvalError(f"unexpected {type(exc).__name__}: {exc}", self.source) from exc
 
 
+def _check_arguments(source: object, what: str, filters: Mapping[str, Filter]) -> None:
+    """The checks both compilers make before reading ``source``."""
+    if not isinstance(source, str):
+        raise ExprError(f"{what} must be text, not {type(source).__name__}")
+    _check_filters(filters)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Expr(_Compiled):
+    """A compiled, sandboxed expression; evaluate() only ever raises EvalError."""
+
+    source: str
+    names: frozenset[str]
+    filters: frozenset[str]
+    _fn: _Fn = field(repr=False)
+
+    evaluate = _Compiled._run
+
+
 def compile_expr(
     source: str,
     *,
@@ -809,9 +827,7 @@ def compile_expr(
     filters: Mapping[str, Filter],
 ) -> Expr:
     """Compile a condition/value expression; raises only ExprError, whatever the input."""
-    if not isinstance(source, str):
-        raise ExprError(f"expression must be text, not {type(source).__name__}")
-    _check_filters(filters)
+    _check_arguments(source, "expression", filters)
     node, compiler = _compile_source(source, source, 0, names, filters)
     return Expr(source, frozenset(compiler.used_names), frozenset(compiler.used_filters), node.fn)
 
@@ -882,25 +898,16 @@ def _find_block_end(source: str, start: int) -> int:
 
 
 @dataclass(frozen=True, slots=True, eq=False)
-class Template:
+class Template(_Compiled):
     """Compiled message text with ``{{ expr }}`` blocks; render() only raises EvalError."""
 
     source: str
     names: frozenset[str]
     filters: frozenset[str]
     is_static: bool
-    _parts: tuple[str | _Fn, ...] = field(repr=False)
+    _fn: _Fn = field(repr=False)
 
-    def render(self, ctx: Mapping[str, Any], env: RenderEnv) -> str:
-        if self.is_static:
-            return self.source
-        try:
-            return "".join([part if type(part) is str else part(ctx, env) for part in self._parts])  # type: ignore[operator]
-        except EvalError as exc:
-            exc._attach(self.source)
-            raise
-        except Exception as exc:  # data with odd behaviour must not crash the session loop
-            raise EvalError(f"unexpected {type(exc).__name__}: {exc}", self.source) from exc
+    render = _Compiled._run
 
     def static_text(self) -> str:
         """The literal text, for callers that precompute static screens (e.g. page splitting)."""
@@ -916,9 +923,7 @@ def compile_template(
     filters: Mapping[str, Filter],
 ) -> Template:
     """Compile message text; raises only ExprError, whatever the input."""
-    if not isinstance(source, str):
-        raise ExprError(f"template must be text, not {type(source).__name__}")
-    _check_filters(filters)
+    _check_arguments(source, "template", filters)
     if len(source) > MAX_TEMPLATE_LEN:
         raise ExprError(f"template is too long (limit {MAX_TEMPLATE_LEN} characters)", source, 0)
     parts: list[str | _Fn] = []
@@ -952,4 +957,17 @@ def compile_template(
             merged[-1] = merged[-1] + part
         else:
             merged.append(part)
-    return Template(source, frozenset(used_names), frozenset(used_filters), not has_blocks, tuple(merged))
+    return Template(source, frozenset(used_names), frozenset(used_filters), not has_blocks, _joined(merged))
+
+
+def _joined(parts: list[str | _Fn]) -> _Fn:
+    """The function rendering a template's parts: fixed text as it is, blocks evaluated."""
+    if all(type(part) is str for part in parts):  # no blocks, or only constant ones ({{ "{{" }})
+        text = "".join(parts)  # type: ignore[arg-type]
+        return lambda ctx, env: text
+    texts = tuple(parts)
+
+    def join(ctx: Mapping[str, Any], env: RenderEnv) -> str:
+        return "".join([part if type(part) is str else part(ctx, env) for part in texts])  # type: ignore[operator]
+
+    return join

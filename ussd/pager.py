@@ -130,22 +130,12 @@ class _CostJudge(_Judge):
     def run(self, lines: Iterable[str], last: bool) -> int:
         # A page only grows as lines are appended (and once UCS-2 stays UCS-2), so the first
         # line that does not fit ends the run, exactly as with re-joined candidates.
-        ucs2, sept, units, parts = self.frame_last if last else self.frame_more
-        costs = self.costs
+        total = self.frame_last if last else self.frame_more
         count = 0
         for line in lines:
-            cost = costs.get(line)
-            if cost is None:
-                cost = costs[line] = _cost(line)
-            ucs2 += cost[0]
-            sept += cost[1]
-            units += cost[2]
-            if ucs2:
-                if units + parts > gsm.MAX_UCS2_UNITS:  # parts = newlines before this line
-                    break
-            elif sept + parts > gsm.MAX_SEPTETS:
+            total = self._add(total, (line,))
+            if not _within(total):
                 break
-            parts += 1
             count += 1
         return count
 
