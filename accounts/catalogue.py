@@ -1,7 +1,9 @@
 """The passes and options on sale (``accounts/passes.yaml``): price, validity, buckets granted.
 
 Checked when loaded, each problem naming the pass and the field, so a typo in the catalogue never
-reaches a subscriber's purchase.
+reaches a subscriber's purchase. A grant names its sub-account (and scope), not its rubrique: what
+is bought is filed where the operator's policy says passes go (``passes`` in policy.yaml), never
+among the rubriques of bonus offered.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ class CatalogueError(Exception):
 @dataclass(frozen=True, slots=True)
 class Grant:
     account: str
-    rubrique: str
     amount: int
     scope: str | None = None
 
@@ -38,9 +39,10 @@ class Pass:
     days: int
     grants: tuple[Grant, ...]
 
-    def buckets(self, at: Instant) -> list[Bucket]:
-        """What buying it at ``at`` grants: its buckets, valid from ``at`` for its days."""
-        return [Bucket(g.account, g.rubrique, g.amount, at + self.days * DAY, g.scope, at) for g in self.grants]
+    def buckets(self, at: Instant, rubrique: str) -> list[Bucket]:
+        """What buying it at ``at`` grants: its buckets in ``rubrique`` (the policy's rubrique for
+        passes), valid from ``at`` for its days."""
+        return [Bucket(g.account, rubrique, g.amount, at + self.days * DAY, g.scope, at) for g in self.grants]
 
 
 def _int(raw: Mapping[str, Any], key: str, where: str, problems: list[str], low: int = 1) -> int:
@@ -78,17 +80,23 @@ def load_catalogue(path: str | Path = CATALOGUE_FILE) -> dict[str, Pass]:
         for k, g in enumerate(raw.get("grants") or []):
             gw = f"{where}.grants[{k}]"
             if not isinstance(g, dict):
-                problems.append(f"{gw}: expected a mapping of account, rubrique, scope, amount")
+                problems.append(f"{gw}: expected a mapping of account, scope, amount")
                 continue
-            account, rubrique, scope = g.get("account"), g.get("rubrique"), g.get("scope")
-            if account not in RUBRIQUES or rubrique not in RUBRIQUES[account]:
-                problems.append(f"{gw}: unknown account/rubrique {account!r}/{rubrique!r}")
+            unknown = set(g) - {"account", "scope", "amount"}
+            if "rubrique" in unknown:
+                problems.append(f"{gw}.rubrique: a pass is filed where the policy's 'passes' says "
+                                "(accounts/policy.yaml), not in a rubrique of its own")
+            elif unknown:
+                problems.append(f"{gw}: unknown fields {', '.join(sorted(map(str, unknown)))}")
+            account, scope = g.get("account"), g.get("scope")
+            if account not in RUBRIQUES:
+                problems.append(f"{gw}.account: expected one of {', '.join(RUBRIQUES)}, found {account!r}")
                 continue
             problem = scope_problem(account, scope)
             if problem is not None:
                 problems.append(f"{gw}.scope: {problem}")
                 continue
-            grants.append(Grant(account, rubrique, _int(g, "amount", gw, problems), scope))
+            grants.append(Grant(account, _int(g, "amount", gw, problems), scope))
         if not grants:
             problems.append(f"{where}.grants: a pass grants at least one bucket")
         out[pid] = Pass(pid, {str(k): str(v) for k, v in names.items()}, _int(raw, "price", where, problems),

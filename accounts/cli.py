@@ -1,7 +1,8 @@
-"""``ussd accounts``: migrate, import, show and grant, against any store (``--db URL``).
+"""``ussd accounts``: migrate, import, list, show and grant, against any store (``--db URL``;
+``memory:`` is a fresh copy of the demo population, as for ``ussd dial``).
 
-Failures are one clear line (or one line per bad field for imports) and exit 1; nothing prints a
-traceback.
+Failures are one clear line (or one line per bad field for imports) and exit 1; a misused command
+(a number that cannot be read, a bad option) exits 2; nothing prints a traceback.
 """
 
 from __future__ import annotations
@@ -10,23 +11,31 @@ import argparse
 import json
 import sys
 from datetime import datetime
-from typing import Callable
+from typing import Any, Callable
 
 from ussd.cli import instant_arg
+from ussd.inputs import normalise_phone
+from ussd.model import PhoneRule
 
+from .demo import demo_store
 from .importer import ImportFailed, read_subscribers
-from .model import MAX_INSTANT, MIN_INSTANT, RUBRIQUES, Bucket, scope_problem, to_instant
+from .model import MAX_INSTANT, MIN_INSTANT, RUBRIQUES, STATUSES, Bucket, Instant, Subscriber, scope_problem, to_instant
 from .policy import Policy, PolicyError, load_policy
 from .resolve import as_json, iso, resolve
-from .store import AccountStore, StoreError, UnknownSubscriber, open_store
+from .store import AccountStore, DebitRecord, StoreError, UnknownSubscriber, db_url, open_store
+
+#: How numbers are written in Côte d'Ivoire: MSISDN arguments are read as a subscriber types them.
+PHONE = PhoneRule()
 
 
-def _store(args: argparse.Namespace) -> AccountStore:
-    return open_store(args.db)
+def _store(args: argparse.Namespace, policy: Policy) -> AccountStore:
+    """The store ``--db`` names; ``memory:`` starts as a fresh copy of the demo population."""
+    url = db_url(args.db)
+    return demo_store(url, policy) if url == "memory:" else open_store(url)
 
 
 def cmd_migrate(args: argparse.Namespace, policy: Policy) -> int:
-    with _store(args) as store:
+    with _store(args, policy) as store:
         store.migrate()
         print(f"schema ready in {store.url.split('@')[-1]}")
     return 0
@@ -40,26 +49,83 @@ def cmd_import(args: argparse.Namespace, policy: Policy) -> int:
             print(f"{exc.source}: {problem}", file=sys.stderr)
         print(f"{len(exc.problems)} problem(s); nothing imported", file=sys.stderr)
         return 1
-    with _store(args) as store:
+    with _store(args, policy) as store:
         count = store.put_many(subscribers)
     print(f"imported {count} subscriber(s)")
     return 0
 
 
+def cmd_list(args: argparse.Namespace, policy: Policy) -> int:
+    """One tab-separated line per subscriber on stdout, the count on stderr (so stdout is data only)."""
+    count = 0
+    with _store(args, policy) as store:
+        for listed in store.subscribers(args.status):
+            print("\t".join(listed))
+            count += 1
+    print(f"{count} subscriber(s)", file=sys.stderr)
+    return 0
+
+
+def services(sub: Subscriber, debits: list[DebitRecord], at: Instant, policy: Policy) -> dict[str, Any]:
+    """What the other #122# screens show of ``sub`` at ``at`` (favourites, usage, invoices, internet+,
+    duplicate requests) and the debits made by then, newest first; ``show`` prints it as JSON or text."""
+    plus = sub.internet_plus
+    return {
+        "favourites": list(sub.favourites),
+        "usage": None if sub.usage is None else {"since": iso(sub.usage.since, policy), "voice": sub.usage.voice,
+                                                 "sms": sub.usage.sms, "data": sub.usage.data,
+                                                 "spend": sub.usage.spend},
+        "invoices": [{"month": i.month, "amount": i.amount, "issued": iso(i.issued, policy), "due": iso(i.due, policy),
+                      "paid": i.paid, "overdue": not i.paid and at > i.due}
+                     for i in sorted(sub.invoices, key=lambda i: i.issued, reverse=True) if i.issued <= at],
+        "internet_plus": None if plus is None else {
+            "active": plus.active,
+            "purchases": [{"at": iso(p.at, policy), "merchant": p.merchant, "amount": p.amount}
+                          for p in sorted(plus.purchases, key=lambda p: p.at, reverse=True) if p.at <= at]},
+        "duplicates": [{"month": d.month, "at": iso(d.at, policy)}
+                       for d in sorted(sub.duplicates, key=lambda d: d.at, reverse=True) if d.at <= at],
+        "debits": [{"request_id": d.request_id, "amount": d.amount, "outcome": d.outcome, "balance": d.balance,
+                    "at": iso(d.at, policy)} for d in debits if d.at <= at],
+    }
+
+
+def services_text(shown: dict[str, Any]) -> list[str]:
+    """The lines ``show`` prints for :func:`services`, in its order; nothing for what is empty."""
+    lines = [f"favourite {number}" for number in shown["favourites"]]
+    usage = shown["usage"]
+    if usage is not None:
+        lines.append(f"usage     since {usage['since']}: {usage['voice']} s voice, {usage['sms']} SMS, "
+                     f"{usage['data']} B data, {usage['spend']} F spent")
+    for i in shown["invoices"]:
+        state = "paid" if i["paid"] else "unpaid, overdue" if i["overdue"] else "unpaid"
+        lines.append(f"invoice   {i['month']}  {i['amount']:>10} F  issued {i['issued']}  due {i['due']}  {state}")
+    plus = shown["internet_plus"]
+    if plus is not None:
+        lines.append(f"internet+ {'active' if plus['active'] else 'inactive'}, {len(plus['purchases'])} purchase(s)")
+        lines.extend(f"    {p['at']}  {p['merchant']:<24} {p['amount']:>10} F" for p in plus["purchases"])
+    lines.extend(f"duplicate {d['month']}  asked {d['at']}" for d in shown["duplicates"])
+    lines.extend(f"debit     {d['request_id']}  {d['outcome']}  {d['amount']} F  balance {d['balance']}  {d['at']}"
+                 for d in shown["debits"])
+    return lines
+
+
 def cmd_show(args: argparse.Namespace, policy: Policy) -> int:
-    with _store(args) as store:
+    with _store(args, policy) as store:
         subscriber = store.get(args.msisdn)
+        debits = store.debits(args.msisdn)
     if subscriber is None:
         print(f"unknown subscriber {args.msisdn}", file=sys.stderr)
         return 1
-    at = args.at or datetime.now(policy.tz)
-    resolution = resolve(subscriber, to_instant(at, policy.tz), policy)
+    at = to_instant(args.at or datetime.now(policy.tz), policy.tz)
+    resolution = resolve(subscriber, at, policy)
+    shown = {} if resolution.restricted else services(subscriber, debits, at, policy)
     if args.json:
-        print(json.dumps(as_json(resolution, policy), ensure_ascii=False, indent=2))
+        print(json.dumps({**as_json(resolution, policy), **shown}, ensure_ascii=False, indent=2))
         return 0
     print(f"{resolution.msisdn}  {resolution.status}  {subscriber.offer.name} ({subscriber.offer.type})")
     print(f"main      {resolution.main.balance:>12} F  until {iso(resolution.main.expires, policy)}")
     if resolution.restricted:
+        print(f"{resolution.status}: #122# shows only the main account")
         return 0
     for account, views in resolution.accounts.items():
         for rubrique, view in views.items():
@@ -69,6 +135,8 @@ def cmd_show(args: argparse.Namespace, policy: Policy) -> int:
                 print(f"    {line.label:<24} {line.scope or '':<13} {line.amount:>12}  {iso(line.expires, policy)}")
     if not resolution.accounts:
         print("no bonus")
+    for line in services_text(shown):
+        print(line)
     return 0
 
 
@@ -92,7 +160,7 @@ def cmd_grant(args: argparse.Namespace, policy: Policy) -> int:
         print("--granted must be before --expires", file=sys.stderr)
         return 2
     bucket = Bucket(args.account, args.rubrique, args.amount, expires, args.scope, granted, args.line)
-    with _store(args) as store:
+    with _store(args, policy) as store:
         store.grant(args.msisdn, bucket)
     print(f"granted {args.amount} {args.account}/{args.rubrique} to {args.msisdn} until {iso(expires, policy)}")
     return 0
@@ -105,19 +173,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
     def command(name: str, func: Callable[[argparse.Namespace, Policy], int], help: str) -> argparse.ArgumentParser:
         p = commands.add_parser(name, help=help)
-        p.add_argument("--db", help="sqlite:///PATH (default: the user's data folder) or postgresql://...")
+        p.add_argument("--db", help="sqlite:///PATH (default: the user's data folder), postgresql://... or "
+                                    "memory: (a fresh copy of the demo population)")
         p.set_defaults(func=run, accounts_func=func)
         return p
 
+    number = "E.164 digits, +225..., 00225... or the national 10 digits (07 01 02 03 04)"
     command("migrate", cmd_migrate, "create the schema")
     imp = command("import", cmd_import, "load subscribers from YAML or CSV (all or nothing)")
     imp.add_argument("file", metavar="FILE")
-    show = command("show", cmd_show, "what a subscriber has at an instant")
-    show.add_argument("msisdn", metavar="MSISDN")
+    listing = command("list", cmd_list, "every subscriber: number, status, offer name, offer type (tab-separated)")
+    listing.add_argument("--status", choices=STATUSES, help="only the subscribers of this status")
+    show = command("show", cmd_show, "what a subscriber has and what #122# shows of it, at an instant")
+    show.add_argument("msisdn", metavar="MSISDN", help=number)
     show.add_argument("--at", type=instant_arg, help="ISO 8601 instant (default: now)")
     show.add_argument("--json", action="store_true", help="print JSON")
     grant = command("grant", cmd_grant, "add a bonus bucket")
-    grant.add_argument("msisdn", metavar="MSISDN")
+    grant.add_argument("msisdn", metavar="MSISDN", help=number)
     grant.add_argument("--account", required=True, choices=tuple(RUBRIQUES))
     grant.add_argument("--rubrique", required=True)
     grant.add_argument("--scope")
@@ -127,7 +199,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     grant.add_argument("--granted", type=instant_arg)
 
 
+def subscriber_number(text: str) -> str | None:
+    """The E.164 digits of a number written any way a subscriber writes it, or None."""
+    return normalise_phone(text, PHONE)
+
+
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "msisdn", None) is not None:
+        number = subscriber_number(args.msisdn)
+        if number is None:
+            print(f"MSISDN {args.msisdn!r}: not a number; expected E.164 digits (2250701020304), +225..., "
+                  "00225... or the national 10 digits (07 01 02 03 04)", file=sys.stderr)
+            return 2
+        args.msisdn = number
     try:
         policy = load_policy(args.policy) if args.policy else load_policy()
         return args.accounts_func(args, policy)

@@ -21,6 +21,7 @@ from ussd.yamlnodes import did_you_mean
 
 from .yamldata import load_plain
 from .model import (
+    LANGUAGES,
     MAX_INSTANT,
     MIN_INSTANT,
     OFFER_TYPES,
@@ -28,6 +29,8 @@ from .model import (
     SCOPES,
     STATUSES,
     Bucket,
+    DuplicateRequest,
+    Instant,
     InternetPlus,
     Invoice,
     MainAccount,
@@ -35,14 +38,17 @@ from .model import (
     Purchase,
     Subscriber,
     Usage,
+    month_of,
+    to_datetime,
     to_instant,
 )
 
 _MSISDN = re.compile(r"^[0-9]{8,15}$")
 _INTEGER = re.compile(r"^-?[0-9]{1,18}$")
-_LANG = re.compile(r"^[a-z]{2,3}$")
+#: C0 and C1 control characters (NUL among them, which PostgreSQL cannot store in text).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 SUBSCRIBER_FIELDS = ("msisdn", "status", "offer", "language", "main", "favourites", "buckets", "usage",
-                     "invoices", "internet_plus")
+                     "invoices", "internet_plus", "duplicates")
 _MONTH = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])$")
 BUCKET_FIELDS = ("account", "rubrique", "scope", "line", "amount", "granted", "expires")
 CSV_FIELDS = ("msisdn", "status", "offer_name", "offer_type", "language", "balance", "main_expires",
@@ -111,6 +117,14 @@ class _Record:
             self.bad(field, f"expected text, found {type(value).__name__}")
             return None
         text = str(value).strip()
+        if not text:  # blank is no value (and a blank name would be stored as nothing)
+            if required:
+                self.bad(field, "missing")
+            return None
+        control = _CONTROL.search(text)
+        if control is not None:
+            self.bad(field, f"{text!r} holds a control character (U+{ord(control.group()):04X})")
+            return None
         if choices is not None and text not in choices:
             options = tuple(choices)
             self.bad(field, f"{text!r} is not one of: {', '.join(options)}{did_you_mean(text, options)}")
@@ -155,10 +169,20 @@ class _Record:
             self.bad(field, f"expected an ISO 8601 instant, found {type(value).__name__}")
             return None
         instant = to_instant(moment, self.tz)
-        if not MIN_INSTANT <= instant <= MAX_INSTANT:
+        if not MIN_INSTANT <= instant <= MAX_INSTANT or not _dated_in(instant, self.tz):
             self.bad(field, f"{value!r} is outside 1970 to 9999")
             return None
         return instant
+
+    def flag(self, raw: dict[str, Any], key: str, field: str, default: bool) -> bool | None:
+        """true/false (or yes/no, as text in CSV and plain YAML), ``default`` when absent."""
+        value = raw.get(key, default)
+        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no"):
+            value = value.lower() in ("true", "yes")
+        if not isinstance(value, bool):
+            self.bad(field, f"expected true or false, found {value!r}")
+            return None
+        return value
 
     def msisdn(self, value: Any, field: str) -> str | None:
         if isinstance(value, bool) or not isinstance(value, (str, int)):
@@ -169,6 +193,16 @@ class _Record:
             self.bad(field, f"expected E.164 digits like 2250701020304, found {value!r}")
             return None
         return text
+
+
+def _dated_in(instant: Instant, tz: tzinfo) -> bool:
+    """Whether ``instant`` has a date in ``tz``: east of UTC the last hours of 9999 fall in year
+    10000, which no screen, invoice month or export could then write."""
+    try:
+        to_datetime(instant, tz)
+    except (OverflowError, ValueError, OSError):
+        return False
+    return True
 
 
 def parse_subscriber(raw: Any, name: str, tz: tzinfo, problems: list[ImportProblem]) -> Subscriber | None:
@@ -182,7 +216,7 @@ def parse_subscriber(raw: Any, name: str, tz: tzinfo, problems: list[ImportProbl
     offer_raw = r.part(top, "offer", ("name", "type"))
     offer_name = r.text(offer_raw, "name", "offer.name") if offer_raw is not None else None
     offer_type = r.text(offer_raw, "type", "offer.type", choices=OFFER_TYPES) if offer_raw is not None else None
-    language = r.text(top, "language", "language", pattern=_LANG, required=False) or "fr"
+    language = r.text(top, "language", "language", choices=LANGUAGES, required=False) or "fr"
     main_raw = r.part(top, "main", ("balance", "expires"))
     balance = r.amount(main_raw, "balance", "main.balance") if main_raw is not None else None
     main_expires = r.instant(main_raw, "expires", "main.expires") if main_raw is not None else None
@@ -207,11 +241,12 @@ def parse_subscriber(raw: Any, name: str, tz: tzinfo, problems: list[ImportProbl
     usage = _parse_usage(r, top["usage"]) if top.get("usage") is not None else None
     invoices = _parse_list(r, top, "invoices", _parse_invoice)
     internet_plus = _parse_internet_plus(r, top["internet_plus"]) if top.get("internet_plus") is not None else None
+    duplicates = _parse_list(r, top, "duplicates", _parse_duplicate)
     if not r.ok:
         return None
     assert msisdn and status and offer_name and offer_type and balance is not None and main_expires is not None
     return Subscriber(msisdn, status, Offer(offer_name, offer_type), language, MainAccount(balance, main_expires),
-                      tuple(favourites), tuple(buckets), usage, tuple(invoices), internet_plus)
+                      tuple(favourites), tuple(buckets), usage, tuple(invoices), internet_plus, tuple(duplicates))
 
 
 def _parse_list(r: _Record, top: dict[str, Any], key: str, parse: Any) -> list[Any]:
@@ -236,39 +271,47 @@ def _parse_usage(r: _Record, raw: Any) -> Usage | None:
 
 def _parse_invoice(r: _Record, raw: Any, field: str) -> Invoice | None:
     i = r.fields(raw, field, ("month", "amount", "issued", "due", "paid"))
-    if not i:
+    if not isinstance(raw, dict):  # an empty mapping goes on, to name what it lacks
         return None
     month = r.text(i, "month", f"{field}.month", pattern=_MONTH)
     amount = r.amount(i, "amount", f"{field}.amount")
     issued = r.instant(i, "issued", f"{field}.issued")
     due = r.instant(i, "due", f"{field}.due")
-    paid = i.get("paid", False)
-    if isinstance(paid, str) and paid.lower() in ("true", "false", "yes", "no"):
-        paid = paid.lower() in ("true", "yes")
-    if not isinstance(paid, bool):
-        r.bad(f"{field}.paid", f"expected true or false, found {paid!r}")
+    paid = r.flag(i, "paid", f"{field}.paid", False)
+    if month is None or amount is None or issued is None or due is None or paid is None:
         return None
-    if month is None or amount is None or issued is None or due is None:
+    issue_month = month_of(issued, r.tz)
+    if month != issue_month:
+        r.bad(f"{field}.month", f"{month!r} is not the month the invoice was issued in ({issue_month}): "
+                                "invoices are named after their issue month")
         return None
     return Invoice(month, amount, issued, due, paid)
+
+
+def _parse_duplicate(r: _Record, raw: Any, field: str) -> DuplicateRequest | None:
+    d = r.fields(raw, field, ("month", "at"))
+    if not isinstance(raw, dict):
+        return None
+    month = r.text(d, "month", f"{field}.month", pattern=_MONTH)
+    at = r.instant(d, "at", f"{field}.at")
+    if month is None or at is None:
+        return None
+    return DuplicateRequest(month, at)
 
 
 def _parse_internet_plus(r: _Record, raw: Any) -> InternetPlus | None:
     ip = r.fields(raw, "internet_plus", ("active", "purchases"))
     if not ip and raw != {}:
         return None
-    active = ip.get("active", True)
-    if isinstance(active, str) and active.lower() in ("true", "false", "yes", "no"):
-        active = active.lower() in ("true", "yes")
-    if not isinstance(active, bool):
-        r.bad("internet_plus.active", f"expected true or false, found {active!r}")
+    active = r.flag(ip, "active", "internet_plus.active", True)
+    if active is None:
         return None
     return InternetPlus(active, tuple(_parse_list(r, ip, "purchases", _parse_purchase)))
 
 
 def _parse_purchase(r: _Record, raw: Any, field: str) -> Purchase | None:
     p = r.fields(raw, f"internet_plus.{field}", ("at", "merchant", "amount"))
-    if not p:
+    if not isinstance(raw, dict):
         return None
     at = r.instant(p, "at", f"internet_plus.{field}.at")
     merchant = r.text(p, "merchant", f"internet_plus.{field}.merchant")

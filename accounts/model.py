@@ -31,11 +31,13 @@ class OfferType(str, enum.Enum):
     POSTPAID = "postpaid"
 
 
-#: Sub-accounts and their rubriques, in the order the help page lists them.
+#: Sub-accounts and their rubriques, in the order the help page lists them, then ``pass``: what
+#: passes and options bought on #122# grant (the help page's rubriques hold bonus *offered*; the
+#: policy's ``passes`` names where purchases go).
 RUBRIQUES: dict[str, tuple[str, ...]] = {
-    "credit": ("monthly", "omoney", "weekend", "special"),
-    "minutes": ("monthly", "omoney", "weekend", "special"),
-    "internet": ("monthly", "weekly", "night", "special", "family", "social"),
+    "credit": ("monthly", "omoney", "weekend", "special", "pass"),
+    "minutes": ("monthly", "omoney", "weekend", "special", "pass"),
+    "internet": ("monthly", "weekly", "night", "special", "family", "social", "pass"),
 }
 #: Scopes a bucket of each sub-account may have (internet buckets have none).
 SCOPES: dict[str, tuple[str, ...]] = {
@@ -44,6 +46,8 @@ SCOPES: dict[str, tuple[str, ...]] = {
     "internet": (),
 }
 STATUSES = tuple(s.value for s in Status)
+#: The languages #122# speaks; a subscriber's is one of them.
+LANGUAGES = ("fr", "en")
 
 
 def scope_problem(account: str, scope: str | None) -> str | None:
@@ -118,7 +122,8 @@ class Usage(NamedTuple):
 
 
 class Invoice(NamedTuple):
-    """A postpaid invoice; ``month`` is the billed month, "2026-10"."""
+    """A postpaid invoice; ``month`` is the month it was issued in, "2026-11" (in the operator's
+    zone), which is how the menus and the subscriber name it."""
 
     month: str
     amount: int  # F CFA
@@ -140,6 +145,13 @@ class InternetPlus(NamedTuple):
     purchases: tuple[Purchase, ...] = ()
 
 
+class DuplicateRequest(NamedTuple):
+    """A subscriber asked, at ``at``, for a duplicate of the invoice of ``month`` (sent by SMS)."""
+
+    month: str
+    at: Instant
+
+
 @dataclass(frozen=True, slots=True)
 class Subscriber:
     msisdn: str  # E.164 digits, no "+"
@@ -152,6 +164,7 @@ class Subscriber:
     usage: Usage | None = None
     invoices: tuple[Invoice, ...] = ()
     internet_plus: InternetPlus | None = None
+    duplicates: tuple[DuplicateRequest, ...] = ()
 
     @property
     def postpaid(self) -> bool:
@@ -175,3 +188,14 @@ def to_instant(moment: datetime, tz: tzinfo) -> Instant:
 
 def to_datetime(instant: Instant, tz: tzinfo = timezone.utc) -> datetime:
     return datetime.fromtimestamp(instant, tz)
+
+
+def to_iso(instant: Instant, tz: tzinfo) -> str:
+    """ISO 8601 with the zone's offset, to the second: what people read and the importer reads back."""
+    return to_datetime(instant, tz).isoformat(timespec="seconds")
+
+
+def month_of(instant: Instant, tz: tzinfo) -> str:
+    """The month holding ``instant`` in ``tz``, "2026-11" (how invoices are named)."""
+    local = to_datetime(instant, tz)
+    return f"{local.year:04d}-{local.month:02d}"

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, time, tzinfo
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -19,10 +19,12 @@ import yaml
 from ussd.model import Problem, Where
 from ussd.yamlnodes import NodeReader, did_you_mean
 
-from .model import RUBRIQUES, SCOPES, Instant, to_datetime
+from .model import LANGUAGES, RUBRIQUES, SCOPES, Instant, to_datetime
 
 POLICY_FILE = Path(__file__).with_name("policy.yaml")
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+#: The place of a line no policy entry names: after every named one.
+UNRANKED = 1_000_000
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?$")
 
 
@@ -63,19 +65,46 @@ class RubriqueRule:
     window: Window | None
 
 
+class LineName(NamedTuple):
+    """A line's place among the policy's ``lines`` (the help page's order, not the alphabet's)
+    and its name per language ({"*": text} when written once)."""
+
+    rank: int
+    names: Mapping[str, str]
+    #: The name in the operator's first language, for tools and JSON.
+    label: str
+
+
+def line_name(rank: int, names: Mapping[str, str]) -> LineName:
+    return LineName(rank, per_language(names), first_text(names))
+
+
+def first_text(names: Mapping[str, str], default: str = "") -> str:
+    return names.get("fr") or names.get("*") or next(iter(names.values()), default)
+
+
+def per_language(text: Mapping[str, str]) -> dict[str, str]:
+    """A text of the operator's files ({"*": x} or per language) as one entry per language
+    subscribers speak, the missing ones in the first language."""
+    fallback = text.get("*") or text.get("fr") or next(iter(text.values()), "")
+    return {lang: text.get(lang, fallback) for lang in LANGUAGES}
+
+
 @dataclass(frozen=True, eq=False)  # compared and hashed by identity: one per loaded file
 class Policy:
     tz: tzinfo
     windows: Mapping[str, Window]
     rubriques: Mapping[tuple[str, str], RubriqueRule]
-    #: (account, rubrique, scope or None) -> label, and (account, rubrique, line) -> label.
-    scope_labels: Mapping[tuple[str, str, str | None], str]
-    line_labels: Mapping[tuple[str, str, str], str]
+    #: (account, rubrique, scope or None) -> name, and (account, rubrique, line) -> name.
+    scope_labels: Mapping[tuple[str, str, str | None], LineName]
+    line_labels: Mapping[tuple[str, str, str], LineName]
     #: How many favourite numbers a subscriber may keep.
     favourites_max: int = 3
-    #: label() for every (account, rubrique, scope, line) the policy names: one plain dict lookup
-    #: per bucket; other combinations go through label().
-    labels: dict[tuple[str, str, str | None, str | None], str] = field(init=False)
+    #: The rubrique of each sub-account where passes and options bought are filed.
+    pass_rubrique: str = "pass"
+    #: name() for every (account, rubrique, scope, line) the policy names: one plain dict lookup
+    #: per bucket; other combinations go through name().
+    labels: dict[tuple[str, str, str | None, str | None], LineName] = field(init=False)
 
     def __post_init__(self) -> None:
         labels = {}
@@ -83,7 +112,7 @@ class Policy:
             for rubrique in names:
                 for line in (None, *(n for a, r, n in self.line_labels if (a, r) == (account, rubrique))):
                     for scope in SCOPES[account] or (None,):
-                        labels[(account, rubrique, scope, line)] = self.label(account, rubrique, scope, line)
+                        labels[(account, rubrique, scope, line)] = self.name(account, rubrique, scope, line)
         object.__setattr__(self, "labels", labels)
 
     def open_windows(self, now: Instant) -> tuple[bool, ...]:
@@ -94,7 +123,9 @@ class Policy:
         local = to_datetime(now, self.tz)
         return tuple([window.contains(local) for window in self.windows.values()])
 
-    def label(self, account: str, rubrique: str, scope: str | None, line: str | None) -> str:
+    def name(self, account: str, rubrique: str, scope: str | None, line: str | None) -> LineName:
+        """What a bucket's line is called, and its place: the entry naming its line, else the one
+        naming its scope, else (after every entry) the rubrique's title and the scope."""
         if line is not None:
             found = self.line_labels.get((account, rubrique, line))
             if found is not None:
@@ -103,7 +134,11 @@ class Policy:
         if found is not None:
             return found
         title = self.rubriques[(account, rubrique)].title
-        return " ".join(x for x in (title.get("fr") or next(iter(title.values()), rubrique), scope) if x)
+        names = {lang: " ".join(x for x in (text, scope) if x) for lang, text in title.items()}
+        return line_name(UNRANKED, names or {"*": rubrique})
+
+    def label(self, account: str, rubrique: str, scope: str | None, line: str | None) -> str:
+        return self.name(account, rubrique, scope, line).label
 
 
 def _clock(reader: NodeReader, path: str, node: yaml.Node, what: str) -> time | None:
@@ -144,7 +179,8 @@ def load_policy(path: str | Path = POLICY_FILE) -> Policy:
         raise PolicyError([Problem(where, f"cannot read the policy: {getattr(exc, 'problem', None) or exc}")]) from None
     if root is None:
         raise PolicyError([Problem(Where(path, 1, 1), "empty policy file")])
-    top = reader.mapping(path, root, ("timezone", "windows", "rubriques", "lines", "favourites"), "policy") or {}
+    top = reader.mapping(path, root, ("timezone", "windows", "rubriques", "lines", "favourites", "passes"),
+                         "policy") or {}
 
     tz: tzinfo = ZoneInfo("Africa/Abidjan")
     if "timezone" in top:
@@ -195,15 +231,15 @@ def load_policy(path: str | Path = POLICY_FILE) -> Policy:
         for rubrique in names:
             rubriques.setdefault((account, rubrique), RubriqueRule(account, rubrique, {"*": rubrique}, None))
 
-    scope_labels: dict[tuple[str, str, str | None], str] = {}
-    line_labels: dict[tuple[str, str, str], str] = {}
+    scope_labels: dict[tuple[str, str, str | None], LineName] = {}
+    line_labels: dict[tuple[str, str, str], LineName] = {}
     line_nodes = top["lines"].value if "lines" in top and isinstance(top["lines"], yaml.SequenceNode) else []
     if "lines" in top and not isinstance(top["lines"], yaml.SequenceNode):
         reader.problem(path, top["lines"], "lines: expected a list")
     for n, node in enumerate(line_nodes, 1):
         what = f"lines entry {n}"
         fields = reader.mapping(path, node, ("account", "rubrique", "scope", "line", "label"), what) or {}
-        values = {k: reader.string(path, v, f"{what} {k}") for k, v in fields.items()}
+        values = {k: reader.string(path, v, f"{what} {k}") for k, v in fields.items() if k != "label"}
         account, rubrique = values.get("account"), values.get("rubrique")
         if account not in RUBRIQUES or rubrique not in RUBRIQUES.get(account or "", ()):
             reader.problem(path, node, f"{what}: needs a known account and rubrique, not {account!r}/{rubrique!r}")
@@ -212,20 +248,32 @@ def load_policy(path: str | Path = POLICY_FILE) -> Policy:
         if scope is not None and scope not in SCOPES[account]:
             reader.problem(path, fields["scope"], f"{what}: {account} has no scope {scope!r}; it has: {', '.join(SCOPES[account]) or 'none'}")
             continue
-        label = values.get("label")
-        if not label:
-            reader.problem(path, node, f"{what}: missing 'label'")
+        label = _labels(reader, path, fields["label"], f"{what} label") if "label" in fields else {}
+        if not any(label.values()):
+            reader.problem(path, node, f"{what}: missing 'label' (text, or {{fr: ..., en: ...}})")
             continue
+        name = line_name(n - 1, label)
         line = values.get("line")
         if line is not None:
-            line_labels.setdefault((account, rubrique, line), label)
+            line_labels.setdefault((account, rubrique, line), name)
         else:
-            scope_labels.setdefault((account, rubrique, scope), label)
+            scope_labels.setdefault((account, rubrique, scope), name)
     favourites_max = 3
     if "favourites" in top:
         ffields = reader.mapping(path, top["favourites"], ("max",), "favourites") or {}
         if "max" in ffields:
             favourites_max = reader.integer(path, ffields["max"], "favourites max") or favourites_max
+    pass_rubrique = "pass"
+    if "passes" in top:
+        pfields = reader.mapping(path, top["passes"], ("rubrique",), "passes") or {}
+        if "rubrique" in pfields:
+            named = reader.string(path, pfields["rubrique"], "passes rubrique")
+            lacking = [a for a, names in RUBRIQUES.items() if named not in names]
+            if named is not None and lacking:
+                reader.problem(path, pfields["rubrique"], f"passes rubrique: {named!r} is not a rubrique of "
+                               f"{', '.join(lacking)}; passes go to one every sub-account has, like 'pass'")
+            else:
+                pass_rubrique = named or pass_rubrique
     if problems:
         raise PolicyError(problems)
-    return Policy(tz, windows, rubriques, scope_labels, line_labels, favourites_max)
+    return Policy(tz, windows, rubriques, scope_labels, line_labels, favourites_max, pass_rubrique)

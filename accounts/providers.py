@@ -18,20 +18,18 @@ from typing import Any, Iterator, Mapping
 
 from ussd.registry import ActionCall, Outcome, ProviderCall, Registry
 
-from .billing import period_of
+from .billing import billing_month, day_start, month_label, months_before, period_of
 from .catalogue import Pass, load_catalogue
 from .model import RUBRIQUES, Invoice, Subscriber, counting_span, to_datetime, to_instant
-from .policy import Policy
+from .policy import Policy, per_language
 from .resolve import Resolution, resolve
 from .store import SUCCESS, AccountStore, UnknownSubscriber, keep
 
-LANGUAGES = ("fr", "en")
-YEAR = 365 * 86_400
+#: How far back a duplicate invoice may be asked for, in calendar months (help page 000).
+DUPLICATE_MONTHS = 24
+#: Billing periods of internet+ shown before the current one (help page 004: six months).
+PERIODS_SHOWN = 6
 
-def _languages(text: Mapping[str, str]) -> dict[str, str]:
-    """A policy text ({"*": x} or per language) as one entry per menu language."""
-    fallback = text.get("*") or text.get("fr") or next(iter(text.values()), "")
-    return {lang: text.get(lang, fallback) for lang in LANGUAGES}
 
 
 @dataclass(slots=True)
@@ -117,7 +115,7 @@ class AccountProviders:
         return snapshot.bonus
 
     def passes(self, call: ProviderCall) -> list[dict[str, Any]]:
-        return [{"id": p.id, "name": _languages(p.name), "price": p.price, "days": p.days}
+        return [{"id": p.id, "name": per_language(p.name), "price": p.price, "days": p.days}
                 for p in self.catalogue.values()]
 
     def conso(self, call: ProviderCall) -> dict[str, Any] | None:
@@ -129,45 +127,54 @@ class AccountProviders:
                 "data": usage.data, "spend": usage.spend}
 
     def invoices(self, call: ProviderCall) -> dict[str, Any]:
-        """The last invoice, the last 12 months' (newest first), and those a duplicate may be asked
-        for (24 months)."""
+        """The last invoice, those of the last 12 months (newest first), those a duplicate may be
+        asked for (issued within 24 months) and, after them, older ones (``too_old``). An invoice
+        is named after the month it was issued in; ``overdue`` when unpaid past its due date."""
         sub = self._read(call)
-        now = to_instant(call.at, self.policy.tz)
         tz = self.policy.tz
+        now = to_instant(call.at, tz)
         issued = sorted((i for i in (sub.invoices if sub else ()) if i.issued <= now), key=lambda i: i.issued,
                         reverse=True)
+        year_ago, limit = months_before(now, tz, 12), months_before(now, tz, DUPLICATE_MONTHS)
 
         def view(i: Invoice) -> dict[str, Any]:
-            return {"month": i.month, "label": f"{i.month[5:7]}/{i.month[:4]}", "amount": i.amount,
-                    "issued": to_datetime(i.issued, tz), "due": to_datetime(i.due, tz), "paid": i.paid}
+            return {"month": i.month, "label": month_label(i.month), "amount": i.amount,
+                    "issued": to_datetime(i.issued, tz), "due": to_datetime(i.due, tz), "paid": i.paid,
+                    "overdue": not i.paid and i.due < now, "too_old": i.issued <= limit}
 
+        views = [view(i) for i in issued]
         return {
-            "last": view(issued[0]) if issued else None,
-            "recent": [view(i) for i in issued if i.issued > now - YEAR][:12],
-            "duplicates": [view(i) for i in issued if i.issued > now - 2 * YEAR][:24],
+            "last": views[0] if views else None,
+            "recent": [v for v, i in zip(views, issued) if i.issued > year_ago][:12],
+            "duplicates": [v for v in views if not v["too_old"]],
+            "too_old": [v for v in views if v["too_old"]],
         }
 
     def internet_plus(self, call: ProviderCall) -> dict[str, Any]:
-        """Purchases of the current billing period (26th to 25th) and the six before it."""
+        """internet+ for a subscriber who has it (``enabled``): on or off (``active``), the
+        current billing period (26th to 25th) and the six before it, each with the invoice that
+        bills it and its purchases up to the dialogue's instant; ``periods`` by their ``key``."""
         sub = self._read(call)
         tz = self.policy.tz
         now = to_instant(call.at, tz)
         plus = sub.internet_plus if sub is not None else None
-        purchases = plus.purchases if plus is not None else ()
+        purchases = [p for p in plus.purchases if p.at <= now] if plus is not None else []
 
         def period(back: int) -> dict[str, Any]:
             start, end = period_of(now, tz, back)
             bought = sorted((p for p in purchases if start <= p.at < end), key=lambda p: p.at, reverse=True)
             return {
-                "start": to_datetime(start, tz), "end": to_datetime(end - 1, tz),
+                "key": str(back), "start": to_datetime(start, tz), "end": to_datetime(end - 1, tz),
+                "invoice": month_label(billing_month(start, tz)),
                 "total": sum(p.amount for p in bought), "count": len(bought),
                 "purchases": [{"at": to_datetime(p.at, tz), "merchant": p.merchant, "amount": p.amount}
                               for p in bought],
             }
 
-        current = period(0)
-        return {"enabled": plus is not None, "active": bool(plus and plus.active), "current": current,
-                "has_current": current["count"] > 0, "previous": [period(back) for back in range(1, 7)]}
+        periods = [period(back) for back in range(PERIODS_SHOWN + 1)]
+        return {"enabled": plus is not None, "active": bool(plus and plus.active), "current": periods[0],
+                "has_current": periods[0]["count"] > 0, "previous": periods[1:],
+                "periods": {p["key"]: p for p in periods}}
 
     # -- actions ---------------------------------------------------------------------------
 
@@ -180,10 +187,10 @@ class AccountProviders:
         self._last = None  # what the next screen reads must include this purchase
         try:
             result = self.store.debit(call.msisdn, f"{call.session_id}:{offer.id}", offer.price,
-                                      offer.buckets(at), at)
+                                      offer.buckets(at, self.policy.pass_rubrique), at)
         except UnknownSubscriber:
             return Outcome("error")
-        data = {"balance": result.balance, "price": offer.price, "name": _languages(offer.name)}
+        data = {"balance": result.balance, "price": offer.price, "name": per_language(offer.name)}
         return Outcome("success" if result.outcome == SUCCESS else "insufficient_funds", data)
 
     def add_favourite(self, call: ActionCall) -> Outcome:
@@ -220,13 +227,29 @@ class AccountProviders:
         return Outcome("success", {"active": active})
 
     def invoice_duplicate(self, call: ActionCall) -> Outcome:
-        """A duplicate is sent by SMS; the request only needs an invoice the subscriber may ask for."""
+        """Record a request for a duplicate of an invoice issued within 24 months, once per
+        invoice and day: a second request that day is answered with the first one's time."""
         month = str(call.args.get("month") or "")
         sub = self.store.get(call.msisdn)
-        now = to_instant(call.at, self.policy.tz)
-        if sub is None or not any(i.month == month and now - 2 * YEAR < i.issued <= now for i in sub.invoices):
+        tz = self.policy.tz
+        now = to_instant(call.at, tz)
+        invoice = next((i for i in (sub.invoices if sub else ()) if i.month == month and i.issued <= now), None)
+        if invoice is None:
             return Outcome("not_found", {"month": month})
-        return Outcome("success", {"month": month})
+        data: dict[str, Any] = {"month": month, "label": month_label(month), "at": call.at}
+        if invoice.issued <= months_before(now, tz, DUPLICATE_MONTHS):
+            return Outcome("too_old", data)
+        since = day_start(now, tz)
+        self._last = None
+        try:
+            if self.store.request_duplicate(call.msisdn, month, now, since):
+                return Outcome("success", data)
+        except UnknownSubscriber:
+            return Outcome("error")
+        fresh = self.store.get(call.msisdn)
+        first = min((d.at for d in (fresh.duplicates if fresh else ()) if d.month == month and d.at >= since),
+                    default=now)
+        return Outcome("already", {**data, "at": to_datetime(first, tz)})
 
     def register(self, registry: Registry) -> Registry:
         registry.provider("subscriber", self.subscriber)
@@ -239,7 +262,7 @@ class AccountProviders:
         registry.action("add_favourite", self.add_favourite, {"success", "own_number", "duplicate", "full"})
         registry.action("remove_favourite", self.remove_favourite, {"success", "not_found"})
         registry.action("set_internet_plus", self.set_internet_plus, {"success"})
-        registry.action("invoice_duplicate", self.invoice_duplicate, {"success", "not_found"})
+        registry.action("invoice_duplicate", self.invoice_duplicate, {"success", "already", "too_old", "not_found"})
         return registry
 
 
@@ -275,31 +298,43 @@ class BonusView(Mapping[str, Any]):
         return len(RUBRIQUES)
 
     def _build(self, account: str) -> dict[str, Any]:
-        """``total``, ``lines`` (every counting line, by expiry), and per rubrique, in the help
-        page's order (``all``, a list; ``rubriques``, by name): title, total, lines, next expiry,
-        whether usable now, and the window's words. Rubriques with nothing count too, empty."""
+        """The sub-account: ``total`` (everything held), ``usable`` (what can be spent now: the
+        totals screens show), ``later`` (rubriques held but usable only in their window, e.g. at
+        the weekend), ``empty`` (nothing held at all), ``lines`` (every counting line, by expiry),
+        and per rubrique, in the help page's order (``all``, a list; ``rubriques``, by name):
+        title, total, lines (in the policy's order, each named per language), next expiry,
+        whether usable now, the window's words, and ``listed`` (whether the rubrique menu shows
+        it: every rubrique of the help page, and the one for passes once it holds something).
+        Rubriques with nothing count too, empty."""
         policy = self._policy
         tz = policy.tz
         views = self._resolution.accounts.get(account, {}) if self._resolution is not None else {}
-        entry: dict[str, Any] = {"total": 0, "lines": [], "all": [], "rubriques": {}}
+        entry: dict[str, Any] = {"total": 0, "usable": 0, "later": [], "empty": not views, "lines": [],
+                                 "all": [], "rubriques": {}}
         titles, windows = _words(policy, account)
         for rubrique in RUBRIQUES[account]:
             view = views.get(rubrique)
-            lines = [{"label": line.label, "scope": line.scope, "amount": line.amount,
+            lines = [{"label": line.names, "scope": line.scope, "amount": line.amount,
                       "expires": to_datetime(line.expires, tz), "rubrique": rubrique}
                      for line in (view.lines if view is not None else ())]
+            usable = view.usable_now if view is not None else True
             item = {
                 "rubrique": rubrique,
                 "title": titles[rubrique],
                 "total": view.total if view is not None else 0,
                 "next_expiry": to_datetime(view.next_expiry, tz) if view is not None else None,
-                "usable_now": view.usable_now if view is not None else True,
+                "usable_now": usable,
                 "window": windows[rubrique],
                 "lines": lines,
+                "listed": rubrique != policy.pass_rubrique or view is not None,
             }
             entry["all"].append(item)
             entry["rubriques"][rubrique] = item
             entry["total"] += item["total"]
+            if usable:
+                entry["usable"] += item["total"]
+            elif item["total"] > 0:
+                entry["later"].append(item)
             entry["lines"].extend(lines)
         entry["lines"].sort(key=lambda line: line["expires"])
         return entry
@@ -309,6 +344,6 @@ class BonusView(Mapping[str, Any]):
 def _words(policy: Policy, account: str) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, str] | None]]:
     """Each rubrique's title and window words per language: policy text, the same at every step."""
     rules = [policy.rubriques[(account, rubrique)] for rubrique in RUBRIQUES[account]]
-    return ({r.rubrique: _languages(r.title) for r in rules},
-            {r.rubrique: _languages(r.window.label) if r.window else None for r in rules})
+    return ({r.rubrique: per_language(r.title) for r in rules},
+            {r.rubrique: per_language(r.window.label) if r.window else None for r in rules})
 

@@ -1,27 +1,32 @@
 """What a subscriber has at an instant: per sub-account and rubrique, the usable total, its lines
 and the nearest expiry. Pure function of (subscriber, instant, policy).
 
-Lines are ordered by expiry, then label and amount, so the result does not depend on the order in
-which a store returned the buckets.
+Lines are in the order of the policy's ``lines`` (the help page's: Crédit mensuel, Crédit Omoney,
+Intra, Bonus...), then by expiry and amount, so the result does not depend on the order in which a
+store returned the buckets, nor on how the labels sort.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import itemgetter
 from datetime import datetime
 from typing import Any, Mapping, NamedTuple
 
-from .model import RUBRIQUES, Instant, MainAccount, Subscriber, counting, to_datetime
+from .model import RUBRIQUES, Instant, MainAccount, Subscriber, counting, to_datetime, to_iso
 from .policy import Policy, Window
 
 
 class Line(NamedTuple):
-    """Fields in display order: lines sort as tuples, by expiry first."""
+    """Fields in sort order: lines sort as tuples, by the policy's rank first, then expiry."""
 
+    rank: int
     expires: Instant
     label: str
     amount: int
     scope: str | None
+    #: The line's name per language (``label`` is the operator's first language).
+    names: Mapping[str, str]
 
 
 class RubriqueView(NamedTuple):
@@ -52,6 +57,9 @@ class Resolution:
 #: run for every bucket at every step, and that call was their largest cost).
 _make = tuple.__new__
 
+#: How lines sort: every field but the names (a mapping, which does not order).
+_ORDER = itemgetter(0, 1, 2, 3, 4)
+
 #: Every (account, rubrique) in the help page's order, so a resolution lists them as menus do.
 _KEYS = tuple((account, rubrique) for account, names in RUBRIQUES.items() for rubrique in names)
 
@@ -65,8 +73,8 @@ def resolve(subscriber: Subscriber, now: Instant, policy: Policy) -> Resolution:
     make = _make
     for account, rubrique, amount, expires, scope, _, line in counting(subscriber.buckets, now):
         key = (account, rubrique)
-        label = labels.get((account, rubrique, scope, line)) or policy.label(account, rubrique, scope, line)
-        entry = make(Line, (expires, label, amount, scope))
+        name = labels.get((account, rubrique, scope, line)) or policy.name(account, rubrique, scope, line)
+        entry = make(Line, (name[0], expires, name[2], amount, scope, name[1]))
         found = get(key)
         if found is None:
             grouped[key] = [entry]
@@ -79,9 +87,9 @@ def resolve(subscriber: Subscriber, now: Instant, policy: Policy) -> Resolution:
         lines = grouped.get(key)
         if lines is None:
             continue
-        # Line's fields are in sort order: expiry, then label and amount (one rubrique's scopes
-        # are all text or all None, so comparing them never mixes the two)
-        lines.sort()
+        # Line's fields are in sort order: rank, expiry, then label and amount (one rubrique's
+        # scopes are all text or all None; lines equal up to the names are the same line)
+        lines.sort(key=_ORDER)
         window = rules[key].window
         if window is None:
             usable = True
@@ -91,18 +99,21 @@ def resolve(subscriber: Subscriber, now: Instant, policy: Policy) -> Resolution:
             usable = window.contains(local)
         account, rubrique = key
         total = 0
+        soonest = lines[0][1]
         for line in lines:
-            total += line[2]
+            total += line[3]
+            if line[1] < soonest:
+                soonest = line[1]
         views = accounts.get(account)
         if views is None:
             views = accounts[account] = {}
-        views[rubrique] = make(RubriqueView, (account, rubrique, total, lines[0][0], usable, window, tuple(lines)))
+        views[rubrique] = make(RubriqueView, (account, rubrique, total, soonest, usable, window, tuple(lines)))
     return Resolution(subscriber.msisdn, subscriber.status, subscriber.main, accounts, False)
 
 
 def iso(instant: Instant, policy: Policy) -> str:
     """ISO 8601 with the operator's offset, to the second."""
-    return to_datetime(instant, policy.tz).isoformat(timespec="seconds")
+    return to_iso(instant, policy.tz)
 
 
 def as_json(resolution: Resolution, policy: Policy) -> dict[str, Any]:

@@ -9,14 +9,19 @@ from __future__ import annotations
 import abc
 import json
 from dataclasses import replace
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
-from .model import Bucket, Instant, InternetPlus, Invoice, MainAccount, Offer, Purchase, Subscriber, Usage
-from .store import SUCCESS, AccountStore, DebitResult, UnknownSubscriber, decide_debit, keep
+from .model import (Bucket, DuplicateRequest, Instant, InternetPlus, Invoice, MainAccount, Offer, Purchase, Subscriber,
+                    Usage)
+from .store import (SUCCESS, AccountStore, DebitRecord, DebitResult, Listed, UnknownSubscriber, already_requested,
+                    decide_debit, keep)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: What takes a schema of an older version to the next one.
-UPGRADES = {1: ["ALTER TABLE subscribers ADD COLUMN services TEXT NOT NULL DEFAULT '{}'"]}
+UPGRADES = {
+    1: ["ALTER TABLE subscribers ADD COLUMN services TEXT NOT NULL DEFAULT '{}'"],
+    2: ["ALTER TABLE debits ADD COLUMN seq BIGINT NOT NULL DEFAULT 0"],
+}
 
 SCHEMA = [
     # A subscriber's buckets live in its row (a flat JSON list, Bucket's fields in order): #122#
@@ -41,6 +46,8 @@ SCHEMA = [
         outcome TEXT NOT NULL,
         balance BIGINT NOT NULL,
         at BIGINT NOT NULL,
+        -- the order of a subscriber's debits (1, 2, ...), for those recorded within one second
+        seq BIGINT NOT NULL DEFAULT 0,
         PRIMARY KEY (msisdn, request_id)
     )""",
     "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
@@ -56,7 +63,11 @@ _UPSERT = (
     "favourites = excluded.favourites, buckets = excluded.buckets, services = excluded.services"
 )
 _RECORDED = "SELECT outcome, balance FROM debits WHERE msisdn = ? AND request_id = ?"
-_RECORD = "INSERT INTO debits (msisdn, request_id, amount, outcome, balance, at) VALUES (?, ?, ?, ?, ?, ?)"
+# Run with the subscriber's row locked, so no other debit of it takes the same seq.
+_RECORD = ("INSERT INTO debits (msisdn, request_id, amount, outcome, balance, at, seq) VALUES (?, ?, ?, ?, ?, ?, "
+           "(SELECT COALESCE(MAX(seq), 0) + 1 FROM debits WHERE msisdn = ?))")
+_DEBITS = "SELECT request_id, amount, outcome, balance, at FROM debits WHERE msisdn = ? ORDER BY at DESC, seq DESC"
+_LISTED = "SELECT msisdn, status, offer_name, offer_type FROM subscribers"
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
 
 
@@ -69,7 +80,8 @@ def _buckets_text(buckets: Iterable[Bucket]) -> str:
 
 
 def _services_text(sub: Subscriber) -> str:
-    """Usage, invoices and internet+ (read by a few screens only) as one JSON object."""
+    """Usage, invoices, internet+ and duplicate requests (read by a few screens only) as one JSON
+    object."""
     out: dict[str, Any] = {}
     if sub.usage is not None:
         out["usage"] = list(sub.usage)
@@ -77,6 +89,8 @@ def _services_text(sub: Subscriber) -> str:
         out["invoices"] = [list(i) for i in sub.invoices]
     if sub.internet_plus is not None:
         out["internet_plus"] = [sub.internet_plus.active, [list(p) for p in sub.internet_plus.purchases]]
+    if sub.duplicates:
+        out["duplicates"] = [list(d) for d in sub.duplicates]
     return _dumps(out)
 
 
@@ -92,6 +106,8 @@ def _services_of(text: str) -> dict[str, Any]:
     if "internet_plus" in raw:
         active, purchases = raw["internet_plus"]
         out["internet_plus"] = InternetPlus(active, tuple(Purchase(*p) for p in purchases))
+    if "duplicates" in raw:
+        out["duplicates"] = tuple(DuplicateRequest(*d) for d in raw["duplicates"])
     return out
 
 
@@ -192,13 +208,31 @@ class SqlAccountStore(AccountStore):
             cur.execute(self.q("UPDATE subscribers SET buckets = ? WHERE msisdn = ?"),
                         (_buckets_text(buckets + (bucket,)), msisdn))
 
+    def _locked_services(self, cur: Any, msisdn: str) -> dict[str, Any]:
+        """The subscriber's services as stored (JSON lists), its row locked until the transaction ends."""
+        if self._lock_subscriber(cur, msisdn) is None:
+            raise UnknownSubscriber(msisdn)
+        cur.execute(self.q("SELECT services FROM subscribers WHERE msisdn = ?"), (msisdn,))
+        return json.loads(cur.fetchone()[0])
+
+    def _set_services(self, cur: Any, msisdn: str, services: dict[str, Any]) -> None:
+        cur.execute(self.q("UPDATE subscribers SET services = ? WHERE msisdn = ?"), (_dumps(services), msisdn))
+
     def set_internet_plus(self, msisdn: str, active: bool) -> None:
         with self._write() as cur:
-            self._locked(cur, msisdn)
-            cur.execute(self.q("SELECT services FROM subscribers WHERE msisdn = ?"), (msisdn,))
-            services = json.loads(cur.fetchone()[0])
+            services = self._locked_services(cur, msisdn)
             services["internet_plus"] = [active, services.get("internet_plus", [True, []])[1]]
-            cur.execute(self.q("UPDATE subscribers SET services = ? WHERE msisdn = ?"), (_dumps(services), msisdn))
+            self._set_services(cur, msisdn, services)
+
+    def request_duplicate(self, msisdn: str, month: str, at: Instant, since: Instant) -> bool:
+        with self._write() as cur:
+            services = self._locked_services(cur, msisdn)
+            requests = services.get("duplicates", [])
+            if already_requested((DuplicateRequest(*r) for r in requests), month, since):
+                return False
+            services["duplicates"] = [*requests, [month, at]]
+            self._set_services(cur, msisdn, services)
+            return True
 
     def set_favourites(self, msisdn: str, favourites: Sequence[str]) -> None:
         with self._write() as cur:
@@ -220,8 +254,18 @@ class SqlAccountStore(AccountStore):
             if result.outcome == SUCCESS:
                 cur.execute(self.q("UPDATE subscribers SET balance = ?, buckets = ? WHERE msisdn = ?"),
                             (result.balance, _buckets_text(buckets + tuple(grants)), msisdn))
-            cur.execute(self.q(_RECORD), (msisdn, request_id, amount, result.outcome, result.balance, at))
+            cur.execute(self.q(_RECORD), (msisdn, request_id, amount, result.outcome, result.balance, at, msisdn))
             return result
+
+    def subscribers(self, status: str | None = None) -> Iterator[Listed]:
+        if status is None:
+            rows = self._read(f"{_LISTED} ORDER BY msisdn", ())
+        else:
+            rows = self._read(self.q(f"{_LISTED} WHERE status = ? ORDER BY msisdn"), (status,))
+        return iter([Listed(*row) for row in rows])
+
+    def debits(self, msisdn: str) -> list[DebitRecord]:
+        return [DebitRecord(*row) for row in self._read(self.q(_DEBITS), (msisdn,))]
 
     def count(self) -> int:
         return int(self._read("SELECT COUNT(*) FROM subscribers", ())[0][0])

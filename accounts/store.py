@@ -3,7 +3,8 @@ in-memory store, and ``open_store(url)`` to pick one.
 
 Every store applies the same debit rule (:func:`decide_debit`) inside its own atomic section, and
 keeps a record per (subscriber, request id), so a retried purchase is answered from the record and
-never debits twice.
+never debits twice. Invoice duplicate requests follow one rule too (:func:`already_requested`),
+checked and recorded in one atomic section, so two requests at once send one SMS.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ import os
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterable, Sequence, TypeVar
+from typing import Iterable, Iterator, NamedTuple, Sequence, TypeVar
 
-from .model import Bucket, Instant, InternetPlus, MainAccount, Subscriber
+from .model import Bucket, DuplicateRequest, Instant, InternetPlus, MainAccount, Subscriber
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -55,6 +56,37 @@ class DebitResult:
     replayed: bool = False  # answered from the record of an earlier request with the same id
 
 
+class DebitRecord(NamedTuple):
+    """A debit as the store recorded it: the request, what came of it, the balance after, when."""
+
+    request_id: str
+    amount: int
+    outcome: str
+    balance: int
+    at: Instant
+
+
+class Listed(NamedTuple):
+    """A subscriber as ``subscribers()`` lists it."""
+
+    msisdn: str
+    status: str
+    offer_name: str
+    offer_type: str
+
+
+def already_requested(requests: Iterable[DuplicateRequest], month: str, since: Instant) -> bool:
+    """The rule: a duplicate of ``month`` asked for at or after ``since`` is not asked for again
+    (one SMS per invoice and period)."""
+    return any(r.month == month and r.at >= since for r in requests)
+
+
+def _newest_first(records: Iterable[DebitRecord]) -> list[DebitRecord]:
+    """Debits by ``at``, newest first; of one instant, the one recorded last first (``records``
+    come in the order they were recorded)."""
+    return sorted(reversed(list(records)), key=lambda r: r.at, reverse=True)
+
+
 def decide_debit(balance: int, amount: int) -> DebitResult:
     """The rule: a debit never takes the main balance below zero."""
     if amount <= 0:
@@ -91,6 +123,19 @@ class AccountStore(abc.ABC):
         """Debit the main account and grant ``grants`` atomically, exactly once per request id."""
 
     @abc.abstractmethod
+    def request_duplicate(self, msisdn: str, month: str, at: Instant, since: Instant) -> bool:
+        """Record at ``at`` a request for the duplicate of ``month``'s invoice, unless one was
+        recorded at or after ``since`` (then record nothing and return False), atomically."""
+
+    @abc.abstractmethod
+    def subscribers(self, status: str | None = None) -> Iterator[Listed]:
+        """Every subscriber (or those of one status), by MSISDN."""
+
+    @abc.abstractmethod
+    def debits(self, msisdn: str) -> list[DebitRecord]:
+        """The debits recorded for ``msisdn``, newest first (none for an unknown number)."""
+
+    @abc.abstractmethod
     def count(self) -> int: ...
 
     def migrate(self) -> None:
@@ -112,7 +157,8 @@ class MemoryAccountStore(AccountStore):
     def __init__(self) -> None:
         self.url = "memory:"
         self._subscribers: dict[str, Subscriber] = {}
-        self._debits: dict[tuple[str, str], DebitResult] = {}
+        #: msisdn -> request id -> record, in the order recorded.
+        self._debits: dict[str, dict[str, DebitRecord]] = {}
         self._lock = threading.Lock()
 
     def get(self, msisdn: str) -> Subscriber | None:
@@ -154,15 +200,34 @@ class MemoryAccountStore(AccountStore):
             raise ValueError(f"a debit must be a positive amount, not {amount}")
         with self._lock:
             sub = self._change(msisdn)
-            recorded = self._debits.get((msisdn, request_id))
+            records = self._debits.setdefault(msisdn, {})
+            recorded = records.get(request_id)
             if recorded is not None:
-                return replace(recorded, replayed=True)
+                return DebitResult(recorded.outcome, recorded.balance, replayed=True)
             result = decide_debit(sub.main.balance, amount)
             if result.outcome == SUCCESS:
                 self._subscribers[msisdn] = replace(
                     sub, main=MainAccount(result.balance, sub.main.expires), buckets=sub.buckets + tuple(grants))
-            self._debits[(msisdn, request_id)] = result
+            records[request_id] = DebitRecord(request_id, amount, result.outcome, result.balance, at)
             return result
+
+    def request_duplicate(self, msisdn: str, month: str, at: Instant, since: Instant) -> bool:
+        with self._lock:
+            sub = self._change(msisdn)
+            if already_requested(sub.duplicates, month, since):
+                return False
+            self._subscribers[msisdn] = replace(sub, duplicates=sub.duplicates + (DuplicateRequest(month, at),))
+            return True
+
+    def subscribers(self, status: str | None = None) -> Iterator[Listed]:
+        with self._lock:  # a copy, so that writers may go on while the caller iterates
+            chosen = [s for s in self._subscribers.values() if status is None or s.status == status]
+        chosen.sort(key=lambda s: s.msisdn)
+        return iter([Listed(s.msisdn, s.status, s.offer.name, s.offer.type) for s in chosen])
+
+    def debits(self, msisdn: str) -> list[DebitRecord]:
+        with self._lock:
+            return _newest_first(self._debits.get(msisdn, {}).values())
 
     def count(self) -> int:
         return len(self._subscribers)
@@ -174,11 +239,16 @@ def default_db_url() -> str:
     return f"sqlite:///{Path(base) / 'ussd122' / 'accounts.sqlite3'}"
 
 
+def db_url(url: str | None = None) -> str:
+    """The store a command means: ``url``, else ``USSD_DB``, else the embedded default."""
+    return url or os.environ.get("USSD_DB") or default_db_url()
+
+
 def open_store(url: str | None = None) -> AccountStore:
     """``sqlite:///relative/path``, ``sqlite:////absolute/path``, ``sqlite:///:memory:``,
     ``postgresql://user@host:port/db`` or ``memory:``. SQLite creates its schema on first use;
     PostgreSQL needs ``ussd accounts migrate`` (tests and tools may call ``migrate()``)."""
-    url = url or os.environ.get("USSD_DB") or default_db_url()
+    url = db_url(url)
     if url == "memory:":
         return MemoryAccountStore()
     if url.startswith("sqlite:///"):

@@ -32,11 +32,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from accounts.catalogue import Pass, load_catalogue  # noqa: E402
 from accounts.model import RUBRIQUES  # noqa: E402
+from simulator.clock import HandsetClock  # noqa: E402
 from simulator.demo import DEMO_MSISDN, demo_engine  # noqa: E402
 from ussd.engine import Engine, Scope  # noqa: E402
 from ussd.expr import RenderEnv  # noqa: E402
 from ussd.registry import ProviderCall  # noqa: E402
-from ussd.render import content_lines, paginate_lines, shows_nav  # noqa: E402
+from ussd.render import content_lines, paginate_lines, shows_nav, with_error  # noqa: E402
 
 AT = datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)
 
@@ -77,20 +78,23 @@ class Baseline:
         self.providers = dict(engine.registry.providers)
         self.sessions: dict[str, dict[str, Any]] = {}
         self.invalid = "Choix invalide."
+        phone = self.service.phone
+        self.env = RenderEnv("fr", country_code=phone.country_code, national_digits=phone.national_digits)
         self.counter = 0
 
     def _render(self, s: dict[str, Any]) -> str:
         call = ProviderCall(s["msisdn"], AT)
         scope = Scope({"msisdn": s["msisdn"], "now": AT, "lang": "fr", "input": s["inputs"], "result": {}},
                       self.providers, call)
-        env = RenderEnv("fr")
+        env = self.env
         screen = self.service.screens[s["screen"]]
         lines = content_lines(self.service, screen, scope, env)
         pages = paginate_lines(self.service, lines, scope, env, nav=shows_nav(self.service, screen),
-                               error=s["error"])
+                               reserve=self.invalid)
         s["pages"] = len(pages)
         s["page"] = min(s["page"], len(pages) - 1)
-        return pages[s["page"]]
+        error, s["error"] = s["error"], None  # shown once, above the page
+        return with_error(error, pages[s["page"]])
 
     def begin(self, msisdn: str) -> tuple[str, str]:
         self.counter += 1
@@ -179,7 +183,7 @@ def main() -> int:
     ap.add_argument("--live", type=int, default=100_000, help="live dialogues for the scale check (0: skip)")
     args = ap.parse_args()
 
-    engine = demo_engine(db="memory:", clock=lambda: 0.0)
+    engine = demo_engine(db="memory:", clock=HandsetClock(AT))  # frozen: no dialogue expires
     baseline = Baseline(engine)
 
     def engine_begin() -> tuple[str, str]:

@@ -8,23 +8,22 @@ first time it is empty.
 from __future__ import annotations
 
 import os
-import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
-from accounts.importer import read_subscribers
+from accounts.demo import DEMO_ACCOUNTS, demo_store
 from accounts.policy import Policy, load_policy
 from accounts.providers import AccountProviders
-from accounts.store import AccountStore, open_store
+from accounts.store import AccountStore
 from ussd.engine import Engine
 from ussd.loader import load_menus_or_raise
 from ussd.registry import Registry
-from ussd.sessions import Clock, MemorySessionStore
+from ussd.sessions import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_DURATION, MemorySessionStore
+
+from .clock import HandsetClock
 
 #: The menus shipped with the project (``menus/`` beside the packages), unless USSD_MENUS says otherwise.
 SHIPPED_MENUS = Path(__file__).resolve().parent.parent / "menus"
-DEMO_ACCOUNTS = Path(__file__).resolve().parent.parent / "accounts" / "demo.yaml"
 
 #: A demo subscriber with bonus in every sub-account: what ``make run`` dials as.
 DEMO_MSISDN = "2250701020304"
@@ -33,14 +32,6 @@ DEMO_MSISDN = "2250701020304"
 def default_menu_paths() -> list[str]:
     env = os.environ.get("USSD_MENUS")
     return env.split(os.pathsep) if env else [str(SHIPPED_MENUS)]
-
-
-def demo_store(url: str | None = None, policy: Policy | None = None) -> AccountStore:
-    """The store at ``url`` (default: the embedded SQLite file), given the demo population if empty."""
-    store = open_store(url)
-    if store.count() == 0:
-        store.put_many(read_subscribers(DEMO_ACCOUNTS, (policy or load_policy()).tz))
-    return store
 
 
 def demo_registry(store: AccountStore | None = None, policy: Policy | None = None) -> Registry:
@@ -52,13 +43,19 @@ def demo_engine(
     menu_paths: Sequence[str] | None = None,
     *,
     db: str | None = "memory:",
-    clock: Clock = time.monotonic,
-    idle_timeout: float = 60.0,
-    max_duration: float = 180.0,
+    store: AccountStore | None = None,
+    policy: Policy | None = None,
+    clock: HandsetClock | None = None,
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+    max_duration: float = DEFAULT_MAX_DURATION,
 ) -> Engine:
-    """``db=None`` is the embedded default (the SQLite file); ``"memory:"`` a private demo copy."""
-    policy = load_policy()
-    registry = demo_registry(demo_store(db, policy), policy)
+    """``db=None`` is the embedded default (the SQLite file); ``"memory:"`` a private demo copy;
+    ``store``, one the caller opened (and keeps, to read accounts before and after a walk). The
+    engine and its session store both read ``clock`` (default: real time), so timers follow the
+    instants the screens are computed at."""
+    policy = policy or load_policy()
+    clock = clock or HandsetClock()
+    registry = demo_registry(store if store is not None else demo_store(db, policy), policy)
     menus = load_menus_or_raise(list(menu_paths or default_menu_paths()), registry)
-    sessions = MemorySessionStore(clock, idle_timeout, max_duration)
-    return Engine(menus, registry, sessions, clock=lambda: datetime.now(timezone.utc), tz=policy.tz)
+    sessions = MemorySessionStore(clock.seconds, idle_timeout, max_duration)
+    return Engine(menus, registry, sessions, clock=clock, tz=policy.tz)

@@ -3,6 +3,9 @@
 Replies come from the keyboard on a terminal and from standard input otherwise (``printf '1\\n2\\n' |
 ussd dial '#122#' ...``), so QA can script a walk. Each screen is framed with its page number, its cost
 in septets (or UCS-2 characters) and the page limit, which is what a menu author tunes against.
+
+A line starting with ``@`` is not a reply but a clock line: ``@+90s`` moves time on, ``@2026-11-28T00:00``
+sets it (see :mod:`simulator.clock`), so one walk can run into a timeout or over a weekend.
 """
 
 from __future__ import annotations
@@ -13,8 +16,14 @@ from datetime import datetime
 from typing import Callable, Iterable, Iterator, TextIO
 
 from ussd.engine import Engine, Response
+from ussd.inputs import normalise_phone
+from ussd.loader import split_short_code
+from ussd.model import PhoneRule
+
+from .clock import CLOCK_FORMS, HandsetClock, read_instant
 
 SCREEN_WIDTH = 30
+CLOCK_MARK = "@"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,11 +74,28 @@ def piped_replies(stream: TextIO, echo: Callable[[str], None]) -> Iterator[str]:
         yield reply
 
 
+def read_msisdn(engine: Engine, code: str, text: str) -> str:
+    """The dialling number as E.164 digits, read by the dialled service's phone rule (the network
+    may deliver ``+225…``, ``00225…``, ``225…`` or the national form); raises ValueError saying
+    which forms are read."""
+    parsed = split_short_code(code)
+    service = engine.menus.services.get(parsed[0]) if parsed else None
+    phone = service.phone if service is not None else PhoneRule()
+    msisdn = normalise_phone(text, phone)
+    if msisdn is None:
+        cc = phone.country_code
+        raise ValueError(f"not a phone number: {text!r} (expected +{cc}…, 00{cc}…, {cc}… "
+                         f"or the {phone.national_digits}-digit national number)")
+    return msisdn
+
+
 @dataclass
 class Handset:
     engine: Engine
     out: TextIO
-    at: datetime | None = None  # frozen instant for the whole dialogue, or None for the engine's clock
+    #: The walk's time; the engine's clock and its session store must read the same object
+    #: (``demo_engine(clock=...)``), so a clock line moves the screens and the timers together.
+    clock: HandsetClock
     #: Told of every screen: the reply that led to it (None for the dial), the instant the engine
     #: was given, the response. ``ussd dial --record`` writes a transcript from these.
     on_screen: Callable[[str | None, datetime, Response], None] | None = None
@@ -77,7 +103,7 @@ class Handset:
     def dial(self, code: str, msisdn: str, replies: Iterable[str], lang: str | None = None) -> list[Response]:
         """Run one dialogue to its end (or until replies run out, which hangs up); returns every screen."""
         frame = Frame.for_stream(self.out)
-        at = self._now()
+        at = self.clock()
         response = self.engine.begin(msisdn, code, at, lang=lang)
         shown = [response]
         self._show(response, frame, None, at)
@@ -88,14 +114,28 @@ class Handset:
                 self.engine.abort(response.session)
                 print("(hung up: no more replies)", file=self.out)
                 break
-            at = self._now()
+            if reply.startswith(CLOCK_MARK):
+                print(self.move_clock(reply[len(CLOCK_MARK):]), file=self.out, flush=True)
+                continue
+            at = self.clock()
             response = self.engine.reply(response.session, reply, at)
             shown.append(response)
             self._show(response, frame, reply, at)
         return shown
 
-    def _now(self) -> datetime:
-        return self.at if self.at is not None else self.engine.clock()
+    def move_clock(self, text: str) -> str:
+        """Apply a clock line (without its ``@``); returns the line saying the new instant, or why
+        the clock did not move."""
+        tz = self.engine.tz
+        now = self.clock()
+        target = read_instant(text, tz, now)
+        if target is None:
+            return f"(clock line {CLOCK_MARK}{text.strip()} not understood: after {CLOCK_MARK} give {CLOCK_FORMS}; nothing sent)"
+        if target < now:
+            return (f"(clock not moved: {target.astimezone(tz).isoformat()} is before "
+                    f"{now.astimezone(tz).isoformat()}: time only moves on; nothing sent)")
+        self.clock.set(target)
+        return f"(clock: {self.clock().astimezone(tz).isoformat()})"
 
     def _show(self, response: Response, frame: Frame, reply: str | None, at: datetime) -> None:
         print(draw(response, frame), file=self.out, flush=True)

@@ -8,7 +8,8 @@ writes one from a walk on the terminal handset. The full guide is ``docs/transcr
 The format::
 
     name: "Bonus Crédit, active subscriber, fr"   # optional; default: the file name
-    subscriber: "2250701020304"                  # required: the number that dials
+    subscriber: "2250701020304"                  # required: the number that dials (+225…, 00225…,
+                                                 # 225… or the national 10 digits)
     accounts: ../../accounts/demo.yaml           # optional: an accounts file (the YAML or CSV import
                                                  # format), relative to this file; default: the
                                                  # shipped accounts/demo.yaml
@@ -17,6 +18,8 @@ The format::
     at: "2026-11-25T10:00:00"                    # required: the frozen instant (ISO 8601; without
                                                  # an offset it is operator time, Africa/Abidjan)
     code: "#122#"                                # optional; default "#122#"
+    idle_timeout: 60                             # optional: the session store's limits, in seconds
+    max_duration: 180                            # (defaults 60 and 180)
     lang: fr                                     # optional; default: the subscriber's language
     menus: ../../menus                           # optional: a menu folder/file or a list of them,
                                                  # relative to this file; default: the shipped menus
@@ -27,6 +30,7 @@ The format::
             1. Bonus Crédit
       - reply: "1"                               # every later step sends a reply, read as written (00 is "00")
         at: "2026-11-25T10:00:30"                # optional: time moves on, for this step and later
+                                                 # (or "+30s", "+1h30m": after the previous instant)
         expect:                                  # optional; every check in it is optional
           lines: ["Bonus Crédit: 2 050 F"]       # each must be a whole line of the screen
           contains: ["exp. 29/11"]               # each must be a substring of the screen
@@ -42,10 +46,10 @@ accounts files and test menus).
 
 Every transcript runs on its own engine: an in-memory account store filled from its fixture (a
 purchase in one transcript never shows in another), its menus, and a session store whose clock
-follows the transcript's instants, so a gap longer than the idle timeout (60 s) between two steps
-ends the dialogue as the network would. A file that is not a valid transcript is reported in one
-line per mistake, naming the file and the step (``t.yaml: step 3: unknown key 'expct' (did you
-mean 'expect'?)``), never with a traceback.
+follows the transcript's instants, so a gap longer than the idle timeout (``idle_timeout``, 60 s)
+between two steps ends the dialogue as the network would. A file that is not a valid transcript is
+reported in one line per mistake, naming the file and the step (``t.yaml: step 3: unknown key
+'expct' (did you mean 'expect'?)``), never with a traceback.
 """
 
 from __future__ import annotations
@@ -54,7 +58,7 @@ import difflib
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone, tzinfo
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -65,19 +69,21 @@ from accounts.model import Subscriber
 from accounts.policy import load_policy
 from accounts.store import open_store
 from ussd.engine import Engine, Response
-from ussd.loader import MenuError, load_menus_or_raise, split_short_code
-from ussd.sessions import MemorySessionStore
+from ussd.loader import MenuError, split_short_code
+from ussd.sessions import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_DURATION
 from ussd.yamlnodes import did_you_mean
 
-from .demo import DEMO_ACCOUNTS, default_menu_paths, demo_registry
+from .clock import CLOCK_FORMS, HandsetClock, positive_seconds, read_instant, wall_clock
+from .demo import DEMO_ACCOUNTS, default_menu_paths, demo_engine
+from .handset import read_msisdn
 
 DEFAULT_CODE = "#122#"
-TOP_KEYS = ("name", "subscriber", "accounts", "subscribers", "at", "code", "lang", "menus", "steps")
+TOP_KEYS = ("name", "subscriber", "accounts", "subscribers", "at", "code", "lang", "menus", "idle_timeout",
+            "max_duration", "steps")
 STEP_KEYS = ("reply", "at", "expect")
 EXPECT_KEYS = ("text", "lines", "contains", "absent", "screen", "page", "pages", "end")
 TRANSCRIPT_SUFFIXES = (".yaml", ".yml")
 
-_MSISDN = re.compile(r"^[0-9]{8,15}$")
 _LANG = re.compile(r"^[a-z]{2,3}$")
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -121,7 +127,7 @@ class Step:
 class Transcript:
     path: Path
     name: str
-    subscriber: str
+    subscriber: str  # as written: read by the dialled service's phone rule when it runs
     subscribers: tuple[Subscriber, ...]  # the account fixture, parsed
     accounts: str  # where the fixture comes from: a file, or "inline"
     at: datetime  # aware
@@ -129,6 +135,8 @@ class Transcript:
     lang: str | None
     menus: tuple[str, ...]  # resolved paths
     steps: tuple[Step, ...]
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT  # the session store's limits, in seconds
+    max_duration: float = DEFAULT_MAX_DURATION
 
     @property
     def display(self) -> str:
@@ -226,15 +234,23 @@ class _Reader:
         self.bad(where, f"expected true or false, found {_describe(node)}")
         return None
 
-    def instant(self, node: yaml.Node, where: str) -> datetime | None:
+    def instant(self, node: yaml.Node, where: str, previous: datetime | None = None) -> datetime | None:
+        """An ISO 8601 instant; with a ``previous`` one, a move from it (``+90s``) too."""
         if isinstance(node, yaml.ScalarNode) and not _is_null(node):
-            try:
-                moment = datetime.fromisoformat(node.value.strip())
-            except ValueError:
-                pass
-            else:
-                return moment if moment.tzinfo is not None else moment.replace(tzinfo=self.tz)
-        self.bad(where, f"not an ISO 8601 instant: {_describe(node)} (e.g. 2026-11-25T10:30:00)")
+            moment = read_instant(node.value, self.tz, previous)
+            if moment is not None:
+                return moment
+        expected = CLOCK_FORMS if previous is not None else "e.g. 2026-11-25T10:30:00"
+        what = "an ISO 8601 instant or a move" if previous is not None else "an ISO 8601 instant"
+        self.bad(where, f"not {what}: {_describe(node)} ({expected})")
+        return None
+
+    def seconds(self, node: yaml.Node, where: str) -> float | None:
+        if isinstance(node, yaml.ScalarNode) and not _is_null(node):
+            value = positive_seconds(node.value)
+            if value is not None:
+                return value
+        self.bad(where, f"expected a number of seconds above 0, found {_describe(node)}")
         return None
 
     def relative(self, raw: str) -> Path:
@@ -281,12 +297,7 @@ def load_transcript(path: str | Path) -> Transcript:
     if "subscriber" not in top:
         r.bad("subscriber", 'missing: the number that dials, e.g. subscriber: "2250701020304"')
     else:
-        raw = r.text(top["subscriber"], "subscriber")
-        if raw is not None:
-            subscriber = raw.strip().removeprefix("+")
-            if not _MSISDN.match(subscriber):
-                r.bad("subscriber", f"expected E.164 digits like 2250701020304, found {raw!r}")
-                subscriber = None
+        subscriber = r.text(top["subscriber"], "subscriber", empty_ok=False)
 
     at = None
     if "at" not in top:
@@ -338,13 +349,16 @@ def load_transcript(path: str | Path) -> Transcript:
             except ImportFailed as exc:
                 r.errors.extend(f"{r.display}: accounts: {exc.source}: {p}" for p in exc.problems)
 
+    idle_timeout = r.seconds(top["idle_timeout"], "idle_timeout") if "idle_timeout" in top else DEFAULT_IDLE_TIMEOUT
+    max_duration = r.seconds(top["max_duration"], "max_duration") if "max_duration" in top else DEFAULT_MAX_DURATION
+
     steps = _read_steps(r, top, at)
 
     if r.errors:
         raise TranscriptError(r.errors)
-    assert subscriber is not None and at is not None
+    assert subscriber is not None and at is not None and idle_timeout is not None and max_duration is not None
     return Transcript(path, name or path.name, subscriber, tuple(subscribers), accounts, at, code, lang,
-                      tuple(menus), tuple(steps))
+                      tuple(menus), tuple(steps), idle_timeout, max_duration)
 
 
 def _read_steps(r: _Reader, top: dict[str, yaml.Node], at: datetime | None) -> list[Step]:
@@ -381,7 +395,7 @@ def _read_steps(r: _Reader, top: dict[str, yaml.Node], at: datetime | None) -> l
                 r.bad(where, f"a reply after the dialogue ended (step {ended} expects end: true)")
         step_at = None
         if n > 1 and "at" in fields:
-            step_at = r.instant(fields["at"], f"{where}: at")
+            step_at = r.instant(fields["at"], f"{where}: at", previous)
             if step_at is not None and previous is not None and step_at < previous:
                 r.bad(where, f"at {step_at.isoformat()} is before the previous instant {previous.isoformat()}: "
                              "time only moves on")
@@ -437,34 +451,19 @@ def find_transcripts(paths: Iterable[str | Path]) -> tuple[list[Path], list[str]
 # -- running -------------------------------------------------------------------------------------
 
 
-class TranscriptClock:
-    """The transcript's time: the instant the engine sees, and the session store's seconds."""
-
-    def __init__(self, instant: datetime) -> None:
-        self.instant = instant
-
-    def __call__(self) -> datetime:
-        return self.instant
-
-    def seconds(self) -> float:
-        return self.instant.timestamp()
-
-
-def build_engine(t: Transcript, clock: TranscriptClock) -> Engine:
-    """A private engine: the transcript's accounts in a fresh in-memory store, its menus, sessions
-    on the transcript's clock, the engine's clock frozen at the current instant."""
-    policy = load_policy()
+def build_engine(t: Transcript, clock: HandsetClock) -> Engine:
+    """A private engine: the transcript's accounts in a fresh in-memory store, its menus, and the
+    engine and its session store (with the transcript's limits) on the transcript's clock."""
     store = open_store("memory:")
     store.put_many(t.subscribers)
-    registry = demo_registry(store, policy)
     try:
-        menus = load_menus_or_raise(list(t.menus), registry)
+        engine = demo_engine(t.menus, store=store, clock=clock, idle_timeout=t.idle_timeout,
+                             max_duration=t.max_duration)
     except MenuError as exc:
         raise TranscriptError([f"{t.display}: menus: {p}" for p in exc.problems]) from None
-    if not menus.services:
+    if not engine.menus.services:
         raise TranscriptError([f"{t.display}: menus: no service found in {', '.join(t.menus)}"])
-    sessions = MemorySessionStore(clock.seconds)
-    return Engine(menus, registry, sessions, clock=clock, tz=policy.tz)
+    return engine
 
 
 @dataclass
@@ -558,23 +557,28 @@ def check(expect: Expect | None, response: Response) -> tuple[list[str], list[st
 
 
 def run_transcript(t: Transcript) -> Result:
-    """Replay ``t`` on its own engine; raises :class:`TranscriptError` when its menus are broken."""
-    clock = TranscriptClock(t.at)
+    """Replay ``t`` on its own engine; raises :class:`TranscriptError` when its menus are broken or
+    its subscriber is not a number the dialled service can read."""
+    clock = HandsetClock(t.at)
     engine = build_engine(t, clock)
+    try:
+        msisdn = read_msisdn(engine, t.code, t.subscriber)
+    except ValueError as exc:
+        raise TranscriptError([f"{t.display}: subscriber: {exc}"]) from None
     outcomes: list[StepOutcome] = []
     response: Response | None = None
     ended = 0
     for step in t.steps:
         if step.at is not None:
-            clock.instant = step.at
+            clock.set(step.at)
         if step.reply is None:
-            response = engine.begin(t.subscriber, t.code, clock.instant, lang=t.lang)
+            response = engine.begin(msisdn, t.code, clock(), lang=t.lang)
         else:
             assert response is not None
             if response.end:
                 outcomes.append(StepOutcome(step, response, [f"the dialogue ended at step {ended}: this reply cannot be sent"]))
                 break
-            response = engine.reply(response.session, step.reply, clock.instant)
+            response = engine.reply(response.session, step.reply, clock())
         if response.end:
             ended = step.number
         problems, diff = check(step.expect, response)
@@ -602,14 +606,20 @@ _Dumper.add_representer(str, _text)
 @dataclass
 class Recorder:
     """Collects a handset walk (:attr:`simulator.handset.Handset.on_screen`) and writes it as a
-    transcript that replays it. ``frozen`` is the ``--at`` instant as given, if any: without it the
-    real start instant is recorded, and each later instant that differs."""
+    transcript that replays it wherever it runs: the dialling subscriber's records as they were
+    before the dial (``subscribers``, import format; empty for an unknown number), the start
+    instant and each later one that differs, and the session limits when they are not the defaults.
+    With ``local`` (the operator's zone, when ``--at`` had no offset) instants are written in that
+    zone without an offset, as they were given."""
 
     msisdn: str
     code: str
-    frozen: datetime | None = None
+    subscribers: list[dict[str, Any]]
     lang: str | None = None
     menus: Sequence[str] = ()
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT
+    max_duration: float = DEFAULT_MAX_DURATION
+    local: tzinfo | None = None
     steps: list[tuple[str | None, datetime, Response]] = field(default_factory=list)
 
     def screen(self, reply: str | None, at: datetime, response: Response) -> None:
@@ -620,34 +630,44 @@ class Recorder:
         if not self.steps:
             raise ValueError("nothing was shown: there is no dialogue to record")
         first = self.steps[0][1]
-        doc: dict[str, Any] = {"subscriber": self.msisdn}
-        doc["at"] = (self.frozen or first).isoformat()
-        doc["code"] = self.code
+        doc: dict[str, Any] = {"subscriber": self.msisdn, "at": self._instant(first), "code": self.code}
         if self.lang:
             doc["lang"] = self.lang
         if self.menus:
             base = Path(path).resolve().parent
             doc["menus"] = [_relative(Path(m).resolve(), base) for m in self.menus]
+        for key, value, default in (("idle_timeout", self.idle_timeout, DEFAULT_IDLE_TIMEOUT),
+                                    ("max_duration", self.max_duration, DEFAULT_MAX_DURATION)):
+            if value != default:
+                doc[key] = int(value) if value.is_integer() else value
+        doc["subscribers"] = self.subscribers
         steps: list[dict[str, Any]] = []
         previous = first
         for reply, at, response in self.steps:
             step: dict[str, Any] = {}
             if reply is not None:
                 step["reply"] = reply
-                if self.frozen is None and at != previous:
-                    step["at"] = at.isoformat()
+                if at != previous:
+                    step["at"] = self._instant(at)
                 previous = at
-            step["expect"] = {"text": response.text, "end": response.end}
+            expect: dict[str, Any] = {"screen": response.screen} if response.screen else {}
+            expect.update(text=response.text, end=response.end)
+            step["expect"] = expect
             steps.append(step)
         doc["steps"] = steps
         header = (
-            f"# Recorded with `ussd dial --record` on {datetime.now(timezone.utc).replace(microsecond=0).isoformat()}:"
+            f"# Recorded with `ussd dial --record` on {wall_clock().isoformat()}:"
             " replay it with `ussd transcript FILE`.\n"
-            "# The account store (--db) is not recorded: the replay uses the demo accounts\n"
-            "# (accounts/demo.yaml). Add `accounts: FILE` or an inline `subscribers:` list to change that.\n"
+            "# The account fixture is inline (`subscribers:`, the dialling subscriber as the store held them\n"
+            "# before the dial), so the replay starts from the same accounts wherever it runs.\n"
         )
         body = yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=4096)
         return header + body
+
+    def _instant(self, at: datetime) -> str:
+        if self.local is None:
+            return at.isoformat()
+        return at.astimezone(self.local).replace(tzinfo=None).isoformat()
 
     def write(self, path: str | Path) -> None:
         text = self.to_yaml(path)

@@ -24,7 +24,7 @@ from accounts.importer import (
     read_subscribers,
     read_yaml,
 )
-from accounts.model import Bucket, MainAccount, Offer, Subscriber
+from accounts.model import Bucket, DuplicateRequest, MainAccount, Offer, Subscriber
 from accounts.policy import load_policy
 from accounts.resolve import as_json, resolve
 
@@ -61,6 +61,12 @@ def record(**changes: Any) -> dict[str, Any]:
 def bucket(**changes: Any) -> dict[str, Any]:
     raw: dict[str, Any] = {"account": "credit", "rubrique": "monthly", "scope": "intra", "amount": 500,
                            "granted": "2026-11-01T00:00:00", "expires": "2026-11-30T23:59:59"}
+    return changed(raw, changes)
+
+
+def invoice(**changes: Any) -> dict[str, Any]:
+    raw: dict[str, Any] = {"month": "2026-11", "amount": 18500, "issued": "2026-11-01T08:00:00",
+                           "due": "2026-11-15T23:59:59", "paid": False}
     return changed(raw, changes)
 
 
@@ -204,10 +210,11 @@ BAD = [
     pytest.param(record(msisdn=...), ("subscribers[0]", "msisdn", "missing"), id="missing-msisdn"),
     pytest.param(record(favorites=[]),
                  (R, "favorites", "unknown field (did you mean 'favourites'?); expected one of: "
-                                  "msisdn, status, offer, language, main, favourites, buckets, usage, invoices, internet_plus"),
+                                  "msisdn, status, offer, language, main, favourites, buckets, usage, invoices, internet_plus, "
+                                  "duplicates"),
                  id="unknown-field"),
     pytest.param(record(buckets=[bucket(rubrique="night")]),
-                 (R, "buckets[0].rubrique", "'night' is not one of: monthly, omoney, weekend, special"),
+                 (R, "buckets[0].rubrique", "'night' is not one of: monthly, omoney, weekend, special, pass"),
                  id="rubrique-of-another-account"),
     pytest.param(record(buckets=[bucket(account="credits")]),
                  (R, "buckets[0].account", "'credits' is not one of: credit, minutes, internet (did you mean 'credit'?)"),
@@ -271,13 +278,84 @@ BAD = [
     pytest.param(record(main={"balance": -1, "expires": "2027-01-01"}),
                  (R, "main.balance", "expected a whole number from 0 to 1000000000000000, found -1"),
                  id="negative-balance"),
-    pytest.param(record(language="French"), (R, "language", "'French' has the wrong form"), id="bad-language"),
+    pytest.param(record(language="French"), (R, "language", "'French' is not one of: fr, en"), id="bad-language"),
+    pytest.param(record(language="de"), (R, "language", "'de' is not one of: fr, en"), id="unspoken-language"),
+    pytest.param(record(offer={"name": "  ", "type": "prepaid"}), (R, "offer.name", "missing"), id="blank-offer-name"),
+    pytest.param(record(offer={"name": "Mix\x00", "type": "prepaid"}),
+                 (R, "offer.name", "'Mix\\x00' holds a control character (U+0000)"), id="control-character"),
+    pytest.param(record(invoices=[invoice(month="2026-10")]),
+                 (R, "invoices[0].month", "'2026-10' is not the month the invoice was issued in (2026-11): "
+                                          "invoices are named after their issue month"), id="invoice-billed-month"),
+    pytest.param(record(invoices=[invoice(month="2026-13")]),
+                 (R, "invoices[0].month", "'2026-13' has the wrong form"), id="invoice-month-form"),
+    pytest.param(record(duplicates=[{"month": "2026-11"}]), (R, "duplicates[0].at", "missing"),
+                 id="duplicate-without-instant"),
+    pytest.param(record(duplicates=[{"month": "11/2026", "at": "2026-11-25T10:00:00"}]),
+                 (R, "duplicates[0].month", "'11/2026' has the wrong form"), id="duplicate-month-form"),
+    pytest.param(record(duplicates=[{"month": "2026-11", "at": "2026-11-25T10:00:00", "sms": True}]),
+                 (R, "duplicates[0].sms", "unknown field; expected one of: month, at"), id="duplicate-unknown-field"),
+    pytest.param(record(duplicates={"month": "2026-11"}), (R, "duplicates", "expected a list, found dict"),
+                 id="duplicates-not-a-list"),
 ]
 
 
 @pytest.mark.parametrize("raw,expected", BAD)
 def test_each_mistake_names_record_and_field(raw: dict[str, Any], expected: tuple[str, str, str]) -> None:
     assert problems_of([raw]) == [expected]
+
+
+def test_an_empty_invoice_or_duplicate_request_names_what_it_lacks() -> None:
+    """An empty mapping in a list is a mistake to report, not a record to drop without a word."""
+    assert problems_of([record(invoices=[invoice(), {}], duplicates=[{}])]) == [
+        (R, f"invoices[1].{key}", "missing") for key in ("month", "amount", "issued", "due")
+    ] + [(R, "duplicates[0].month", "missing"), (R, "duplicates[0].at", "missing")]
+
+
+def test_invoice_month_is_the_issue_month_in_the_zone_given() -> None:
+    """Issued 2026-11-30T23:30 in Abidjan is 2026-12-01T00:30 in Paris: the December invoice there."""
+    late = invoice(month="2026-11", issued="2026-11-30T23:30:00+00:00")
+    [sub] = parse_records([record(invoices=[late])], "test", TZ)
+    assert sub.invoices[0].month == "2026-11"
+    assert problems_of([record(invoices=[late])], PARIS) == [
+        (R, "invoices[0].month", "'2026-11' is not the month the invoice was issued in (2026-12): "
+                                 "invoices are named after their issue month")]
+    [sub] = parse_records([record(invoices=[invoice(month="2026-12", issued="2026-11-30T23:30:00+00:00")])],
+                          "test", PARIS)
+    assert sub.invoices[0].month == "2026-12"
+
+
+def test_duplicate_requests_are_read_in_the_operators_zone() -> None:
+    raw = record(duplicates=[{"month": "2026-11", "at": "2026-11-25T10:00:00"},
+                             {"month": "2026-10", "at": "2026-11-25T11:00:00+01:00"}])
+    [sub] = parse_records([raw], "test", PARIS)
+    assert sub.duplicates == (DuplicateRequest("2026-11", t("2026-11-25T09:00:00")),
+                              DuplicateRequest("2026-10", t("2026-11-25T10:00:00")))
+    [bare] = parse_records([record()], "test", TZ)
+    assert bare.duplicates == ()
+
+
+@pytest.mark.parametrize("language", ["fr", "en", " en "])
+def test_the_languages_122_speaks_are_accepted(language: str) -> None:
+    [sub] = parse_records([record(language=language)], "test", TZ)
+    assert sub.language == language.strip()
+
+
+def test_csv_refuses_an_unspoken_language(tmp_path: Path) -> None:
+    row = "\n2250722222222,inactive,Intense Pro,postpaid,{},"
+    text = (FIXTURES / "small.csv").read_text(encoding="utf-8").replace(row.format("en"), row.format("de"))
+    assert row.format("de") in text
+    with pytest.raises(ImportFailed) as caught:
+        read_subscribers(write(tmp_path, "de.csv", text), TZ)
+    assert [(p.record, p.field, p.message) for p in caught.value.problems] == [
+        ("subscribers[1] 2250722222222", "language", "'de' is not one of: fr, en")]
+
+
+def test_an_instant_without_a_date_in_the_operators_zone_is_refused() -> None:
+    """The last hour of 9999 (UTC) is year 10000 in Paris: nothing could show it or name its month."""
+    raw = record(main={"balance": 1, "expires": "9999-12-31T23:30:00+00:00"})
+    [sub] = parse_records([copy.deepcopy(raw)], "test", TZ)
+    assert sub.main.expires == t("9999-12-31T23:30:00")
+    assert problems_of([raw], PARIS) == [(R, "main.expires", "'9999-12-31T23:30:00+00:00' is outside 1970 to 9999")]
 
 
 def test_duplicate_msisdn() -> None:
@@ -308,7 +386,7 @@ def test_all_problems_in_one_failure() -> None:
         ("subscribers[2] 2250700000012", "buckets[1].amount",
          "expected a whole number from 0 to 1000000000000000, found -1"),
         ("subscribers[2] 2250700000012", "buckets[2].scope", "internet buckets have no scope"),
-        ("subscribers[3] 2250700000013", "language", "'French' has the wrong form"),
+        ("subscribers[3] 2250700000013", "language", "'French' is not one of: fr, en"),
         ("subscribers[3] 2250700000013", "main.balance", "expected a whole number, found 1.5"),
         ("subscribers[3] 2250700000013", "main.expires",
          "expected an ISO 8601 instant like 2026-11-30T23:59:59, found 'x'"),

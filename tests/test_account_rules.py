@@ -253,11 +253,11 @@ def test_as_json_shape_exactly() -> None:
                 "total": 850,
                 "next_expiry": "2026-11-30T23:59:59+00:00",
                 "usable_now": True,
-                "lines": [
-                    {"label": "Intra", "scope": "intra", "amount": 500, "expires": "2026-11-30T23:59:59+00:00"},
-                    {"label": "Bonus", "scope": "all", "amount": 250, "expires": "2026-12-15T23:59:59+00:00"},
+                "lines": [  # the help page's order (policy.yaml lines), not by expiry or name
                     {"label": "Crédit mensuel", "scope": "intra", "amount": 100,
                      "expires": "2026-12-15T23:59:59+00:00"},
+                    {"label": "Intra", "scope": "intra", "amount": 500, "expires": "2026-11-30T23:59:59+00:00"},
+                    {"label": "Bonus", "scope": "all", "amount": 250, "expires": "2026-12-15T23:59:59+00:00"},
                 ],
             },
             "weekend": {
@@ -380,8 +380,8 @@ def test_property_totals_and_next_expiry(case: tuple[int, list[Bucket]]) -> None
             assert (v.account, v.rubrique) == (account, rubrique)
             assert v.total == sum(ln.amount for ln in v.lines)
             assert v.next_expiry == min(ln.expires for ln in v.lines)
-            assert v.lines[0].expires == v.next_expiry
-            assert [ln.expires for ln in v.lines] == sorted(ln.expires for ln in v.lines)
+            # in the policy's order (its lines entries), by expiry within one entry
+            assert [(ln.rank, ln.expires) for ln in v.lines] == sorted((ln.rank, ln.expires) for ln in v.lines)
         assert r.total(account) == sum(b.amount for b in bs if b.account == account and counting(b, now))
     js = as_json(r, POLICY)
     for account in RUBRIQUES:
@@ -537,7 +537,7 @@ def test_shipped_policy_loads() -> None:
 def test_policy_unknown_key_with_did_you_mean(tmp_path: Path) -> None:
     _, problems = policy_problems(tmp_path, "timezone: Africa/Abidjan\nwindow:\n  night: {}\n")
     assert problems == [(2, 1, "policy: unknown key 'window' (did you mean 'windows'?); "
-                               "expected one of: timezone, windows, rubriques, lines, favourites")]
+                               "expected one of: timezone, windows, rubriques, lines, favourites, passes")]
 
 
 def test_policy_unknown_nested_key(tmp_path: Path) -> None:
@@ -569,7 +569,7 @@ def test_policy_unknown_window_in_a_rubrique(tmp_path: Path) -> None:
 def test_policy_unknown_rubrique_for_an_account(tmp_path: Path) -> None:
     _, problems = policy_problems(tmp_path, "rubriques:\n  internet:\n    nigth: {title: x}\n")
     assert problems == [(3, 5, "rubriques internet: unknown key 'nigth' (did you mean 'night'?); "
-                               "expected one of: monthly, weekly, night, special, family, social")]
+                               "expected one of: monthly, weekly, night, special, family, social, pass")]
 
 
 def test_policy_unknown_day_in_a_flow_list_points_at_the_day(tmp_path: Path) -> None:
@@ -600,7 +600,7 @@ def test_policy_lists_every_problem_at_once(tmp_path: Path) -> None:
     _, problems = policy_problems(tmp_path, text)
     assert problems == [
         (1, 1, "policy: unknown key 'timezon' (did you mean 'timezone'?); "
-               "expected one of: timezone, windows, rubriques, lines, favourites"),
+               "expected one of: timezone, windows, rubriques, lines, favourites, passes"),
         (4, 12, "window 'night' start: expected a time of day HH:MM, not '25:00'"),
         (8, 40, "rubrique internet.night window: no window 'nigth' (did you mean 'night'?)"),
         (10, 49, "lines entry 1: internet has no scope 'all'; it has: none"),
@@ -638,3 +638,54 @@ def test_policy_windows_change_the_rules(tmp_path: Path) -> None:
     # no label entries: the rubrique title and the scope
     assert view(resolve(sub(b), t("2026-11-25T18:00:00"), policy), "credit", "special").lines[0].label == "Soirée all"
 
+
+
+# -- line order and names from the policy ------------------------------------------------------------
+
+
+def test_lines_follow_the_policys_order_not_expiry_or_the_alphabet() -> None:
+    # expiry order would put Bonus first, the alphabet Crédit Omoney before Crédit mensuel
+    b = [bucket("credit", "monthly", 1, "2026-11-26T00:00:00", "all"),
+         bucket("credit", "monthly", 2, "2026-12-30T00:00:00", "all", line="credit_omoney"),
+         bucket("credit", "monthly", 3, "2026-12-31T00:00:00", "all", line="credit_monthly"),
+         bucket("credit", "monthly", 4, "2026-12-29T00:00:00", "intra")]
+    lines = view(resolve(sub(*b), t("2026-11-25T10:00:00"), POLICY), "credit", "monthly").lines
+    assert [ln.label for ln in lines] == ["Crédit mensuel", "Crédit Omoney", "Intra", "Bonus"]
+    assert view(resolve(sub(*b), t("2026-11-25T10:00:00"), POLICY), "credit", "monthly").next_expiry == \
+        t("2026-11-26T00:00:00")
+
+
+def test_lines_of_one_entry_go_by_expiry_then_amount() -> None:
+    b = [bucket("credit", "monthly", 9, "2026-12-30T00:00:00", "all"),
+         bucket("credit", "monthly", 5, "2026-12-01T00:00:00", "all"),
+         bucket("credit", "monthly", 7, "2026-12-01T00:00:00", "all")]
+    lines = view(resolve(sub(*b), t("2026-11-25T10:00:00"), POLICY), "credit", "monthly").lines
+    assert [ln.amount for ln in lines] == [5, 7, 9]
+
+
+def test_every_line_of_the_shipped_policy_has_an_english_name() -> None:
+    for key, name in POLICY.labels.items():
+        assert set(name.names) >= {"fr", "en"}, key
+    assert POLICY.name("minutes", "monthly", "all", None).names["en"] == "All networks"
+    assert POLICY.name("internet", "social", None, None).names["en"] == "Social networks"
+
+
+def test_passes_go_to_the_policys_rubrique(tmp_path: Path) -> None:
+    assert POLICY.pass_rubrique == "pass"
+    assert all(POLICY.pass_rubrique in names for names in RUBRIQUES.values())
+    _, problems = policy_problems(tmp_path, "passes: {rubrique: night}\n")
+    assert problems == [(1, 20, "passes rubrique: 'night' is not a rubrique of credit, minutes; passes go to "
+                                "one every sub-account has, like 'pass'")]
+    path = tmp_path / "special.yaml"
+    path.write_text("passes: {rubrique: special}\n", encoding="utf-8")
+    assert load_policy(path).pass_rubrique == "special"
+
+
+def test_a_label_written_per_language_and_a_missing_one(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text("lines:\n  - {account: credit, rubrique: special, scope: all, label: {fr: Tout, en: All}}\n",
+                    encoding="utf-8")
+    name = load_policy(path).name("credit", "special", "all", None)
+    assert name.names == {"fr": "Tout", "en": "All"} and name.label == "Tout" and name.rank == 0
+    _, problems = policy_problems(tmp_path, "lines:\n  - {account: credit, rubrique: special, scope: all}\n")
+    assert problems == [(2, 5, "lines entry 1: missing 'label' (text, or {fr: ..., en: ...})")]

@@ -1,8 +1,9 @@
 """One suite for every AccountStore: memory, a SQLite file and PostgreSQL (fixture ``store_url``).
 
 Sections: storing and reading subscribers; grants and favourites; debits (exactly once per request
-id); a property over random debit sequences; and real processes debiting one subscriber at once
-(SQLite file and PostgreSQL only: the memory store lives in one process).
+id); a property over random debit sequences; real processes debiting one subscriber at once
+(SQLite file and PostgreSQL only: the memory store lives in one process); invoice duplicate
+requests (once per month and period, also from threads at once); listing subscribers and debits.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ import select
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import replace
+from datetime import timezone
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -23,9 +26,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from accounts.model import Bucket, MainAccount, Offer, Subscriber
-from accounts.store import (INSUFFICIENT_FUNDS, SUCCESS, AccountStore, DebitResult, UnknownSubscriber,
-                            decide_debit, open_store)
+from account_strategies import subscribers as generated_subscribers
+from accounts.model import (Bucket, DuplicateRequest, InternetPlus, Invoice, MainAccount, Offer, Purchase, Subscriber,
+                            Usage)
+from accounts.store import (INSUFFICIENT_FUNDS, SUCCESS, AccountStore, DebitRecord, DebitResult, Listed,
+                            UnknownSubscriber, decide_debit, open_store)
 from accounts.sqlite import sqlite_path
 
 HERE = Path(__file__).resolve().parent
@@ -57,6 +62,14 @@ RICH = subscriber(
     ))
 PLAIN = subscriber("2250701000002", 0, status="inactive", offer="Business", offer_type="postpaid",
                    language="en")
+#: Every service a few screens read, kept in the SQL stores' ``services`` column.
+SERVED = replace(
+    subscriber("2250701000003", 700, offer="Intense Pro", offer_type="postpaid", language="en"),
+    usage=Usage(T0 - 86_400, 15420, 38, 3_758_096_384, 12750),
+    invoices=(Invoice("2026-09", 18500, T0 - 40 * 86_400, T0 - 26 * 86_400, True),
+              Invoice("2026-10", 17250, T0 - 10 * 86_400, T0 + 4 * 86_400)),
+    internet_plus=InternetPlus(True, (Purchase(T0 - 3600, "Netflix", 5000), Purchase(T0 - 60, "Deezer", 1500))),
+    duplicates=(DuplicateRequest("2026-09", T0 - 7200),))
 
 
 @pytest.fixture
@@ -76,6 +89,21 @@ def test_put_many_then_get_returns_equal_values(store: AccountStore) -> None:
     assert store.get(RICH.msisdn) == RICH
     assert store.get(PLAIN.msisdn) == PLAIN
     assert store.count() == 2
+
+
+def test_services_are_stored_and_read_back(store: AccountStore) -> None:
+    assert store.put_many([SERVED, RICH]) == 2
+    assert store.get(SERVED.msisdn) == SERVED
+    assert store.get(RICH.msisdn) == RICH
+    store.set_internet_plus(SERVED.msisdn, False)  # one service changed, the others kept
+    assert store.get(SERVED.msisdn) == replace(SERVED, internet_plus=SERVED.internet_plus._replace(active=False))
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sub=generated_subscribers(timezone.utc))
+def test_any_importable_subscriber_is_read_back_equal(store: AccountStore, sub: Subscriber) -> None:
+    store.put_many([sub])
+    assert store.get(sub.msisdn) == sub
 
 
 def test_get_of_an_unknown_number_is_none(store: AccountStore) -> None:
@@ -192,7 +220,9 @@ def test_set_favourites_replaces_them(store: AccountStore) -> None:
     lambda s, m: s.set_favourites(m, ["2250700000001"]),
     lambda s, m: s.debit(m, "req-1", 100),
     lambda s, m: s.debit(m, "req-1", 100, [bucket()], at=T0),
-], ids=["grant", "set_favourites", "debit", "debit-with-grants"])
+    lambda s, m: s.set_internet_plus(m, False),
+    lambda s, m: s.request_duplicate(m, "2026-10", T0, T0 - 86_400),
+], ids=["grant", "set_favourites", "debit", "debit-with-grants", "set_internet_plus", "request_duplicate"])
 def test_changing_an_unknown_number_raises_unknown_subscriber(store: AccountStore, call: Any) -> None:
     store.put_many([PLAIN])
     with pytest.raises(UnknownSubscriber) as raised:
@@ -512,3 +542,132 @@ def test_a_reopened_store_keeps_subscribers_and_debit_records(shared_url: str) -
                                                  buckets=RICH.buckets + (bucket(),))
         assert store.debit(RICH.msisdn, "buy-1", 1000) == replace(first, replayed=True)
         assert store.get(RICH.msisdn).main.balance == 1500
+
+
+# -- 6. invoice duplicate requests ----------------------------------------------------------------
+
+def test_a_duplicate_is_recorded_once_per_month_and_period(store: AccountStore) -> None:
+    store.put_many([SERVED])
+    earlier = SERVED.duplicates  # 2026-09, asked at T0 - 7200
+    assert store.request_duplicate(SERVED.msisdn, "2026-10", T0, since=T0 - 86_400) is True
+    assert store.request_duplicate(SERVED.msisdn, "2026-10", T0 + 60, since=T0 - 86_400) is False  # already asked
+    assert store.request_duplicate(SERVED.msisdn, "2026-10", T0 + 60, since=T0) is False  # at == since: asked
+    assert store.request_duplicate(SERVED.msisdn, "2026-09", T0 + 120, since=T0 - 7199) is True  # asked before since
+    assert store.request_duplicate(SERVED.msisdn, "2026-10", T0 + 86_400, since=T0 + 1) is True  # a new period
+    assert store.get(SERVED.msisdn) == replace(SERVED, duplicates=earlier + (
+        DuplicateRequest("2026-10", T0), DuplicateRequest("2026-09", T0 + 120),
+        DuplicateRequest("2026-10", T0 + 86_400)))
+
+
+def test_a_duplicate_request_keeps_the_subscribers_other_data(store: AccountStore) -> None:
+    store.put_many([RICH, PLAIN])
+    assert store.request_duplicate(RICH.msisdn, "2026-11", T0, since=T0 - 86_400) is True
+    assert store.get(RICH.msisdn) == replace(RICH, duplicates=(DuplicateRequest("2026-11", T0),))
+    assert store.get(PLAIN.msisdn) == PLAIN
+    store.grant(RICH.msisdn, bucket())  # and later changes keep the request
+    assert store.get(RICH.msisdn).duplicates == (DuplicateRequest("2026-11", T0),)
+
+
+def test_threads_asking_for_one_duplicate_at_once_record_it_once(store_url: str, store: AccountStore) -> None:
+    """Eight threads ask at the same moment; on the SQL stores each has its own store object
+    (its own connection), as separate gateway nodes would."""
+    store.put_many([SERVED])
+    threads = 8
+    stores = [store] * threads if store_url == "memory:" else [open_store(store_url) for _ in range(threads)]
+    start = threading.Barrier(threads)
+    answers: list[bool] = []
+
+    def ask(own: AccountStore, n: int) -> None:
+        start.wait()
+        answers.append(own.request_duplicate(SERVED.msisdn, "2026-10", T0 + n, since=T0 - 86_400))
+
+    try:
+        workers = [threading.Thread(target=ask, args=(own, n)) for n, own in enumerate(stores)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(PROCESS_TIMEOUT_S)
+    finally:
+        for own in stores:
+            if own is not store:
+                own.close()
+    assert sorted(answers) == [False] * (threads - 1) + [True]
+    recorded = [d for d in store.get(SERVED.msisdn).duplicates if d.month == "2026-10"]
+    assert len(recorded) == 1 and T0 <= recorded[0].at < T0 + threads
+
+
+# -- 7. listing subscribers and debits ---------------------------------------------------------------
+
+def test_subscribers_are_listed_by_number_with_status_and_offer(store: AccountStore) -> None:
+    assert list(store.subscribers()) == []
+    deactivated = subscriber("2250100000001", status="deactivated", offer="Mix Découverte")
+    store.put_many([SERVED, RICH, deactivated, PLAIN])
+    assert list(store.subscribers()) == [
+        ("2250100000001", "deactivated", "Mix Découverte", "prepaid"),
+        ("2250701000001", "active", "Pass Tout", "prepaid"),
+        ("2250701000002", "inactive", "Business", "postpaid"),
+        ("2250701000003", "active", "Intense Pro", "postpaid"),
+    ]
+    assert [row.msisdn for row in store.subscribers("active")] == [RICH.msisdn, SERVED.msisdn]
+    assert list(store.subscribers("inactive")) == [Listed(PLAIN.msisdn, "inactive", "Business", "postpaid")]
+    assert list(store.subscribers("nosuch")) == []
+
+
+def test_debits_are_listed_newest_first_with_what_came_of_them(store: AccountStore) -> None:
+    store.put_many([RICH, PLAIN])
+    assert store.debits(RICH.msisdn) == []
+    store.debit(RICH.msisdn, "buy-1", 1000, [bucket()], at=T0)
+    store.debit(RICH.msisdn, "too-dear", 5000, at=T0 + 60)
+    store.debit(RICH.msisdn, "buy-1", 1000, at=T0 + 90)  # a replay is not a new debit
+    store.debit(RICH.msisdn, "buy-3", 500, at=T0 + 120)
+    store.debit(RICH.msisdn, "buy-2", 500, at=T0 + 120)  # the same second: recorded last, listed first
+    store.debit(RICH.msisdn, "back-dated", 1, at=T0 - 10)
+    store.debit(PLAIN.msisdn, "buy-1", 1, at=T0)
+    assert store.debits(RICH.msisdn) == [
+        DebitRecord("buy-2", 500, SUCCESS, 500, T0 + 120),
+        DebitRecord("buy-3", 500, SUCCESS, 1000, T0 + 120),
+        DebitRecord("too-dear", 5000, INSUFFICIENT_FUNDS, 1500, T0 + 60),
+        DebitRecord("buy-1", 1000, SUCCESS, 1500, T0),
+        DebitRecord("back-dated", 1, SUCCESS, 499, T0 - 10),
+    ]
+    assert store.debits(PLAIN.msisdn) == [DebitRecord("buy-1", 1, INSUFFICIENT_FUNDS, 0, T0)]
+    assert store.debits("2250799999999") == []
+
+
+# v2, before debits had their order (``seq``): what a store of that version holds.
+V2_SCHEMA = [
+    "CREATE TABLE subscribers (msisdn TEXT PRIMARY KEY, status TEXT NOT NULL, offer_name TEXT NOT NULL, "
+    "offer_type TEXT NOT NULL, language TEXT NOT NULL, balance BIGINT NOT NULL CHECK (balance >= 0), "
+    "main_expires BIGINT NOT NULL, favourites TEXT NOT NULL DEFAULT '[]', buckets TEXT NOT NULL DEFAULT '[]', "
+    "services TEXT NOT NULL DEFAULT '{}')",
+    "CREATE TABLE debits (msisdn TEXT NOT NULL, request_id TEXT NOT NULL, amount BIGINT NOT NULL, "
+    "outcome TEXT NOT NULL, balance BIGINT NOT NULL, at BIGINT NOT NULL, PRIMARY KEY (msisdn, request_id))",
+    "CREATE TABLE schema_version (version INTEGER NOT NULL)",
+    "INSERT INTO schema_version (version) VALUES (2)",
+    f"INSERT INTO subscribers (msisdn, status, offer_name, offer_type, language, balance, main_expires) "
+    f"VALUES ('{PLAIN.msisdn}', 'active', 'Business', 'postpaid', 'en', 900, {LATER})",
+    f"INSERT INTO debits VALUES ('{PLAIN.msisdn}', 'old', 100, 'success', 900, {T0})",
+]
+
+
+def run_sql(url: str, statements: list[str]) -> None:
+    if url.startswith("sqlite:///"):
+        with sqlite3.connect(sqlite_path(url)) as db:
+            for statement in statements:
+                db.execute(statement)
+        return
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True, connect_timeout=5) as db:
+        for statement in statements:
+            db.execute(statement)
+
+
+def test_a_version_2_store_is_upgraded_and_keeps_its_debits(shared_url: str) -> None:
+    run_sql(shared_url, V2_SCHEMA)
+    with open_store(shared_url) as store:
+        store.migrate()
+        assert store.debit(PLAIN.msisdn, "new", 100, at=T0) == DebitResult(SUCCESS, 800)
+        assert store.debit(PLAIN.msisdn, "old", 100) == DebitResult(SUCCESS, 900, replayed=True)
+        assert store.debits(PLAIN.msisdn) == [DebitRecord("new", 100, SUCCESS, 800, T0),
+                                              DebitRecord("old", 100, SUCCESS, 900, T0)]

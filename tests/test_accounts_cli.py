@@ -1,6 +1,7 @@
-"""``ussd accounts`` run for real: import, show, grant against SQLite and PostgreSQL; failures are
-one line per problem and an exit status, the database is untouched by a failed import, and nothing
-ever prints a traceback."""
+"""``ussd accounts`` run for real: import, list, show, grant against SQLite, PostgreSQL and a demo
+copy in memory; numbers read however a subscriber writes them; failures are one line per problem
+and an exit status, the database is untouched by a failed import, and nothing ever prints a
+traceback."""
 
 from __future__ import annotations
 
@@ -9,11 +10,14 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from accounts.store import open_store
 
 ROOT = Path(__file__).resolve().parent.parent
 USSD = str(Path(sys.executable).with_name("ussd"))
@@ -111,7 +115,15 @@ EXPECTED_ACTIVE = {
         "social": {"total": 209715200, "next_expiry": "2026-12-02T23:59:59+00:00", "usable_now": True,
                    "lines": [line("Réseaux sociaux", None, 209715200, "2026-12-02T23:59:59")]},
     },
+    "favourites": ["2250705060708"],
+    "usage": {"since": "2026-11-01T00:00:00+00:00", "voice": 2710, "sms": 14, "data": 1288490189, "spend": 3500},
+    "invoices": [],
+    "internet_plus": None,
+    "duplicates": [],
+    "debits": [],
 }
+#: What ``show --json`` prints after the bonus, in this order.
+SERVICE_KEYS = ["favourites", "usage", "invoices", "internet_plus", "duplicates", "debits"]
 
 
 # -- import and show ---------------------------------------------------------------------------------
@@ -121,7 +133,7 @@ def test_import_demo_then_show_json(ussd: Ussd, db: str) -> None:
     imported(ussd, db)
     got = show(ussd, db)
     assert got == EXPECTED_ACTIVE
-    assert list(got) == ["msisdn", "status", "main", "credit", "minutes", "internet"]
+    assert list(got) == ["msisdn", "status", "main", "credit", "minutes", "internet", *SERVICE_KEYS]
     assert list(got["credit"]) == ["monthly", "omoney", "weekend"]
     assert sum(v["total"] for v in got["credit"].values()) == 2050
     assert sum(v["total"] for v in got["minutes"].values()) == 2400
@@ -164,7 +176,9 @@ def test_show_text(ussd: Ussd, db: str) -> None:
     assert any("WES intra" in ln for ln in lines)
     assert not any("Spécial Tous Réseaux" in ln for ln in lines)  # expired
     run = ussd("show", "2250709080706", "--at", AT, "--db", db)
-    assert run.code == 0 and run.out.splitlines()[-1] == "no bonus"
+    assert run.code == 0 and "no bonus" in run.out.splitlines()
+    run = ussd("show", INACTIVE, "--at", AT, "--db", db)
+    assert run.code == 0 and run.out.splitlines()[2:] == ["inactive: #122# shows only the main account"]
 
 
 def test_show_unknown_number(ussd: Ussd, db: str) -> None:
@@ -233,6 +247,7 @@ def test_reimport_replaces_a_subscriber(ussd: Ussd, db: str) -> None:
         "credit": {}, "minutes": {},
         "internet": {"weekly": {"total": 1000, "next_expiry": "2026-12-01T00:00:00+00:00", "usable_now": True,
                                 "lines": [line("Bonus Hebdo", None, 1000, "2026-12-01T00:00:00")]}},
+        "favourites": [], "usage": None, "invoices": [], "internet_plus": None, "duplicates": [], "debits": [],
     }
     assert show(ussd, db, msisdn=INACTIVE)["main"]["balance"] == 35  # the others are left alone
 
@@ -278,7 +293,8 @@ def test_grant_adds_a_bucket(ussd: Ussd, db: str) -> None:
         "total": 1000, "next_expiry": "2026-12-31T23:59:59+00:00", "usable_now": True,
         "lines": [line("Bonus Hebdo", None, 1000, "2026-12-31T23:59:59")]}
     assert got["credit"]["monthly"]["total"] == 850
-    assert got["credit"]["monthly"]["lines"][-1] == line("Crédit mensuel", "intra", 100, "2026-12-20T00:00:00")
+    assert line("Crédit mensuel", "intra", 100, "2026-12-20T00:00:00") in got["credit"]["monthly"]["lines"]
+    assert len(got["credit"]["monthly"]["lines"]) == 3  # where it stands is the rules' business (test_account_rules)
     # the rest is as it was
     expected = json.loads(json.dumps(EXPECTED_ACTIVE))
     got["internet"].pop("weekly")
@@ -350,6 +366,7 @@ def test_sqlite_and_postgresql_show_the_same(ussd: Ussd, db: str, pg_url: str) -
         for at in (AT, "2026-11-28T03:00:00"):
             assert show(ussd, pg_url, msisdn, at) == show(ussd, db, msisdn, at)
     assert show(ussd, pg_url) == EXPECTED_ACTIVE
+    assert ussd("list", "--db", pg_url) == ussd("list", "--db", db)
     # and the same after a grant and a failed import
     grant = ("grant", ACTIVE, "--account", "minutes", "--rubrique", "weekend", "--scope", "all", "--amount", "60",
              "--expires", "2026-12-31T00:00:00")
@@ -409,3 +426,157 @@ def test_show_of_an_instant_past_year_9999_does_not_crash(ussd: Ussd, db: str, t
                           cwd=ROOT, timeout=60, env=ussd.env)
     assert b"Traceback" not in done.stderr
     assert done.returncode in (0, 1)
+
+
+# -- what the other screens show: favourites, usage, invoices, internet+, duplicates, debits -----------
+
+SERVED = "2250712121212"  # tests/accounts/services.yaml
+
+
+def at(text: str) -> int:
+    """An operator-time (UTC+0) instant as the store keeps it."""
+    return int(datetime.fromisoformat(text + "+00:00").timestamp())
+
+
+@pytest.fixture
+def served(ussd: Ussd, db: str) -> str:
+    """``db`` with the services fixture and three debits (one after ``AT``)."""
+    imported(ussd, db, FIXTURES / "services.yaml")
+    with open_store(db) as store:
+        store.debit(SERVED, "s1:pass-jour", 1000, at=at("2026-11-24T10:00:00"))
+        store.debit(SERVED, "s2:pass-mois", 99999, at=at("2026-11-25T09:00:00"))
+        store.debit(SERVED, "s3:pass-jour", 1000, at=at("2026-11-26T10:00:00"))
+    return db
+
+
+def test_show_json_adds_what_the_other_screens_show_as_of_at(ussd: Ussd, served: str) -> None:
+    got = show(ussd, served, SERVED)
+    assert list(got) == ["msisdn", "status", "main", "credit", "minutes", "internet", *SERVICE_KEYS]
+    assert {key: got[key] for key in SERVICE_KEYS} == {
+        "favourites": ["2250705060708", "2250101010101"],
+        "usage": {"since": "2026-10-26T00:00:00+00:00", "voice": 600, "sms": 3, "data": 1048576, "spend": 900},
+        "invoices": [  # newest first; December's is not issued yet
+            {"month": "2026-11", "amount": 18500, "issued": "2026-11-01T08:00:00+00:00",
+             "due": "2026-11-15T23:59:59+00:00", "paid": False, "overdue": True},
+            {"month": "2026-10", "amount": 17250, "issued": "2026-10-01T08:00:00+00:00",
+             "due": "2026-10-15T23:59:59+00:00", "paid": True, "overdue": False},
+        ],
+        "internet_plus": {"active": False, "purchases": [
+            {"at": "2026-11-20T14:03:00+00:00", "merchant": "Jeux Mobiles", "amount": 500},
+            {"at": "2026-11-02T09:30:00+00:00", "merchant": "Musique Premium", "amount": 1500},
+        ]},
+        "duplicates": [{"month": "2026-10", "at": "2026-11-10T09:00:00+00:00"}],
+        "debits": [
+            {"request_id": "s2:pass-mois", "amount": 99999, "outcome": "insufficient_funds", "balance": 4000,
+             "at": "2026-11-25T09:00:00+00:00"},
+            {"request_id": "s1:pass-jour", "amount": 1000, "outcome": "success", "balance": 4000,
+             "at": "2026-11-24T10:00:00+00:00"},
+        ],
+    }
+    assert got["main"]["balance"] == 3000  # the debit after AT is in the store, only not shown at AT
+
+
+def test_show_at_an_earlier_instant_shows_less(ussd: Ussd, served: str) -> None:
+    got = show(ussd, served, SERVED, at="2026-11-10T12:00:00")
+    assert [(i["month"], i["overdue"]) for i in got["invoices"]] == [("2026-11", False), ("2026-10", False)]
+    assert [p["merchant"] for p in got["internet_plus"]["purchases"]] == ["Musique Premium"]
+    assert got["duplicates"] == [{"month": "2026-10", "at": "2026-11-10T09:00:00+00:00"}]
+    assert got["debits"] == []
+    later = show(ussd, served, SERVED, at="2026-12-02T00:00:00")
+    assert [i["month"] for i in later["invoices"]] == ["2026-12", "2026-11", "2026-10"]
+    assert [d["request_id"] for d in later["debits"]] == ["s3:pass-jour", "s2:pass-mois", "s1:pass-jour"]
+    assert [d["month"] for d in later["duplicates"]] == ["2026-11", "2026-10"]
+
+
+def test_show_text_adds_the_same_after_the_bonus(ussd: Ussd, served: str) -> None:
+    run = ussd("show", SERVED, "--at", AT, "--db", served)
+    assert (run.code, run.err) == (0, "")
+    assert run.out.splitlines()[2:] == [
+        "no bonus",
+        "favourite 2250705060708",
+        "favourite 2250101010101",
+        "usage     since 2026-10-26T00:00:00+00:00: 600 s voice, 3 SMS, 1048576 B data, 900 F spent",
+        "invoice   2026-11       18500 F  issued 2026-11-01T08:00:00+00:00  due 2026-11-15T23:59:59+00:00  "
+        "unpaid, overdue",
+        "invoice   2026-10       17250 F  issued 2026-10-01T08:00:00+00:00  due 2026-10-15T23:59:59+00:00  paid",
+        "internet+ inactive, 2 purchase(s)",
+        "    2026-11-20T14:03:00+00:00  Jeux Mobiles                    500 F",
+        "    2026-11-02T09:30:00+00:00  Musique Premium                1500 F",
+        "duplicate 2026-10  asked 2026-11-10T09:00:00+00:00",
+        "debit     s2:pass-mois  insufficient_funds  99999 F  balance 4000  2026-11-25T09:00:00+00:00",
+        "debit     s1:pass-jour  success  1000 F  balance 4000  2026-11-24T10:00:00+00:00",
+    ]
+
+
+# -- numbers as subscribers write them ---------------------------------------------------------------
+
+@pytest.mark.parametrize("written", ["2250701020304", "+2250701020304", "002250701020304", "225 07 01 02 03 04",
+                                     "07 01 02 03 04", "0701020304", "+225 07.01.02.03.04"])
+def test_show_and_grant_read_a_number_however_it_is_written(ussd: Ussd, db: str, written: str) -> None:
+    imported(ussd, db)
+    assert show(ussd, db, written)["msisdn"] == ACTIVE
+    run = ussd("grant", written, "--account", "internet", "--rubrique", "weekly", "--amount", "7",
+               "--expires", "2026-12-31T00:00:00", "--db", db)
+    assert (run.code, run.err) == (0, ""), run
+    assert run.out.startswith(f"granted 7 internet/weekly to {ACTIVE} ")
+    assert show(ussd, db)["internet"]["weekly"]["total"] == 7
+
+
+@pytest.mark.parametrize("command", ["show", "grant"])
+@pytest.mark.parametrize("written", ["07", "abc", "+33612345678", "22507010203045", "07 01 02 03 0٤"])
+def test_a_number_that_cannot_be_read_is_one_line_and_exit_2(ussd: Ussd, db: str, command: str,
+                                                             written: str) -> None:
+    imported(ussd, db)
+    extra = ("--account", "internet", "--rubrique", "weekly", "--amount", "7", "--expires", "2026-12-31T00:00:00")
+    run = ussd(command, written, *(extra if command == "grant" else ()), "--db", db)
+    assert (run.code, run.out) == (2, "")
+    assert run.err.count("\n") == 1 and run.err.startswith(f"MSISDN {written!r}: not a number; expected "), run.err
+    assert show(ussd, db)["internet"] == EXPECTED_ACTIVE["internet"]  # nothing granted
+
+
+# -- list --------------------------------------------------------------------------------------------
+
+def demo_listing(status: str | None = None) -> list[str]:
+    """``list``'s lines for the demo population, worked out from the file."""
+    records = yaml.safe_load(DEMO.read_text(encoding="utf-8"))["subscribers"]
+    return [f"{r['msisdn']}\t{r['status']}\t{r['offer']['name']}\t{r['offer']['type']}"
+            for r in sorted(records, key=lambda r: r["msisdn"]) if status in (None, r["status"])]
+
+
+def test_list_gives_one_line_per_subscriber_and_the_count_on_stderr(ussd: Ussd, db: str) -> None:
+    run = ussd("list", "--db", db)
+    assert (run.code, run.out, run.err) == (0, "", "0 subscriber(s)\n")
+    imported(ussd, db)
+    run = ussd("list", "--db", db)
+    assert run.code == 0 and run.out.splitlines() == demo_listing()
+    assert run.err == f"{demo_count()} subscriber(s)\n"
+    assert "2250709080706\tactive\tIntense Pro\tpostpaid" in run.out.splitlines()
+
+
+@pytest.mark.parametrize("status", ["active", "inactive", "deactivated"])
+def test_list_of_one_status(ussd: Ussd, db: str, status: str) -> None:
+    imported(ussd, db)
+    run = ussd("list", "--status", status, "--db", db)
+    expected = demo_listing(status)
+    assert expected and (run.code, run.out.splitlines(), run.err) == (0, expected, f"{len(expected)} subscriber(s)\n")
+
+
+def test_list_of_an_unknown_status_is_a_usage_error(ussd: Ussd, db: str) -> None:
+    run = ussd("list", "--status", "suspended", "--db", db)
+    assert run.code == 2 and run.out == "" and "invalid choice: 'suspended'" in run.err
+
+
+# -- --db memory: ------------------------------------------------------------------------------------
+
+def test_memory_is_a_fresh_demo_copy_for_every_command(ussd: Ussd, tmp_path: Path) -> None:
+    assert show(ussd, "memory:") == EXPECTED_ACTIVE
+    run = ussd("list", "--db", "memory:")
+    assert (run.code, run.out.splitlines()) == (0, demo_listing())
+    run = ussd("grant", "07 01 02 03 04", "--account", "internet", "--rubrique", "weekly", "--amount", "7",
+               "--expires", "2026-12-31T00:00:00", "--db", "memory:")
+    assert (run.code, run.err) == (0, ""), run
+    assert show(ussd, "memory:") == EXPECTED_ACTIVE  # the grant went with its copy
+    run = ussd("import", str(FIXTURES / "replace.yaml"), "--db", "memory:")
+    assert (run.code, run.out) == (0, "imported 1 subscriber(s)\n")
+    assert (ussd("migrate", "--db", "memory:").code, ussd("show", STRANGER, "--db", "memory:").code) == (0, 1)
+    assert not (tmp_path / "xdg").exists()  # the embedded file was never touched

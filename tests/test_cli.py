@@ -61,7 +61,7 @@ def test_check_shipped_menus_is_ok() -> None:
     run = ussd("check")
     assert run.code == 0, run.err
     assert len(run.lines) == 1 and run.lines[0].startswith("ok:")
-    assert re.match(r"^ok: 1 service\(s\) \(#122#\), 43 screens, 7 file\(s\)$", run.lines[0])
+    assert re.match(r"^ok: 1 service\(s\) \(#122#\), 45 screens, 7 file\(s\)$", run.lines[0])
     assert run.err == ""
 
 
@@ -188,3 +188,62 @@ def test_dial_a_code_nobody_serves() -> None:
     assert run.code == 0, run.err
     shown = screens(run.out)
     assert len(shown) == 1 and shown[0].status == "END" and "pas disponible" in shown[0].text
+
+
+def screen_ids(out: str) -> list[str | None]:
+    """The engine's screen id at the end of each status line (None where the screen has none)."""
+    return [line.split(" · ")[2] if line.count(" · ") == 2 else None for line in status_lines(out)]
+
+
+@pytest.mark.parametrize("msisdn", ["+2250701020304", "002250701020304", "225 07 01 02 03 04", "0701020304",
+                                    "07 01 02 03 04"])
+def test_msisdn_in_any_form_the_network_delivers(msisdn: str) -> None:
+    run = dial(msisdn, "1")
+    assert run.code == 0, run.err
+    assert screen_ids(run.out) == ["home", "bonus_credit"]  # the active demo subscriber, not a stranger
+
+
+@pytest.mark.parametrize("msisdn", ["12345", "2260701020304", "07O1020304", "+"])
+def test_msisdn_that_cannot_be_read_is_misuse(msisdn: str) -> None:
+    run = dial(msisdn, "1")
+    assert run.code == 2 and run.out == "" and run.no_traceback()
+    assert run.err == (f"--msisdn: not a phone number: {msisdn!r} (expected +225…, 00225…, 225… "
+                       "or the 10-digit national number)\n")
+
+
+@pytest.mark.parametrize("option", ["--idle-timeout", "--max-duration"])
+@pytest.mark.parametrize("value", ["0", "-5", "soon", "nan", "inf"])
+def test_session_limits_must_be_positive_seconds(option: str, value: str) -> None:
+    run = dial(ACTIVE, "1", extra=(option, value))
+    assert run.code == 2 and run.out == "" and run.no_traceback()
+    assert len(run.err.splitlines()) == 1, run.err
+    assert option in run.err and f"expected a number of seconds above 0, found {value!r}" in run.err
+
+
+def test_a_clock_line_past_the_idle_timeout_gives_the_expired_screen() -> None:
+    run = dial(ACTIVE, "1", "@+90s", "0")
+    assert run.code == 0, run.err
+    assert screen_ids(run.out) == ["home", "bonus_credit", None]
+    assert status_lines(run.out)[-1].startswith(" END ")
+    assert "> @+90s" in run.lines and "(clock: 2026-11-25T10:01:30+00:00)" in run.lines
+
+
+def test_idle_timeout_and_max_duration_set_the_session_limits() -> None:
+    longer = dial(ACTIVE, "1", "@+90s", "0", extra=("--idle-timeout", "120"))
+    assert longer.code == 0, longer.err
+    assert screen_ids(longer.out) == ["home", "bonus_credit", "home"]
+    short = dial(ACTIVE, "1", "@+20s", "0", "@+20s", "1", extra=("--max-duration", "30"))
+    assert screen_ids(short.out) == ["home", "bonus_credit", "home", None]
+
+
+def test_a_clock_line_sets_the_instant_and_a_bad_one_is_not_sent() -> None:
+    run = dial(ACTIVE, "@2026-11-25T10:00:30", "@tomorrow", "@2026-11-25T10:00:10", "1")
+    assert run.code == 0, run.err
+    assert screen_ids(run.out) == ["home", "bonus_credit"]  # 30 s on: still live; the bad lines not sent
+    notes = [line for line in run.lines if line.startswith("(clock")]
+    assert notes[0] == "(clock: 2026-11-25T10:00:30+00:00)"
+    assert notes[1].startswith("(clock line @tomorrow not understood: after @ give +90s")
+    assert notes[2].startswith("(clock not moved: 2026-11-25T10:00:10+00:00 is before 2026-11-25T10:00:30+00:00")
+    assert len(notes) == 3
+    later = dial(ACTIVE, "@2026-11-28T00:00", "1")  # days later: long past the idle timeout
+    assert screen_ids(later.out) == ["home", None]

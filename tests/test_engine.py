@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import string
+from datetime import datetime
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import AT, FakeClock
 from ussd import gsm
-from ussd.engine import ERROR_SCREEN, Engine
+from ussd.engine import ERROR_SCREEN, Engine, Response
 from ussd.sessions import Dialogue
 
 RICH = "2250701000001"  # prepaid, fr, 1500 F, 30 lines
@@ -16,11 +17,13 @@ POOR = "2250701000002"  # postpaid, en, 50 F
 ASLEEP = "2250701000003"  # inactive
 
 
-def walk(engine: Engine, msisdn: str, *replies: str, code: str = "*555#"):
-    response = engine.begin(msisdn, code, AT)
+def walk(engine: Engine, msisdn: str, *replies: str, code: str = "*555#", at: datetime = AT,
+         lang: str | None = None) -> list[Response]:
+    """Dial ``code`` and send ``replies``, all at ``at``: every screen shown."""
+    response = engine.begin(msisdn, code, at, lang=lang)
     seen = [response]
     for reply in replies:
-        response = engine.reply(response.session, reply, AT)
+        response = engine.reply(response.session, reply, at)
         seen.append(response)
     return seen
 
@@ -233,3 +236,50 @@ def test_options_from_a_list_are_numbered_filtered_and_save_the_choice(engine: E
     assert walk(engine, RICH, "5", "4")[-1].text.startswith("Choix invalide.")
     poor = walk(engine, POOR, "6")[-1]  # no lines: only the fixed option is left, numbered 1
     assert poor.text.split("\n")[:2] == ["Which line?", "1. None"]
+
+
+def test_leading_zeros_choose_the_option(engine: Engine) -> None:
+    seen = walk(engine, RICH, "02", "200", "01")
+    assert [r.screen for r in seen] == ["home", "amount", "confirm_buy", "bought"]
+    assert walk(engine, RICH, "003")[-1].screen == "long_list"
+    assert walk(engine, RICH, "0", "00")[-1].screen == "home"  # still navigation, not options
+    listing = walk(engine, RICH, "3", "098")[-1]
+    assert listing.screen == "long_list" and listing.page == 2
+    assert walk(engine, RICH, "000")[-1].text.startswith("Choix invalide.")
+
+
+def test_an_error_line_shows_once_above_the_same_page(engine: Engine) -> None:
+    first, page2 = walk(engine, RICH, "3", "98")[1:]
+    wrong = engine.reply(page2.session, "x", AT)
+    assert wrong.page == 2 and wrong.text == "Choix invalide.\n" + page2.text  # same lines, one more above
+    page3 = engine.reply(page2.session, "98", AT)
+    assert page3.page == 3 and "Choix invalide." not in page3.text
+    back = engine.reply(page2.session, "0", AT)
+    assert back.page == 2 and back.text == page2.text  # paging back: no error line again
+    assert engine.reply(page2.session, "0", AT).text == first.text
+
+
+def test_an_error_line_is_gone_after_leaving_and_coming_back(engine: Engine) -> None:
+    home, wrong, balance, again = walk(engine, RICH, "7", "1", "0")
+    assert wrong.text.startswith("Choix invalide.") and balance.screen == "balance"
+    assert again.screen == "home" and again.text == home.text
+
+
+def test_every_page_keeps_room_for_the_longest_error_line(engine: Engine) -> None:
+    response = walk(engine, RICH, "3")[-1]
+    while True:
+        assert gsm.measure("Choix invalide.\n" + response.text).fits
+        if response.page == response.pages:
+            break
+        response = engine.reply(response.session, "98", AT)
+
+
+def test_expired_screen_speaks_the_dialogues_language(engine: Engine, clock: FakeClock) -> None:
+    home = engine.begin(POOR, "*555#", AT)  # an English subscriber
+    clock.advance(61)
+    expired = engine.reply(home.session, "1", AT)
+    assert expired.end and expired.text == "Your session has expired. Please dial the code again."
+    french = engine.begin(RICH, "*555#", AT, lang="fr")
+    clock.advance(61)
+    assert "expiré" in engine.reply(french.session, "1", AT).text
+    assert "expiré" in engine.reply("never-seen", "1", AT).text  # unknown: the service's default

@@ -23,6 +23,8 @@ from ussd.filters import (
     join,
     lower,
     money,
+    national,
+    plural,
     time,
     upper,
 )
@@ -38,6 +40,7 @@ MO = 1024 * 1024
 def test_builtin_filter_names() -> None:
     assert set(BUILTIN_FILTERS) == {
         "money", "data", "duration", "date", "day", "time", "default", "upper", "lower", "count", "join",
+        "national", "plural",
     }  # fmt: skip
     with pytest.raises(TypeError):
         BUILTIN_FILTERS["evil"] = print  # type: ignore[index]
@@ -351,3 +354,38 @@ def test_count_usable_in_conditions() -> None:
     compiled = compile_expr("offers | count > 0 and (offers | count) < 3", filters=BUILTIN_FILTERS)
     assert compiled.evaluate({"offers": ["a"]}, FR) is True
     assert compiled.evaluate({}, FR) is False
+
+
+# --------------------------------------------------------------------------- national, plural
+
+CI_ENV = RenderEnv("fr", country_code="225", national_digits=10)
+
+
+@pytest.mark.parametrize("number, shown", [
+    ("2250701020304", "0701020304"),
+    ("2250701020", "2250701020"),  # not a whole number of the plan: as it is
+    ("33612345678", "33612345678"),  # another country: as it is
+    (None, ""),
+])
+def test_national_shows_the_prompts_form(number, shown) -> None:
+    assert national(number, env=CI_ENV) == shown
+
+
+def test_national_without_a_plan_keeps_the_number() -> None:
+    assert national("2250701020304", env=RenderEnv("fr")) == "2250701020304"
+
+
+@pytest.mark.parametrize("lang, n, shown", [
+    ("fr", 0, "0 jour"), ("fr", 1, "1 jour"), ("fr", 2, "2 jours"),
+    ("en", 0, "0 days"), ("en", 1, "1 day"), ("en", 7, "7 days"),
+])
+def test_plural_follows_the_language(lang, n, shown) -> None:
+    noun = ("jour", None) if lang == "fr" else ("day", "days")
+    assert plural(n, *noun, env=RenderEnv(lang)) == shown
+
+
+def test_plural_irregular_and_missing() -> None:
+    assert plural(3, "mois", "mois", env=RenderEnv("fr")) == "3 mois"
+    assert plural(None, "day", env=RenderEnv("en")) == ""
+    with pytest.raises(TypeError):
+        plural("3", "day", env=RenderEnv("en"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from ussd.inputs import MAX_INPUT, Invalid, normalise_phone, rule_details, validate
+from ussd.inputs import MAX_INPUT, Invalid, normalise_phone, possible_rules, rule_details, validate
 from ussd.model import InputRules, PhoneRule
 
 CI = PhoneRule()  # +225, ten national digits
@@ -163,9 +163,35 @@ def test_empty_input_is_the_wrong_kind(kind: str, text: str) -> None:
 
 
 @pytest.mark.parametrize("kind", ["text", "digits", "phone", "amount"])
-def test_input_longer_than_a_ussd_string(kind: str) -> None:
-    assert rule_of(validate(InputRules(kind), "1" * (MAX_INPUT + 1), CI)) == "length"
-    assert rule_of(validate(InputRules(kind), "a" * 500, CI)) == "length"
+def test_input_longer_than_a_ussd_string_breaks_the_prompts_own_rule(kind: str) -> None:
+    # a number, a code or an amount is refused for what it is, not for "1 to 182 characters"
+    expected = "length" if kind == "text" else "kind"
+    assert rule_of(validate(InputRules(kind), "1" * (MAX_INPUT + 1), CI)) == expected
+    assert rule_of(validate(InputRules(kind), "a" * 500, CI)) == expected
+    # a prompt that sets its own length says that one
+    assert rule_of(validate(InputRules(kind, max_length=12), "1" * (MAX_INPUT + 1), CI)) == "length"
+
+
+MOBILE = PhoneRule("225", 10, ("01", "05", "07"))
+
+
+@pytest.mark.parametrize("text", ["0701020304", "05 11 22 33 44", "+2250101020304", "2250501020304"])
+def test_phone_with_prefixes_accepts_mobile_numbers(text: str) -> None:
+    assert isinstance(validate(InputRules("phone"), text, MOBILE), str)
+
+
+@pytest.mark.parametrize("text", ["2721202122", "+2252721202122", "0901020304", "2250201020304"])
+def test_phone_with_prefixes_refuses_other_numbers(text: str) -> None:
+    assert rule_of(validate(InputRules("phone"), text, MOBILE)) == "kind"
+    assert isinstance(validate(InputRules("phone"), text, CI), str)  # no prefixes: any number
+
+
+def test_possible_rules_follow_the_prompt() -> None:
+    assert possible_rules(InputRules("phone")) == ("kind",)
+    assert possible_rules(InputRules("text")) == ("kind", "length")
+    assert possible_rules(InputRules("digits", min_value=1, pattern="1.*", choices=("1",))) == (
+        "kind", "range", "pattern", "choice")
+    assert possible_rules(InputRules("amount", max_length=5)) == ("kind", "length")
 
 
 def test_input_of_exactly_the_limit_is_kept() -> None:

@@ -77,7 +77,7 @@ def broken() -> list[str]:
     "tests/menus/broken/main.yaml:26:14: screen 'home' option 5 key: '0' is the service's back key",
     # undefined filter with did-you-mean, at the filter's own column
     "tests/menus/broken/main.yaml:31:46: screen 'info' text: unknown filter 'mony' (known: count, data, date, "
-    "day, default, duration, join, lower, money, time, upper); did you mean 'money'?",
+    "day, default, duration, join, lower, money, national, plural, time, ...); did you mean 'money'?",
     # syntax error in a condition, at the '=' itself
     "tests/menus/broken/main.yaml:25:33: screen 'home' option 4 when: syntax error: invalid syntax "
     "(use '==' to compare)",
@@ -152,7 +152,7 @@ def test_shipped_menus_load_with_the_demo_registry() -> None:
     assert result.problems == []
     assert set(result.menus.services) == {"122"}
     service = result.menus.services["122"]
-    assert service.entry == "start" and len(service.screens) == 43
+    assert service.entry == "start" and len(service.screens) == 45
 
 
 def test_good_menus_need_their_registry() -> None:

@@ -63,6 +63,31 @@ def test_idle_expiry_is_exactly_at_idle_timeout(clock: FakeClock) -> None:
     assert len(store) == 0  # the expired dialogue was dropped by get
 
 
+def test_an_expired_dialogue_is_remembered_as_ended_not_live(clock: FakeClock) -> None:
+    store = store_on(clock)
+    store.put(dialogue("a", clock, lang="en"))
+    store.put(dialogue("b", clock))
+    assert store.ended("a") is None  # live, not ended
+    clock.now += IDLE
+    assert store.get("a") is None
+    ended = store.ended("a")
+    assert ended is not None and ended.lang == "en"
+    assert store.sweep() == 1  # b, moved to the ended ones too
+    assert store.ended("b") is not None and len(store) == 0
+    store.delete("c")
+    assert store.ended("c") is None  # never existed
+
+
+def test_ended_dialogues_are_bounded_oldest_first(clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("ussd.sessions.ENDED_LIMIT", 3)
+    store = store_on(clock)
+    for n in range(5):
+        store.put(dialogue(f"s{n}", clock))
+    clock.now += IDLE
+    assert store.sweep() == 5
+    assert [store.ended(f"s{n}") is not None for n in range(5)] == [False, False, True, True, True]
+
+
 def test_get_does_not_refresh_but_put_does(clock: FakeClock) -> None:
     store = store_on(clock)
     store.put(dialogue("a", clock))
@@ -140,7 +165,7 @@ def test_invalid_timeouts_raise(clock: FakeClock, idle: float, total: float) -> 
 def test_dialogue_round_trip_through_a_dict_and_json(clock: FakeClock) -> None:
     record = dialogue(
         "a", clock, page=2, pages=3, inputs={"amount": 1000, "number": "2250701020304"},
-        history=["home", "amount"], result={"balance": 500, "lines": [1, 2]}, notice="Choix invalide.",
+        history=["home", "amount"], result={"balance": 500, "lines": [1, 2]},
         shown=["page one", "page two", "page three"],
     )
     data = record.to_dict()
@@ -160,7 +185,7 @@ def test_dialogue_round_trip_through_a_dict_and_json(clock: FakeClock) -> None:
     inputs=st.dictionaries(st.text(max_size=8), st.one_of(st.integers(), st.text(max_size=10))),
     history=st.lists(st.text(max_size=10), max_size=5),
     result=st.none() | st.dictionaries(st.text(max_size=8), st.integers()),
-    notice=st.none() | st.text(max_size=20), shown=st.none() | st.lists(st.text(max_size=30), max_size=3),
+    shown=st.none() | st.lists(st.text(max_size=30), max_size=3),
 ))
 def test_any_dialogue_round_trips(record: Dialogue) -> None:
     assert Dialogue.from_dict(record.to_dict()) == record

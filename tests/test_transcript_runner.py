@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -10,6 +10,9 @@ import pytest
 from console import ROOT, ussd
 import yaml
 
+from accounts.export import subscriber_record
+from accounts.policy import load_policy
+from simulator.demo import demo_store
 from simulator.transcript import TranscriptError, load_transcript, run_transcript
 
 CASES = Path(__file__).resolve().parent / "transcript_cases"
@@ -38,7 +41,7 @@ steps:
       screen: home
   - reply: "1"
     expect:
-      lines: ["Bonus Crédit: 2 050 F"]
+      lines: ["Bonus Crédit: 1 050 F (+1 000 F utilisable le week-end)"]
       screen: bonus_credit
       end: false
 """
@@ -93,7 +96,7 @@ def test_a_walk_of_the_shipped_menu_passes_in_process(tmp_path: Path) -> None:
     result = run_transcript(load_transcript(write(tmp_path, "walk.yaml", BONUS_WALK)))
     assert result.passed, result.report()
     assert [o.response.screen for o in result.outcomes] == ["home", "bonus_credit"]
-    assert result.outcomes[1].response.text.startswith("Bonus Crédit: 2 050 F")
+    assert result.outcomes[1].response.text.startswith("Bonus Crédit: 1 050 F (+1 000 F")
 
 
 def test_paging_is_replayed_and_checked(tmp_path: Path) -> None:
@@ -103,7 +106,7 @@ steps:
   - reply: "4"
     expect: {screen: terms, page: 1, pages: 2, lines: ["98. Suite"]}
   - reply: "98"
-    expect: {screen: terms, page: 2, absent: ["98. Suite"], contains: ["le dimanche."]}
+    expect: {screen: terms, page: 2, absent: ["98. Suite"], contains: ["dimanche."]}
   - reply: "98"
     expect: {page: 2, lines: ["Choix invalide."]}
   - reply: 00
@@ -135,9 +138,11 @@ steps:
     assert diff == [
         "    --- expected",
         "    +++ actual (terms, page 2/2, CON)",
-        "    @@ -1,2 +1,2 @@",
+        "    @@ -1,2 +1,3 @@",
         "    -Les pass achetés sont débités du compte principal. Les bonus du week-end sont utilisables tous les jours.",
-        "    +Les pass achetés sont débités du compte principal. Les bonus du week-end ne sont utilisables que le samedi et le dimanche.",
+        "    +ni utilisable. Les pass achetés sont débités du compte principal. Les bonus du week-end ne sont "
+        "utilisables que le samedi et le",
+        "    +dimanche.",
         "     0 Retour 00 Accueil",
     ]
     assert run.lines[-1] == "0 passed, 1 failed"
@@ -202,7 +207,8 @@ GOOD_HEAD = f'subscriber: "{ACTIVE}"\nat: "{AT}"\n'
         (f'subscriber: "{ACTIVE}"\nat: "25/11/2026 10:00"\nsteps:\n  - expect: {{screen: home}}\n',
          "t.yaml: at: not an ISO 8601 instant: '25/11/2026 10:00' (e.g. 2026-11-25T10:30:00)"),
         (GOOD_HEAD + 'steps:\n  - expect: {screen: home}\n  - reply: "1"\n    at: "tomorrow"\n',
-         "t.yaml: step 2: at: not an ISO 8601 instant: 'tomorrow' (e.g. 2026-11-25T10:30:00)"),
+         "t.yaml: step 2: at: not an ISO 8601 instant or a move: 'tomorrow' (+90s, +5m, +2h, +1d, +1h30m or an "
+         "ISO 8601 instant like 2026-11-28T00:00)"),
         (f'at: "{AT}"\nsteps:\n  - expect: {{screen: home}}\n',
          't.yaml: subscriber: missing: the number that dials, e.g. subscriber: "2250701020304"'),
         (GOOD_HEAD + "steps:\n  - expect: {screen: home}\n  - reply: \"1\"\n    expect: [\n",
@@ -217,9 +223,22 @@ GOOD_HEAD = f'subscriber: "{ACTIVE}"\nat: "{AT}"\n'
          "t.yaml: subscribers[0] 2250711111111: status: 'activ' is not one of: active, inactive, deactivated"
          " (did you mean 'active'?)"),
         (GOOD_HEAD + "accounts: nowhere.yaml\nsteps:\n  - expect: {}\n", None),  # unreadable fixture
+        (GOOD_HEAD + 'steps:\n  - expect: {screen: home}\n  - reply: "1"\n    at: "+1m1h"\n',
+         "t.yaml: step 2: at: not an ISO 8601 instant or a move: '+1m1h' (+90s, +5m, +2h, +1d, +1h30m or an "
+         "ISO 8601 instant like 2026-11-28T00:00)"),
+        (f'subscriber: "{ACTIVE}"\nat: "+90s"\nsteps:\n  - expect: {{screen: home}}\n',
+         "t.yaml: at: not an ISO 8601 instant: '+90s' (e.g. 2026-11-25T10:30:00)"),  # nothing to move from
+        (GOOD_HEAD + "idle_timeout: 0\nsteps:\n  - expect: {}\n",
+         "t.yaml: idle_timeout: expected a number of seconds above 0, found '0'"),
+        (GOOD_HEAD + "max_duration: soon\nsteps:\n  - expect: {}\n",
+         "t.yaml: max_duration: expected a number of seconds above 0, found 'soon'"),
+        ('subscriber: "12345"\n' + f'at: "{AT}"\nsteps:\n  - expect: {{}}\n',
+         "t.yaml: subscriber: not a phone number: '12345' (expected +225…, 00225…, 225… "
+         "or the 10-digit national number)"),
     ],
     ids=["unknown-key", "reply-after-end", "bad-at", "bad-step-at", "no-subscriber", "yaml-syntax",
-         "reply-on-dial", "no-reply", "bad-page", "bad-inline-record", "missing-accounts"],
+         "reply-on-dial", "no-reply", "bad-page", "bad-inline-record", "missing-accounts", "bad-move",
+         "move-at-the-top", "zero-idle-timeout", "bad-max-duration", "bad-subscriber"],
 )
 def test_invalid_files_get_one_clear_line_per_mistake(tmp_path: Path, text: str, message: str | None) -> None:
     write(tmp_path, "t.yaml", text)
@@ -308,6 +327,43 @@ def test_time_cannot_go_back(tmp_path: Path) -> None:
                                      "the previous instant 2026-11-25T10:00:00+00:00: time only moves on"]
 
 
+def test_a_relative_step_instant_moves_on_from_the_previous_one(tmp_path: Path) -> None:
+    moved = load_transcript(write(tmp_path, "moved.yaml", EXPIRING.replace("AT_LINE", 'at: "+40s"')))
+    assert [s.at for s in moved.steps] == [None, None, moved.at + timedelta(seconds=40), None]
+    assert run_transcript(moved).passed  # the same as at: "2026-11-25T10:00:40"
+    still = run_transcript(load_transcript(write(tmp_path, "still.yaml", EXPIRING.replace("AT_LINE", 'at: "+10s"'))))
+    assert [o.step.number for o in still.failures] == [4]
+    chained = EXPIRING.replace("AT_LINE", 'at: "+5s"').replace(
+        '  - reply: "2"\n    expect: {lines: ["Bonus Crédit: 200 F"]', '  - reply: "2"\n    at: "+1h30m"\n'
+        '    expect: {lines: ["Bonus Crédit: 200 F"]')
+    t = load_transcript(write(tmp_path, "chained.yaml", chained))
+    assert [s.at for s in t.steps][2:] == [t.at + timedelta(seconds=5), t.at + timedelta(hours=1, minutes=30, seconds=5)]
+
+
+LATE = EXPIRING.split("steps:")[0] + """steps:
+  - expect: {screen: home}
+  - reply: "2"
+    at: "+5m"
+"""
+
+
+@pytest.mark.parametrize("limits, expired", [("", True), ("idle_timeout: 600\nmax_duration: 900\n", False),
+                                             ("idle_timeout: 600\nmax_duration: 240.5\n", True)])
+def test_a_transcript_sets_the_session_limits(tmp_path: Path, limits: str, expired: bool) -> None:
+    t = load_transcript(write(tmp_path, "late.yaml", limits + LATE))
+    result = run_transcript(t)
+    last = result.outcomes[-1].response
+    assert (last.screen is None, last.end) == ((True, True) if expired else (False, False))
+    assert last.screen in (None, "bonus")
+
+
+def test_the_subscriber_may_be_written_as_the_network_delivers_it(tmp_path: Path) -> None:
+    for written in ("+225 07 11 11 11 11", "002250711111111", "07 11 11 11 11"):
+        text = EXPIRING.replace('subscriber: "2250711111111"', f'subscriber: "{written}"', 1)
+        result = run_transcript(load_transcript(write(tmp_path, "forms.yaml", text.replace("AT_LINE", 'at: "+40s"'))))
+        assert result.passed, (written, result.report())
+
+
 def test_purchases_never_leak_from_one_transcript_into_another() -> None:
     purchase = str(CASES / "purchase.yaml")
     run = ussd("transcript", purchase, purchase)
@@ -324,42 +380,106 @@ def test_a_recorded_walk_replays_and_passes(tmp_path: Path) -> None:
                 stdin="1\n0\n9\n00\n")
     assert walk.code == 0 and walk.no_traceback(), walk.err
     text = record.read_text(encoding="utf-8")
-    assert "demo accounts" in text.split("subscriber:")[0]  # the comment: --db is not recorded
+    assert "fixture is inline" in text.split("subscriber:")[0]  # the header comment
     data = yaml.safe_load(text)
     assert data["subscriber"] == ACTIVE and data["at"] == AT and data["code"] == "#122#"
     assert "db" not in data and "lang" not in data and "menus" not in data
+    assert "idle_timeout" not in data and "max_duration" not in data  # the defaults
+    assert [s["msisdn"] for s in data["subscribers"]] == [ACTIVE]
     steps = data["steps"]
     assert [s.get("reply") for s in steps] == [None, "1", "0", "9", "00"]
-    assert all(set(s["expect"]) == {"text", "end"} for s in steps)
+    assert all("at" not in s for s in steps)  # --at and no clock line: one instant
+    assert all(set(s["expect"]) == {"screen", "text", "end"} for s in steps)
+    assert [s["expect"]["screen"] for s in steps][:3] == ["home", "bonus_credit", "home"]
     assert [s["expect"]["end"] for s in steps] == [False] * 5  # replies ran out: hung up
-    assert steps[0]["expect"]["text"].startswith("#122# Orange\n1. Bonus Crédit\n")
-    assert steps[1]["expect"]["text"].split("\n")[0] == "Bonus Crédit: 2 050 F"
+    total = steps[1]["expect"]["text"].split("\n")[0]  # the Bonus Crédit screen's first line
 
     replay = ussd("transcript", str(record))
     assert replay.code == 0, replay.out
     assert replay.lines == ["PASS walk.yaml", "1 passed, 0 failed"]
 
     # The replay checks what it recorded: change one screen and it fails.
-    record.write_text(text.replace("Bonus Crédit: 2 050 F", "Bonus Crédit: 2 051 F", 1), encoding="utf-8")
+    record.write_text(text.replace(f"      {total}\n", f"      {total}!\n", 1), encoding="utf-8")
     broken = ussd("transcript", str(record))
-    assert broken.code == 1 and "    +Bonus Crédit: 2 050 F" in broken.lines
+    assert broken.code == 1 and f"    +{total}" in broken.lines and f"    -{total}!" in broken.lines
+
+
+def elsewhere(tmp_path: Path) -> Path:
+    """A working directory with nothing of the project in it."""
+    folder = tmp_path / "elsewhere"
+    folder.mkdir(exist_ok=True)
+    return folder
 
 
 def test_a_recorded_purchase_replays_on_fresh_accounts(tmp_path: Path) -> None:
-    """The walk debits the dial's store; the replay starts again from the demo accounts, and
-    two copies in one run both pass (each transcript has its own store)."""
-    record = tmp_path / "buy.yaml"
+    """The walk debits the dial's store; the recording holds the subscriber as they were before
+    it, and two copies replayed from another folder both pass (each transcript has its own store)."""
+    record = tmp_path / "rec" / "buy.yaml"
+    record.parent.mkdir()
     walk = ussd("dial", "#124#", "--msisdn", ACTIVE, "--at", AT, "--db", "memory:", "--menus", str(QA_MENUS),
                 "--record", str(record), stdin="4\n98\n0\n00\n3\n1\n")
     assert walk.code == 0, walk.err
     data = yaml.safe_load(record.read_text(encoding="utf-8"))
     assert data["code"] == "#124#" and (record.parent / data["menus"][0]).resolve() == QA_MENUS.resolve()
+    before = demo_store("memory:").get(ACTIVE)
+    assert before is not None and data["subscribers"] == [subscriber_record(before, load_policy().tz)]
     last = data["steps"][-1]
     assert last["expect"]["end"] is True and last["expect"]["text"].startswith("Achat réussi. Nouveau solde: ")
-    (tmp_path / "copy.yaml").write_bytes(record.read_bytes())
-    replay = ussd("transcript", str(tmp_path))
+    assert "screen" in last["expect"] and [s["expect"]["screen"] for s in data["steps"]][:2] == ["home", "terms"]
+    (record.parent / "copy.yaml").write_bytes(record.read_bytes())
+    replay = ussd("transcript", str(record.parent), cwd=elsewhere(tmp_path))
     assert replay.code == 0, replay.out
     assert replay.lines == ["PASS buy.yaml", "PASS copy.yaml", "2 passed, 0 failed"]
+
+
+def test_a_recording_carries_the_accounts_of_its_store(tmp_path: Path) -> None:
+    """A subscriber only a private database holds: the replay needs the inline fixture."""
+    db = f"sqlite:///{tmp_path / 'qa.sqlite3'}"
+    imported = ussd("accounts", "import", str(CASES / "_accounts" / "buyer.yaml"), "--db", db)
+    assert imported.code == 0, imported.err
+    record = tmp_path / "buyer.yaml"
+    walk = ussd("dial", "#124#", "--msisdn", "+225 07 22 22 22 22", "--at", AT, "--db", db,
+                "--menus", str(QA_MENUS), "--record", str(record), stdin="1\n0\n3\n1\n")
+    assert walk.code == 0, walk.err
+    data = yaml.safe_load(record.read_text(encoding="utf-8"))
+    assert data["subscriber"] == BUYER and [s["msisdn"] for s in data["subscribers"]] == [BUYER]
+    assert data["steps"][-1]["expect"]["end"] is True
+    replay = ussd("transcript", str(record), str(record), cwd=elsewhere(tmp_path))
+    assert replay.lines == ["PASS buyer.yaml", "PASS buyer.yaml", "2 passed, 0 failed"], replay.out
+    stranger = tmp_path / "stranger.yaml"
+    ussd("dial", "#124#", "--msisdn", "2250799999999", "--at", AT, "--db", db, "--menus", str(QA_MENUS),
+         "--record", str(stranger))
+    unknown = yaml.safe_load(stranger.read_text(encoding="utf-8"))
+    assert unknown["subscribers"] == [] and unknown["steps"][0]["expect"]["screen"] == "unknown"
+    assert ussd("transcript", str(stranger), cwd=elsewhere(tmp_path)).code == 0
+
+
+def test_a_recorded_clock_line_replays_to_the_expired_screen(tmp_path: Path) -> None:
+    record = tmp_path / "late.yaml"
+    walk = ussd("dial", "#124#", "--msisdn", ACTIVE, "--at", AT, "--db", "memory:", "--menus", str(QA_MENUS),
+                "--record", str(record), stdin="1\n0\n@+90s\n2\n")
+    assert walk.code == 0, walk.err
+    text = record.read_text(encoding="utf-8")
+    steps = yaml.safe_load(text)["steps"]
+    assert [s.get("at") for s in steps] == [None, None, None, "2026-11-25T10:01:30"]
+    assert steps[-1]["reply"] == "2" and steps[-1]["expect"]["end"] is True
+    assert "screen" not in steps[-1]["expect"]  # the expired screen has no id
+    replay = ussd("transcript", str(record), cwd=elsewhere(tmp_path))
+    assert replay.code == 0 and replay.lines[-1] == "1 passed, 0 failed", replay.out
+    # The timing is what the replay checks: with a longer idle timeout the dialogue goes on.
+    record.write_text(text.replace("\nsubscribers:", "\nidle_timeout: 120\nsubscribers:", 1), encoding="utf-8")
+    assert "the dialogue goes on, expected it to end here" in ussd("transcript", str(record)).out
+
+
+def test_a_recording_keeps_the_session_limits_it_ran_with(tmp_path: Path) -> None:
+    record = tmp_path / "patient.yaml"
+    walk = ussd("dial", "#124#", "--msisdn", ACTIVE, "--at", AT, "--db", "memory:", "--menus", str(QA_MENUS),
+                "--idle-timeout", "120", "--max-duration", "600", "--record", str(record), stdin="1\n@+90s\n0\n")
+    assert walk.code == 0, walk.err
+    data = yaml.safe_load(record.read_text(encoding="utf-8"))
+    assert data["idle_timeout"] == 120 and data["max_duration"] == 600
+    assert data["steps"][-1]["expect"] == {"screen": "home", "text": data["steps"][0]["expect"]["text"], "end": False}
+    assert ussd("transcript", str(record), cwd=elsewhere(tmp_path)).lines[-1] == "1 passed, 0 failed"
 
 
 def test_a_recording_keeps_language_menus_and_the_real_start_instant(tmp_path: Path) -> None:

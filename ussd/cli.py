@@ -8,11 +8,28 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
-from typing import Sequence
+from typing import NoReturn, Sequence
 
 from .loader import MenuError, load_menus
+from .sessions import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_DURATION
+
+
+class Parser(argparse.ArgumentParser):
+    """Misuse is one line (what is wrong, and where the help is), not the whole usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
+def seconds_arg(text: str) -> float:
+    from simulator.clock import positive_seconds
+
+    value = positive_seconds(text)
+    if value is None:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, found {text!r}")
+    return value
 
 
 def instant_arg(text: str) -> datetime:
@@ -45,36 +62,51 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_dial(args: argparse.Namespace) -> int:
+    from accounts.demo import demo_store
+    from accounts.policy import load_policy
+    from simulator.clock import HandsetClock, in_zone
     from simulator.demo import demo_engine
-    from simulator.handset import Handset, keyboard_replies, piped_replies
+    from simulator.handset import Handset, keyboard_replies, piped_replies, read_msisdn
 
+    if args.record and not Path(args.record).resolve().parent.is_dir():
+        print(f"--record {args.record}: no such folder", file=sys.stderr)
+        return 1
+    policy = load_policy()
+    store = demo_store(args.db, policy)
+    # One clock for the screens, the handset and the session timers: with --at, time moves only
+    # on a clock line (@+90s), so a pause at the keyboard never expires the dialogue.
+    clock = HandsetClock(in_zone(args.at, policy.tz) if args.at is not None else None)
     try:
-        engine = demo_engine(args.menus or None, db=args.db)
+        engine = demo_engine(args.menus or None, store=store, policy=policy, clock=clock,
+                             idle_timeout=args.idle_timeout, max_duration=args.max_duration)
     except MenuError as exc:
         print(exc, file=sys.stderr)
         print("the menus have problems: fix them (see `ussd check`)", file=sys.stderr)
         return 1
-    at = args.at
-    if at is not None and at.tzinfo is None:
-        at = at.replace(tzinfo=engine.tz)
+    try:
+        msisdn = read_msisdn(engine, args.code, args.msisdn)
+    except ValueError as exc:
+        print(f"--msisdn: {exc}", file=sys.stderr)
+        return 2
     recorder = None
     if args.record:
+        from accounts.export import subscriber_record
         from simulator.transcript import Recorder
 
-        if not Path(args.record).resolve().parent.is_dir():
-            print(f"--record {args.record}: no such folder", file=sys.stderr)
-            return 1
-        recorder = Recorder(args.msisdn, args.code, args.at, args.lang, args.menus or ())
-        if at is None:  # whole seconds, so the recorded instants are exactly the ones the engine saw
-            engine.clock = lambda: datetime.now(timezone.utc).replace(microsecond=0)
-    handset = Handset(engine, sys.stdout, at, on_screen=recorder.screen if recorder else None)
+        before = store.get(msisdn)  # the fixture the walk starts from, before the walk changes it
+        recorder = Recorder(
+            msisdn, args.code, [subscriber_record(before, policy.tz)] if before is not None else [],
+            lang=args.lang, menus=args.menus or (), idle_timeout=args.idle_timeout, max_duration=args.max_duration,
+            local=policy.tz if args.at is not None and args.at.tzinfo is None else None,
+        )
+    handset = Handset(engine, sys.stdout, clock, on_screen=recorder.screen if recorder else None)
     if sys.stdin.isatty():
         replies = keyboard_replies()
     else:
         replies = piped_replies(sys.stdin, lambda line: print(line, flush=True))
     status = 0
     try:
-        handset.dial(args.code, args.msisdn, replies, lang=args.lang)
+        handset.dial(args.code, msisdn, replies, lang=args.lang)
     except KeyboardInterrupt:
         print("\n(hung up)")
         status = 130
@@ -129,7 +161,7 @@ def _run_transcript(path: Path) -> bool:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ussd", description="USSD menu engine, gateway and simulator (#122#).")
+    p = Parser(prog="ussd", description="USSD menu engine, gateway and simulator (#122#).")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     check = sub.add_parser("check", help="validate menu files; exit 1 listing every problem")
@@ -138,8 +170,14 @@ def parser() -> argparse.ArgumentParser:
 
     dial = sub.add_parser("dial", help="dial a code on the terminal handset")
     dial.add_argument("code", metavar="CODE", help="the code dialled, e.g. '#122#' or '*122*1#'")
-    dial.add_argument("--msisdn", required=True, help="the subscriber's number, E.164 digits (2250701020304)")
-    dial.add_argument("--at", type=instant_arg, help="freeze the clock at this ISO 8601 instant")
+    dial.add_argument("--msisdn", required=True,
+                      help="the subscriber's number: +225..., 00225..., 225... or the national 10 digits")
+    dial.add_argument("--at", type=instant_arg,
+                      help="freeze the clock at this ISO 8601 instant (then only @ lines move it)")
+    dial.add_argument("--idle-timeout", type=seconds_arg, default=DEFAULT_IDLE_TIMEOUT, metavar="SECONDS",
+                      help=f"end a dialogue idle this long (default {DEFAULT_IDLE_TIMEOUT:g})")
+    dial.add_argument("--max-duration", type=seconds_arg, default=DEFAULT_MAX_DURATION, metavar="SECONDS",
+                      help=f"end a dialogue this old (default {DEFAULT_MAX_DURATION:g})")
     dial.add_argument("--lang", choices=("fr", "en"), help="the language (default: the subscriber's)")
     dial.add_argument("--menus", action="append", metavar="DIR", help="menu folder or file (repeatable)")
     dial.add_argument("--db", help="account store URL (default: the embedded SQLite file, demo data on first use)")

@@ -25,7 +25,7 @@ from transitions import Machine, State
 from . import gsm
 from . import messages as default_messages
 from .expr import EvalError, RenderEnv
-from .inputs import Invalid, rule_details, validate
+from .inputs import Invalid, possible_rules, rule_details, validate
 from .loader import split_short_code
 from .model import (
     ActionScreen,
@@ -46,11 +46,14 @@ from .render import (
     content_lines,
     holds,
     is_static,
+    longest,
     option_scope,
     paginate_lines,
+    prepared,
     render_text,
     shows_nav,
     visible_options,
+    with_error,
 )
 from .sessions import HISTORY_LIMIT, Dialogue, SessionStore
 
@@ -64,6 +67,16 @@ MAX_HOPS = 16
 ERROR_SCREEN = "_error"
 #: Static screens' pages kept per service (screens x languages x error lines: small, but bounded).
 PAGE_CACHE_LIMIT = 4096
+
+
+def choice_key(text: str) -> str:
+    """A menu or yes/no reply as the key it means: "01" is option 1 (handsets and habits add
+    leading zeros); "0" and "00" stay themselves, they are navigation."""
+    if len(text) > 1 and text[0] == "0" and text.isdigit() and text.isascii():
+        stripped = text.lstrip("0")
+        if stripped:
+            return stripped
+    return text
 
 
 class Response(NamedTuple):
@@ -227,7 +240,7 @@ class Engine:
         self.clock = clock  # wall time for events that do not say when they happened
         self.new_id = new_id
         self.machines = {number: ServiceMachine(s) for number, s in menus.services.items()}
-        self._envs: dict[str, RenderEnv] = {}
+        self._envs: dict[tuple[str, str], RenderEnv] = {}
 
     # -- the four events ---------------------------------------------------------------------
 
@@ -247,34 +260,32 @@ class Engine:
         scope = self._scope(record, at)
         record.lang = self._language(service, scope, lang)
         scope.set("lang", record.lang)
-        env = self._env(record.lang)
+        env = self._env(service, record.lang)
         self._settle(sm, record, scope, env, at)
+        error = None
         for text in parsed[1]:
             if service.screens.get(record.state, None) is None or isinstance(sm.screens[record.state], EndScreen):
                 break
             self._pages(sm, record, scope, env)  # the page count the reply is judged against
             error = self._advance(sm, record, text, scope, env, at)
             if error is not None:
-                record.notice = error
                 break
-        return self._respond(sm, record, scope, env)
+        return self._respond(sm, record, scope, env, error)
 
     def reply(self, session_id: str, text: str, at: datetime | None = None) -> Response:
         """The subscriber answered the current screen with ``text``."""
         record = self.sessions.get(session_id)
         if record is None:
-            return self._expired(session_id)
+            return self._expired(session_id, self.sessions.ended(session_id))
         sm = self.machines.get(record.service)
         if sm is None:  # the menus were reloaded without this service
             self.sessions.delete(session_id)
             return self._expired(session_id)
         at = at or self.clock()
         scope = self._scope(record, at)
-        env = self._env(record.lang)
+        env = self._env(sm.service, record.lang)
         error = self._advance(sm, record, text, scope, env, at)
-        if error is not None:
-            record.notice = error
-        return self._respond(sm, record, scope, env)
+        return self._respond(sm, record, scope, env, error)
 
     def timeout(self, session_id: str) -> Response:
         """The network gave up waiting for the subscriber: forget the dialogue."""
@@ -289,10 +300,12 @@ class Engine:
 
     # -- a step ------------------------------------------------------------------------------
 
-    def _env(self, lang: str) -> RenderEnv:
-        env = self._envs.get(lang)
+    def _env(self, service: Service, lang: str) -> RenderEnv:
+        key = (service.code, lang)
+        env = self._envs.get(key)
         if env is None:
-            env = self._envs[lang] = RenderEnv(lang, self.tz)
+            phone = service.phone
+            env = self._envs[key] = RenderEnv(lang, self.tz, phone.country_code, phone.national_digits)
         return env
 
     def _scope(self, record: Dialogue, at: datetime) -> Scope:
@@ -309,7 +322,8 @@ class Engine:
 
     def _advance(self, sm: ServiceMachine, record: Dialogue, text: str, scope: Scope,
                  env: RenderEnv, at: datetime) -> str | None:
-        """Apply one reply; returns the error line to show, if the reply was not understood."""
+        """Apply one reply; returns the error line to show, if the reply was not understood. The
+        line is shown on the next screen only: paging, leaving and coming back never show it."""
         service = sm.service
         keys = service.keys
         text = text.strip()
@@ -325,7 +339,8 @@ class Engine:
             if record.history:
                 self._go(sm, record, record.history.pop(), scope, env, at, remember=False)
             return None
-        if text == keys.more and record.page + 1 < record.pages:
+        key = choice_key(text)
+        if key == keys.more and record.page + 1 < record.pages:
             record.page += 1
             return None
         record.shown = None  # anything but paging shows the screen anew
@@ -333,21 +348,25 @@ class Engine:
         if isinstance(screen, MenuScreen):
             fixed = sm.fixed_keys.get(record.state)
             if fixed is not None:
-                chosen, item = fixed.get(text), None
+                chosen, item = fixed.get(text) or fixed.get(key), None
             else:
-                chosen, item = chosen_option(service, screen, scope, env, text) or (None, None)
+                found = chosen_option(service, screen, scope, env, text)
+                if found is None and key != text:
+                    found = chosen_option(service, screen, scope, env, key)
+                chosen, item = found or (None, None)
             if chosen is not None:
                 if chosen.save and not self._save(chosen, item, record, scope, env):
-                    return render_text(service.message("error"), scope, env, service.default_language)
+                    self._go(sm, record, ERROR_SCREEN, scope, env, at, remember=False)  # a menu bug
+                    return None
                 event = f"option{chosen.index}"
         elif isinstance(screen, InputScreen):
             value = validate(screen.rules, text, service.phone)
             if isinstance(value, Invalid):
-                return self._input_error(service, screen, value, scope, env)
+                return self._input_error(service, screen, value.rule, scope, env)
             record.inputs[screen.save] = value
             event = "submit"
         elif isinstance(screen, ConfirmScreen):
-            event = {"1": "yes", "2": "no"}.get(text)
+            event = {"1": "yes", "2": "no"}.get(key)
         if event is None:
             return render_text(service.message("invalid_choice"), scope, env, service.default_language)
         previous = record.state
@@ -386,7 +405,6 @@ class Engine:
     def _settle(self, sm: ServiceMachine, record: Dialogue, scope: Scope, env: RenderEnv, at: datetime) -> None:
         """Follow routes and actions until a screen that shows something; start it at page one."""
         record.page = 0
-        record.notice = None
         record.shown = None
         for _ in range(MAX_HOPS):
             screen = sm.screens[record.state]
@@ -422,14 +440,30 @@ class Engine:
         scope.set("result", record.result)
         return sm.fire(f"outcome:{outcome.name}", record)
 
-    def _input_error(self, service: Service, screen: InputScreen, invalid: Invalid, scope: Scope,
+    def _input_error(self, service: Service, screen: InputScreen, rule: str, scope: Scope,
                      env: RenderEnv) -> str:
-        text = screen.errors.get(invalid.rule)
+        """What an input screen says when a reply breaks ``rule``: its own words or the engine's."""
+        text = screen.errors.get(rule)
         if text is None:
-            name = f"input_kind_{screen.rules.kind}" if invalid.rule == "kind" else f"input_{invalid.rule}"
-            text = service.message(name)
+            text = service.message(f"input_kind_{screen.rules.kind}" if rule == "kind" else f"input_{rule}")
         scope.set("rule", rule_details(screen.rules, service.phone))
         return render_text(text, scope, env, service.default_language)
+
+    def _error_slot(self, service: Service, screen: Screen, scope: Scope, env: RenderEnv) -> str | None:
+        """The longest error line the screen may show, as sent: every page keeps room for it."""
+        if isinstance(screen, EndScreen):
+            return None
+        if isinstance(screen, InputScreen):
+            texts = [self._input_error(service, screen, rule, scope, env) for rule in possible_rules(screen.rules)]
+            return longest(prepared(service, text) for text in texts)
+        key = ("error_slot", env.lang)
+        slot = service.memo.get(key)
+        if slot is None:
+            message = service.message("invalid_choice")
+            slot = prepared(service, render_text(message, scope, env, service.default_language))
+            if message.is_static:
+                service.memo[key] = slot
+        return slot  # type: ignore[return-value]
 
     # -- output ------------------------------------------------------------------------------
 
@@ -447,11 +481,12 @@ class Engine:
                 shown = tuple(option.index for _, option, _ in options)
             else:
                 shown = ()
-            cache_key = (state, env.lang, record.notice, shown)
+            cache_key = (state, env.lang, shown)
             pages = sm.page_cache.get(cache_key)
         if pages is None:
             lines = content_lines(service, screen, scope, env, options)
-            pages = paginate_lines(service, lines, scope, env, nav=shows_nav(service, screen), error=record.notice)
+            pages = paginate_lines(service, lines, scope, env, nav=shows_nav(service, screen),
+                                   reserve=self._error_slot(service, screen, scope, env))
             if state in sm.static and len(sm.page_cache) < PAGE_CACHE_LIMIT:
                 sm.page_cache[cache_key] = pages
         record.pages = len(pages)
@@ -461,10 +496,11 @@ class Engine:
             record.shown = pages
         return pages
 
-    def _respond(self, sm: ServiceMachine, record: Dialogue, scope: Scope, env: RenderEnv) -> Response:
+    def _respond(self, sm: ServiceMachine, record: Dialogue, scope: Scope, env: RenderEnv,
+                 error: str | None = None) -> Response:
         pages = self._pages(sm, record, scope, env)
         number = record.page + 1
-        text = pages[record.page]
+        text = pages[record.page] if error is None else with_error(prepared(sm.service, error), pages[record.page])
         measured = gsm.measure(text)
         end = number == len(pages) and isinstance(sm.screens[record.state], EndScreen)
         if end:
@@ -481,5 +517,5 @@ class Engine:
             return Response.final(session_id, "")
         service = sm.service
         lang = record.lang if record else service.default_language
-        text = render_text(service.message("expired"), {}, self._env(lang), service.default_language)
+        text = render_text(service.message("expired"), {}, self._env(service, lang), service.default_language)
         return Response.final(session_id, gsm.prepare(text, service.charset))

@@ -56,10 +56,13 @@ _ABIDJAN: Final = ZoneInfo("Africa/Abidjan")
 
 @dataclass(frozen=True, slots=True)
 class RenderEnv:
-    """Per-session rendering settings handed to filters (language, local time zone)."""
+    """Per-session rendering settings handed to filters (language, local time zone, and the
+    service's numbering plan, so numbers show in the national form its prompts ask for)."""
 
     lang: str = "fr"
     tz: datetime.tzinfo = _ABIDJAN
+    country_code: str = ""
+    national_digits: int = 0
 
 
 Filter = Callable[..., Any]

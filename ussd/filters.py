@@ -29,6 +29,8 @@ __all__ = [
     "join",
     "lower",
     "money",
+    "national",
+    "plural",
     "time",
     "upper",
 ]
@@ -224,6 +226,31 @@ def join(value: Any, sep: Any = ", ", *, env: RenderEnv) -> str:
     return separator.join([_text(item, "join item") for item in value])
 
 
+def national(value: Any, *, env: RenderEnv) -> str:
+    """E.164 digits of the service's country in the national form its prompts ask for
+    ("2250701020304" -> "0701020304"); any other number as it is, None -> ""."""
+    if value is None:
+        return ""
+    number = _text(value, "national")
+    code = env.country_code
+    if code and number.startswith(code) and len(number) == len(code) + env.national_digits:
+        return number[len(code):]
+    return number
+
+
+def plural(value: Any, singular: Any, plural_form: Any = None, *, env: RenderEnv) -> str:
+    """A count with its noun, singular or plural by the language's rule: French "0 jour",
+    "1 jour", "2 jours"; English "0 days", "1 day", "2 days". The plural is the singular with
+    an "s" unless given."""
+    if value is None:
+        return ""
+    number = _to_int(value, "plural")
+    one = _text(singular, "plural singular")
+    many = one + "s" if plural_form is None else _text(plural_form, "plural plural")
+    single = abs(number) == 1 if _is_en(env) else abs(number) < 2
+    return f"{number} {one if single else many}"
+
+
 BUILTIN_FILTERS: Final[Mapping[str, Filter]] = MappingProxyType(
     {
         "money": money,
@@ -237,6 +264,8 @@ BUILTIN_FILTERS: Final[Mapping[str, Filter]] = MappingProxyType(
         "lower": lower,
         "count": count,
         "join": join,
+        "national": national,
+        "plural": plural,
     }
 )
 """Filters available to every menu; the application may extend a copy of it."""

@@ -44,6 +44,27 @@ def normalise_phone(text: str, phone: PhoneRule) -> str | None:
     return None
 
 
+def is_mobile(number: str, phone: PhoneRule) -> bool:
+    """Whether E.164 digits are a number of the service's mobile plan (its national prefixes,
+    operator data in the menu's ``phone`` block; any number when it names none)."""
+    national = number[len(phone.country_code):]
+    return not phone.prefixes or national.startswith(phone.prefixes)
+
+
+def possible_rules(rules: InputRules) -> tuple[str, ...]:
+    """The rules a reply to this input can break, so its screen keeps room for their messages."""
+    found = ["kind"]
+    if rules.kind == "text" or rules.min_length is not None or rules.max_length is not None:
+        found.append("length")
+    if rules.kind in ("digits", "amount") and (rules.min_value is not None or rules.max_value is not None):
+        found.append("range")
+    if rules.pattern is not None:
+        found.append("pattern")
+    if rules.choices is not None:
+        found.append("choice")
+    return tuple(found)
+
+
 def rule_details(rules: InputRules, phone: PhoneRule) -> dict[str, Any]:
     """What the error templates may quote (``rule.min``...); missing bounds read as open."""
     return {
@@ -52,6 +73,7 @@ def rule_details(rules: InputRules, phone: PhoneRule) -> dict[str, Any]:
         "min_length": rules.min_length if rules.min_length is not None else 1,
         "max_length": rules.max_length if rules.max_length is not None else MAX_INPUT,
         "digits": phone.national_digits,
+        "prefixes": list(phone.prefixes),
         "choices": list(rules.choices or ()),
     }
 
@@ -62,12 +84,14 @@ def validate(rules: InputRules, text: str, phone: PhoneRule) -> Any | Invalid:
     value: Any = text
     kind = rules.kind
     if not text or len(text) > MAX_INPUT:
-        return Invalid("kind" if not text else "length", rule_details(rules, phone))
+        # too long for any USSD string: the prompt's own rule says why (its kind, or its length)
+        too_long = kind == "text" or rules.max_length is not None
+        return Invalid("length" if text and too_long else "kind", rule_details(rules, phone))
     if kind == "digits" and not (text.isdigit() and text.isascii()):
         return Invalid("kind", rule_details(rules, phone))
     if kind == "phone":
         value = normalise_phone(text, phone)
-        if value is None:
+        if value is None or not is_mobile(value, phone):
             return Invalid("kind", rule_details(rules, phone))
     if kind == "amount":
         compact = text.replace(" ", "")

@@ -611,10 +611,14 @@ class _ServiceBuilder:
                 self.r.problem(path, fields["keys"], "service keys: back, home and more must differ")
         phone = PhoneRule()
         if "phone" in fields:
-            pfields = self.r.mapping(path, fields["phone"], ("country_code", "national_digits"), "service phone") or {}
+            pfields = self.r.mapping(path, fields["phone"], ("country_code", "national_digits", "prefixes"), "service phone") or {}
             cc = self.r.string(path, pfields["country_code"], "service phone country_code") if "country_code" in pfields else None
             nd = self.r.integer(path, pfields["national_digits"], "service phone national_digits") if "national_digits" in pfields else None
-            phone = PhoneRule(cc or phone.country_code, nd or phone.national_digits)
+            prefixes = self.r.strings(path, pfields["prefixes"], "service phone prefixes") if "prefixes" in pfields else []
+            for node, prefix in zip(getattr(pfields.get("prefixes"), "value", ()), prefixes):
+                if not (prefix.isdigit() and prefix.isascii()) or len(prefix) >= (nd or phone.national_digits):
+                    self.r.problem(path, node, f"service phone prefixes: expected the first digits of a national number, like '07', not {prefix!r}")
+            phone = PhoneRule(cc or phone.country_code, nd or phone.national_digits, tuple(prefixes))
         option_format = "{key}. {label}"
         if "option_format" in fields:
             option_format = self.r.string(path, fields["option_format"], "service option_format") or option_format

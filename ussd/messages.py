@@ -23,8 +23,10 @@ DEFAULTS: dict[str, dict[str, str]] = {
     "input_kind_text": {"fr": "Saisie invalide.", "en": "Invalid entry."},
     "input_kind_digits": {"fr": "Saisissez uniquement des chiffres.", "en": "Enter digits only."},
     "input_kind_phone": {
-        "fr": "Numéro invalide: {{ rule.digits }} chiffres attendus.",
-        "en": "Invalid number: {{ rule.digits }} digits expected.",
+        "fr": "Numéro invalide: {{ rule.digits }} chiffres attendus"
+              "{{ ', commençant par ' + (rule.prefixes | join(', ')) if rule.prefixes else '' }}.",
+        "en": "Invalid number: {{ rule.digits }} digits expected"
+              "{{ ', starting with ' + (rule.prefixes | join(', ')) if rule.prefixes else '' }}.",
     },
     "input_kind_amount": {
         "fr": "Montant invalide: saisissez un nombre entier.",

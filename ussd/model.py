@@ -207,6 +207,8 @@ class PhoneRule:
 
     country_code: str = "225"
     national_digits: int = 10
+    #: National prefixes of the mobile numbers a ``phone`` input accepts (none: any number).
+    prefixes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

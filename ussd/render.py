@@ -7,7 +7,7 @@ benchmark's baseline share it and the checker can render fixed text the same way
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from . import gsm
@@ -221,19 +221,44 @@ def paginate_lines(
     env: RenderEnv,
     *,
     nav: bool,
-    error: str | None = None,
+    reserve: str | None = None,
 ) -> list[str]:
-    """Make the lines safe for the service's charset and split them into pages that fit."""
+    """Make the lines safe for the service's charset and split them into pages that fit, each
+    with room left at its top for ``reserve`` (the longest error line the screen may show): an
+    error line shown above a page (:func:`with_error`) then never moves a line to another page."""
     charset = service.charset
     more, footer = _chrome(service, scope, env)
     prepare = gsm.prepare
-    header = tuple(prepare(line, charset) for line in error.split("\n")) if error else ()
-    return paginate(
+    header = tuple(reserve.split("\n")) if reserve else ()
+    pages = paginate(
         [prepare(line, charset) for line in lines],
         more=more,
         header=header,
         footer=footer if nav else (),
     )
+    if not header:
+        return pages
+    slot = "\n".join(header)
+    return [page[len(slot) + 1:] if page.startswith(slot + "\n") else "" if page == slot else page
+            for page in pages]
+
+
+def prepared(service: Service, text: str) -> str:
+    """Text as the handset is sent it: safe for the service's charset, line by line."""
+    charset = service.charset
+    return "\n".join(gsm.prepare(line, charset) for line in text.split("\n"))
+
+
+def longest(texts: Iterable[str]) -> str | None:
+    """The text that costs the most on a page (septets, or UCS-2 units), or None."""
+    return max(texts, key=lambda text: gsm.measure(text).units, default=None)
+
+
+def with_error(error: str | None, page: str) -> str:
+    """A page with the error line above it (the page was laid out with room for it)."""
+    if not error:
+        return page
+    return f"{error}\n{page}" if page else error
 
 
 def _chrome(service: Service, scope: Mapping[str, Any], env: RenderEnv) -> tuple[str, tuple[str, ...]]:

@@ -18,6 +18,9 @@ Clock = Callable[[], float]
 DEFAULT_IDLE_TIMEOUT = 60.0
 DEFAULT_MAX_DURATION = 180.0
 HISTORY_LIMIT = 32
+#: Expired dialogues remembered (by id) so that a late reply is answered in the dialogue's own
+#: language; the oldest is forgotten first. A few hundred bytes each.
+ENDED_LIMIT = 4096
 
 
 @dataclass(slots=True)
@@ -34,9 +37,6 @@ class Dialogue:
     inputs: dict[str, Any] = field(default_factory=dict)
     history: list[str] = field(default_factory=list)
     result: dict[str, Any] | None = None
-    #: The error line shown above the screen since the last reply it did not understand. It stays
-    #: until the subscriber leaves the screen, so paging keeps one layout and no line is skipped.
-    notice: str | None = None
     #: The pages of the current screen as first shown: paging within a screen shows these, so a
     #: list cannot shift under the subscriber (a bucket expiring between page 1 and page 2).
     shown: list[str] | None = None
@@ -79,6 +79,11 @@ class SessionStore(abc.ABC):
     def delete(self, session_id: str) -> None: ...
 
     @abc.abstractmethod
+    def ended(self, session_id: str) -> Dialogue | None:
+        """The dialogue that expired under this id, while it is remembered: a reply that comes too
+        late is told so in the dialogue's language, not the service's default."""
+
+    @abc.abstractmethod
     def sweep(self) -> int:
         """Drop expired dialogues; returns how many were dropped."""
 
@@ -93,15 +98,26 @@ class MemorySessionStore(SessionStore):
                  max_duration: float = DEFAULT_MAX_DURATION) -> None:
         super().__init__(clock, idle_timeout, max_duration)
         self._live: OrderedDict[str, Dialogue] = OrderedDict()
+        self._ended: OrderedDict[str, Dialogue] = OrderedDict()
 
     def get(self, session_id: str) -> Dialogue | None:
         dialogue = self._live.get(session_id)
         if dialogue is None:
             return None
         if not self.is_live(dialogue, self.clock()):
-            del self._live[session_id]
+            self._expire(session_id)
             return None
         return dialogue
+
+    def _expire(self, session_id: str) -> None:
+        ended = self._ended
+        ended[session_id] = self._live.pop(session_id)
+        ended.move_to_end(session_id)
+        if len(ended) > ENDED_LIMIT:
+            ended.popitem(last=False)
+
+    def ended(self, session_id: str) -> Dialogue | None:
+        return self._ended.get(session_id)
 
     def put(self, dialogue: Dialogue) -> None:
         dialogue.touched = self.clock()
@@ -121,11 +137,11 @@ class MemorySessionStore(SessionStore):
             sid, dialogue = next(iter(live.items()))
             if now - dialogue.touched < self.idle_timeout:
                 break
-            del live[sid]
+            self._expire(sid)
             dropped += 1
         # The total-duration limit does not follow touch order: check the rest once.
         for sid in [s for s, d in live.items() if now - d.started >= self.max_duration]:
-            del live[sid]
+            self._expire(sid)
             dropped += 1
         return dropped
 
