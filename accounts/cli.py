@@ -76,7 +76,7 @@ def services(sub: Subscriber, debits: list[DebitRecord], at: Instant, policy: Po
                                                  "sms": sub.usage.sms, "data": sub.usage.data,
                                                  "spend": sub.usage.spend},
         "invoices": [{"month": i.month, "amount": i.amount, "issued": iso(i.issued, policy), "due": iso(i.due, policy),
-                      "paid": i.paid, "overdue": not i.paid and at > i.due}
+                      "paid": i.paid, "overdue": i.overdue(at)}
                      for i in sorted(sub.invoices, key=lambda i: i.issued, reverse=True) if i.issued <= at],
         "internet_plus": None if plus is None else {
             "active": plus.active,

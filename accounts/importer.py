@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import yaml
 
@@ -351,8 +351,9 @@ def _parse_bucket(r: _Record, raw: Any, field: str) -> Bucket | None:
     return Bucket(account, rubrique, amount, expires, scope, granted, line or None)
 
 
-def parse_records(records: Any, source: str, tz: tzinfo) -> list[Subscriber]:
-    """Check every record; raises :class:`ImportFailed` listing all problems, else the subscribers."""
+def parse_records(records: Any, source: str, tz: tzinfo, lines: Sequence[int] = ()) -> list[Subscriber]:
+    """Check every record; raises :class:`ImportFailed` listing all problems, else the subscribers.
+    ``lines``: where each record starts in its file, for the problems to name."""
     problems: list[ImportProblem] = []
     if not isinstance(records, list):
         raise ImportFailed(source, [ImportProblem("file", "subscribers", "expected a list of subscribers")])
@@ -360,7 +361,8 @@ def parse_records(records: Any, source: str, tz: tzinfo) -> list[Subscriber]:
     seen: dict[str, str] = {}
     for n, raw in enumerate(records):
         hint = raw.get("msisdn") if isinstance(raw, dict) else None
-        name = f"subscribers[{n}]" + (f" {hint}" if hint is not None else "")
+        name = f"subscribers[{n}]" + (f" {hint}" if hint is not None else "") + (
+            f" (line {lines[n]})" if n < len(lines) else "")
         sub = parse_subscriber(raw, name, tz, problems)
         if sub is None:
             continue
@@ -378,7 +380,8 @@ def read_yaml(path: str | Path, tz: tzinfo) -> list[Subscriber]:
     source = str(path)
     try:
         with open(path, "rb") as fh:
-            data = load_plain(fh.read())
+            lines: list[int] = []
+            data = load_plain(fh.read(), lines)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1} column {mark.column + 1}" if mark else "file"
@@ -387,7 +390,9 @@ def read_yaml(path: str | Path, tz: tzinfo) -> list[Subscriber]:
         raise ImportFailed(source, [ImportProblem("file", "", f"cannot read: {exc}")]) from None
     if not isinstance(data, dict) or "subscribers" not in data:
         raise ImportFailed(source, [ImportProblem("file", "subscribers", "expected a mapping with a 'subscribers' list")])
-    return parse_records(data["subscribers"], source, tz)
+    if len(data) > 1:  # the lines are of the first list under the root: only trust them alone
+        lines = []
+    return parse_records(data["subscribers"], source, tz, lines)
 
 
 def read_csv(path: str | Path, tz: tzinfo) -> list[Subscriber]:
@@ -396,8 +401,9 @@ def read_csv(path: str | Path, tz: tzinfo) -> list[Subscriber]:
     source = str(path)
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
-            rows = list(csv.DictReader(fh))
-            header = rows[0].keys() if rows else ()
+            reader = csv.DictReader(fh)
+            rows = [(reader.line_num, row) for row in reader]  # the line where each row ends
+            header = rows[0][1].keys() if rows else ()
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise ImportFailed(source, [ImportProblem("file", "", f"cannot read: {exc}")]) from None
     missing = [c for c in ("msisdn", "status", "offer_name", "offer_type", "balance", "main_expires") if c not in header]
@@ -407,10 +413,12 @@ def read_csv(path: str | Path, tz: tzinfo) -> list[Subscriber]:
             f"unknown columns: {', '.join(unknown)}; " if unknown else "") + f"expected: {', '.join(CSV_FIELDS)}"
         raise ImportFailed(source, [ImportProblem("header", "", message if rows else "no rows")])
     records: dict[str, dict[str, Any]] = {}
-    for row in rows:
+    lines: list[int] = []  # each subscriber's first row
+    for line, row in rows:
         key = (row.get("msisdn") or "").strip()
         record = records.get(key)
         if record is None:
+            lines.append(line)
             record = records[key] = {
                 "msisdn": key, "status": row.get("status"),
                 "offer": {"name": row.get("offer_name"), "type": row.get("offer_type")},
@@ -421,7 +429,7 @@ def read_csv(path: str | Path, tz: tzinfo) -> list[Subscriber]:
             }
         if any((row.get(c) or "").strip() for c in ("account", "rubrique", "amount", "expires")):
             record["buckets"].append({c: (row.get(c) or "").strip() or None for c in BUCKET_FIELDS})
-    return parse_records(list(records.values()), source, tz)
+    return parse_records(list(records.values()), source, tz, lines)
 
 
 def read_subscribers(path: str | Path, tz: tzinfo) -> list[Subscriber]:

@@ -131,6 +131,10 @@ class Invoice(NamedTuple):
     due: Instant
     paid: bool = False
 
+    def overdue(self, now: Instant) -> bool:
+        """Unpaid after its due date: screens say since when, not "to pay before"."""
+        return not self.paid and self.due < now
+
 
 class Purchase(NamedTuple):
     """An internet+ purchase: a digital service paid on the Orange bill."""

@@ -140,7 +140,7 @@ class AccountProviders:
         def view(i: Invoice) -> dict[str, Any]:
             return {"month": i.month, "label": month_label(i.month), "amount": i.amount,
                     "issued": to_datetime(i.issued, tz), "due": to_datetime(i.due, tz), "paid": i.paid,
-                    "overdue": not i.paid and i.due < now, "too_old": i.issued <= limit}
+                    "overdue": i.overdue(now), "too_old": i.issued <= limit}
 
         views = [view(i) for i in issued]
         return {
@@ -303,14 +303,14 @@ class BonusView(Mapping[str, Any]):
         the weekend), ``empty`` (nothing held at all), ``lines`` (every counting line, by expiry),
         and per rubrique, in the help page's order (``all``, a list; ``rubriques``, by name):
         title, total, lines (in the policy's order, each named per language), next expiry,
-        whether usable now, the window's words, and ``listed`` (whether the rubrique menu shows
-        it: every rubrique of the help page, and the one for passes once it holds something).
-        Rubriques with nothing count too, empty."""
+        whether usable now, the window's words; ``listed``, the rubriques the menu lists: every
+        one of the help page, and the one for passes once it holds something. Rubriques with
+        nothing count too, empty."""
         policy = self._policy
         tz = policy.tz
         views = self._resolution.accounts.get(account, {}) if self._resolution is not None else {}
         entry: dict[str, Any] = {"total": 0, "usable": 0, "later": [], "empty": not views, "lines": [],
-                                 "all": [], "rubriques": {}}
+                                 "all": [], "listed": [], "rubriques": {}}
         titles, windows = _words(policy, account)
         for rubrique in RUBRIQUES[account]:
             view = views.get(rubrique)
@@ -326,9 +326,10 @@ class BonusView(Mapping[str, Any]):
                 "usable_now": usable,
                 "window": windows[rubrique],
                 "lines": lines,
-                "listed": rubrique != policy.pass_rubrique or view is not None,
             }
             entry["all"].append(item)
+            if rubrique != policy.pass_rubrique or view is not None:
+                entry["listed"].append(item)
             entry["rubriques"][rubrique] = item
             entry["total"] += item["total"]
             if usable:

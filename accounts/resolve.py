@@ -9,7 +9,6 @@ store returned the buckets, nor on how the labels sort.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from operator import itemgetter
 from datetime import datetime
 from typing import Any, Mapping, NamedTuple
 
@@ -57,9 +56,6 @@ class Resolution:
 #: run for every bucket at every step, and that call was their largest cost).
 _make = tuple.__new__
 
-#: How lines sort: every field but the names (a mapping, which does not order).
-_ORDER = itemgetter(0, 1, 2, 3, 4)
-
 #: Every (account, rubrique) in the help page's order, so a resolution lists them as menus do.
 _KEYS = tuple((account, rubrique) for account, names in RUBRIQUES.items() for rubrique in names)
 
@@ -88,8 +84,9 @@ def resolve(subscriber: Subscriber, now: Instant, policy: Policy) -> Resolution:
         if lines is None:
             continue
         # Line's fields are in sort order: rank, expiry, then label and amount (one rubrique's
-        # scopes are all text or all None; lines equal up to the names are the same line)
-        lines.sort(key=_ORDER)
+        # scopes are all text or all None). Names come last and are never compared with "<":
+        # lines equal up to them have one rank, hence the very same names.
+        lines.sort()
         window = rules[key].window
         if window is None:
             usable = True

@@ -16,8 +16,11 @@ _Loader = getattr(yaml, "CBaseLoader", yaml.BaseLoader)
 _NULLS = frozenset(("", "~", "null", "Null", "NULL"))
 
 
-def load_plain(data: bytes | str) -> Any:
-    """The first document of ``data`` as plain data; raises ``yaml.YAMLError`` on bad syntax."""
+def load_plain(data: bytes | str, item_lines: list[int] | None = None) -> Any:
+    """The first document of ``data`` as plain data; raises ``yaml.YAMLError`` on bad syntax.
+
+    With ``item_lines``, the line (1-based) where each item of a list directly under the root
+    mapping starts is appended to it, so problems with a record can name its line."""
     loader = _Loader(data)
     try:
         get_event = loader.get_event
@@ -48,6 +51,9 @@ def load_plain(data: bytes | str) -> Any:
         while True:
             event = get_event()
             kind = type(event)
+            if item_lines is not None and len(stack) == 2 and type(stack[1][0]) is list and (
+                    kind is ScalarEvent or kind is MappingStartEvent or kind is SequenceStartEvent or kind is AliasEvent):
+                item_lines.append(event.start_mark.line + 1)
             if kind is ScalarEvent:
                 value = event.value
                 if event.implicit[0] and not event.style and value in _NULLS:

@@ -27,6 +27,7 @@ from accounts.importer import (
 from accounts.model import Bucket, DuplicateRequest, MainAccount, Offer, Subscriber
 from accounts.policy import load_policy
 from accounts.resolve import as_json, resolve
+from accounts.yamldata import load_plain
 
 HERE = Path(__file__).parent
 FIXTURES = HERE / "accounts"
@@ -347,7 +348,30 @@ def test_csv_refuses_an_unspoken_language(tmp_path: Path) -> None:
     with pytest.raises(ImportFailed) as caught:
         read_subscribers(write(tmp_path, "de.csv", text), TZ)
     assert [(p.record, p.field, p.message) for p in caught.value.problems] == [
-        ("subscribers[1] 2250722222222", "language", "'de' is not one of: fr, en")]
+        ("subscribers[1] 2250722222222 (line 5)", "language", "'de' is not one of: fr, en")]
+
+
+def test_yaml_problems_name_the_records_line(tmp_path: Path) -> None:
+    text = ("# two subscribers\nsubscribers:\n"
+            '  - {msisdn: "2250701020304", status: active, offer: {name: M, type: prepaid}, language: fr,\n'
+            '     main: {balance: 1, expires: "2027-01-01T00:00:00"}}\n'
+            "  -\n"
+            '    msisdn: "2250701020305"\n'
+            "    status: active\n"
+            "    offer: {name: M, type: prepaid}\n"
+            "    language: de\n"
+            '    main: {balance: 1, expires: "2027-01-01T00:00:00"}\n'
+            "  - nothing\n")
+    with pytest.raises(ImportFailed) as caught:
+        read_subscribers(write(tmp_path, "two.yaml", text), TZ)
+    assert [(p.record, p.field) for p in caught.value.problems] == [
+        ("subscribers[1] 2250701020305 (line 6)", "language"), ("subscribers[2] (line 11)", "")]
+
+
+def test_item_lines_are_those_of_the_list_under_the_root() -> None:
+    lines: list[int] = []
+    data = load_plain("subscribers:\n  - a\n  - [b, c]\n  - {d: [e]}\n  - *x\n".replace("*x", "&x f"), lines)
+    assert data == {"subscribers": ["a", ["b", "c"], {"d": ["e"]}, "f"]} and lines == [2, 3, 4, 5]
 
 
 def test_an_instant_without_a_date_in_the_operators_zone_is_refused() -> None:
@@ -400,9 +424,9 @@ def test_failure_text_names_source_record_and_field(tmp_path: Path) -> None:
     source = str(FIXTURES / "two_bad.yaml")
     assert caught.value.source == source
     assert str(caught.value).splitlines() == [
-        f"{source}: subscribers[1] 2250755555555: status: "
+        f"{source}: subscribers[1] 2250755555555 (line 8): status: "
         "'activ' is not one of: active, inactive, deactivated (did you mean 'active'?)",
-        f"{source}: subscribers[2] 2250766666666: buckets[0].amount: "
+        f"{source}: subscribers[2] 2250766666666 (line 12): buckets[0].amount: "
         "expected a whole number from 0 to 1000000000000000, found -5",
     ]
 
@@ -477,8 +501,8 @@ def test_csv_row_problems_name_record_and_field(tmp_path: Path) -> None:
     with pytest.raises(ImportFailed) as caught:
         read_subscribers(write(tmp_path, "bad.csv", text), TZ)
     assert [(p.record, p.field, p.message) for p in caught.value.problems] == [
-        ("subscribers[0] 2250711111111", "buckets[1].amount", "expected a whole number, found '18.5'"),
-        ("subscribers[1] 2250722222222", "status",
+        ("subscribers[0] 2250711111111 (line 2)", "buckets[1].amount", "expected a whole number, found '18.5'"),
+        ("subscribers[1] 2250722222222 (line 5)", "status",
          "'inactiv' is not one of: active, inactive, deactivated (did you mean 'inactive'?)"),
     ]
 

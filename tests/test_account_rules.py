@@ -689,3 +689,15 @@ def test_a_label_written_per_language_and_a_missing_one(tmp_path: Path) -> None:
     assert name.names == {"fr": "Tout", "en": "All"} and name.label == "Tout" and name.rank == 0
     _, problems = policy_problems(tmp_path, "lines:\n  - {account: credit, rubrique: special, scope: all}\n")
     assert problems == [(2, 5, "lines entry 1: missing 'label' (text, or {fr: ..., en: ...})")]
+
+
+def test_identical_lines_and_unnamed_lines_sort_without_comparing_names(tmp_path: Path) -> None:
+    twins = [bucket("credit", "monthly", 5, "2026-12-01T00:00:00", "all")] * 2
+    lines = view(resolve(sub(*twins), t("2026-11-25T10:00:00"), POLICY), "credit", "monthly").lines
+    assert [ln.amount for ln in lines] == [5, 5]
+    path = tmp_path / "bare.yaml"
+    path.write_text("timezone: Africa/Abidjan\n", encoding="utf-8")  # no line names: titles and scopes
+    bare = load_policy(path)
+    b = [bucket("minutes", "special", 5, "2026-12-01T00:00:00", scope) for scope in ("intra", "all", "international")]
+    names = [ln.label for ln in view(resolve(sub(*b, *b), t("2026-11-25T10:00:00"), bare), "minutes", "special").lines]
+    assert names == ["special all"] * 2 + ["special international"] * 2 + ["special intra"] * 2

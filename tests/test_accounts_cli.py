@@ -214,9 +214,9 @@ def test_failing_import_lists_every_problem_and_changes_nothing(ussd: Ussd, db: 
     assert run.code == 1
     assert run.out == ""
     assert run.err.splitlines() == [
-        f"{bad}: subscribers[1] 2250755555555: status: "
+        f"{bad}: subscribers[1] 2250755555555 (line 8): status: "
         "'activ' is not one of: active, inactive, deactivated (did you mean 'active'?)",
-        f"{bad}: subscribers[2] 2250766666666: buckets[0].amount: "
+        f"{bad}: subscribers[2] 2250766666666 (line 12): buckets[0].amount: "
         "expected a whole number from 0 to 1000000000000000, found -5",
         "2 problem(s); nothing imported",
     ]

@@ -7,10 +7,11 @@ from datetime import datetime
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from conftest import AT, FakeClock
+from conftest import AT, FakeClock, shop_registry
 from ussd import gsm
 from ussd.engine import ERROR_SCREEN, Engine, Response
-from ussd.sessions import Dialogue
+from ussd.loader import load_menus_or_raise
+from ussd.sessions import Dialogue, MemorySessionStore
 
 RICH = "2250701000001"  # prepaid, fr, 1500 F, 30 lines
 POOR = "2250701000002"  # postpaid, en, 50 F
@@ -283,3 +284,25 @@ def test_expired_screen_speaks_the_dialogues_language(engine: Engine, clock: Fak
     clock.advance(61)
     assert "expiré" in engine.reply(french.session, "1", AT).text
     assert "expiré" in engine.reply("never-seen", "1", AT).text  # unknown: the service's default
+
+
+def test_an_option_whose_save_fails_ends_on_the_error_screen(tmp_path, population, clock: FakeClock) -> None:
+    (tmp_path / "m.yaml").write_text(
+        'service: {code: "*556#", entry: home, languages: [fr, en]}\n'
+        "screens:\n"
+        "  home:\n"
+        '    text: "Choisir"\n'
+        "    options:\n"
+        "      - each: subscriber.lines[:2]\n"
+        "        as: l\n"
+        '        label: "{{ l.name }}"\n'
+        "        save: {share: l.amount // 0}\n"
+        "        goto: done\n"
+        "  done: {type: end, text: \"Fini\"}\n", encoding="utf-8")
+    registry = shop_registry(population)
+    engine = Engine(load_menus_or_raise([str(tmp_path)], registry), registry,
+                    MemorySessionStore(clock), clock=lambda: AT)
+    home = engine.begin(RICH, "*556#", AT)
+    failed = engine.reply(home.session, "1", AT)
+    assert failed.end and failed.screen == ERROR_SCREEN and "indisponible" in failed.text
+    assert len(engine.sessions) == 0

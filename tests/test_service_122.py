@@ -6,11 +6,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 from test_engine import walk as engine_walk
 
 from accounts.policy import load_policy
 from accounts.store import AccountStore
 from simulator.demo import default_menu_paths, demo_registry, demo_store
+from ussd import gsm
 from ussd.engine import Engine, Response
 from ussd.loader import load_menus_or_raise
 from ussd.sessions import MemorySessionStore
@@ -74,3 +76,29 @@ def test_english_screens_name_lines_in_english(store: AccountStore) -> None:
     assert social.text.startswith("Social networks: 200 MB exp.")
     for screen in (monthly, social, walk(engine, PREPAID, ["1", "2"], lang="en")[-1]):
         assert "Réseaux" not in screen.text and "Tous" not in screen.text
+
+
+SUBSCRIBERS = [PREPAID, POSTPAID, "2250707070707", "2250700000001", "2250700000002", "2250799999999"]
+REPLIES = st.lists(st.sampled_from(["1", "2", "3", "4", "5", "6", "7", "8", "9", "01", "0", "00", "98", "99",
+                                    "x", "", "0705060708", "+225 05 11 22 33 44", "2721202122", "1" * 200]),
+                   max_size=12)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(msisdn=st.sampled_from(SUBSCRIBERS), lang=st.sampled_from(["fr", "en"]), replies=REPLIES,
+       hours=st.integers(0, 24 * 40))
+def test_any_walk_of_122_fits_and_never_fails_a_template(caplog: pytest.LogCaptureFixture, msisdn: str,
+                                                           lang: str, replies: list[str], hours: int) -> None:
+    caplog.clear()
+    engine = engine_on(demo_store("memory:", POLICY))
+    at = AT + timedelta(hours=hours)
+    response = engine.begin(msisdn, "#122#", at, lang=lang)
+    seen = [response]
+    for reply in replies:
+        if response.end:
+            break
+        response = engine.reply(response.session, reply, at)
+        seen.append(response)
+    for shown in seen:
+        assert gsm.measure(shown.text).fits and shown.text and "\n?" not in f"\n{shown.text}"
+    assert not [r for r in caplog.records if r.levelname in ("WARNING", "ERROR")], caplog.text

@@ -28,9 +28,9 @@ def test_an_empty_sub_account_says_so_and_the_pass_rubrique_is_listed_once_held(
     view = providers.bonus(call(t("2026-11-25T10:00:00")))
     assert view["minutes"]["empty"] and view["minutes"]["usable"] == 0
     assert not view["internet"]["empty"]
-    assert [r["rubrique"] for r in view["internet"]["all"] if r["listed"]] == [
+    assert [r["rubrique"] for r in view["internet"]["listed"]] == [
         "monthly", "weekly", "night", "special", "family", "social", "pass"]
-    assert [r["rubrique"] for r in view["credit"]["all"] if r["listed"]] == ["monthly", "omoney", "weekend", "special"]
+    assert [r["rubrique"] for r in view["credit"]["listed"]] == ["monthly", "omoney", "weekend", "special"]
     assert view["internet"]["rubriques"]["pass"]["lines"][0]["label"] == {"fr": "Pass internet", "en": "Internet pass"}
 
 

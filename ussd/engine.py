@@ -518,4 +518,4 @@ class Engine:
         service = sm.service
         lang = record.lang if record else service.default_language
         text = render_text(service.message("expired"), {}, self._env(service, lang), service.default_language)
-        return Response.final(session_id, gsm.prepare(text, service.charset))
+        return Response.final(session_id, prepared(service, text))
