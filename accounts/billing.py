@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from calendar import monthrange
-from datetime import datetime, time, tzinfo
+from datetime import datetime, time, timedelta, tzinfo
 
 from .model import Instant, to_datetime
 
@@ -39,10 +39,10 @@ def months_before(now: Instant, tz: tzinfo, months: int) -> Instant:
     return int(moved.replace(tzinfo=tz).timestamp())
 
 
-def day_start(now: Instant, tz: tzinfo) -> Instant:
-    """Midnight (operator time) of the day holding ``now``."""
+def day_start(now: Instant, tz: tzinfo, days: int = 0) -> Instant:
+    """Midnight (operator time) of the day holding ``now``, or of the ``days``-th day after it."""
     local = to_datetime(now, tz)
-    return int(datetime.combine(local.date(), time(0), tz).timestamp())
+    return int(datetime.combine(local.date() + timedelta(days=days), time(0), tz).timestamp())
 
 
 def billing_month(start: Instant, tz: tzinfo) -> str:

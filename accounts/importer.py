@@ -192,6 +192,9 @@ class _Record:
         if not _MSISDN.match(text):
             self.bad(field, f"expected E.164 digits like 2250701020304, found {value!r}")
             return None
+        if text.startswith("0"):  # a national form: E.164 starts with the country code
+            self.bad(field, f"{value!r} is a national number: give it with its country code, like 2250701020304")
+            return None
         return text
 
 
@@ -227,7 +230,9 @@ def parse_subscriber(raw: Any, name: str, tz: tzinfo, problems: list[ImportProbl
     else:
         for n, value in enumerate(fav_raw):
             number = r.msisdn(value, f"favourites[{n}]")
-            if number is not None:
+            if number is not None and number in favourites:
+                r.bad(f"favourites[{n}]", f"{number} is already favourites[{favourites.index(number)}]")
+            elif number is not None:
                 favourites.append(number)
     buckets: list[Bucket] = []
     buckets_raw = top.get("buckets") or []
@@ -380,7 +385,7 @@ def read_yaml(path: str | Path, tz: tzinfo) -> list[Subscriber]:
     source = str(path)
     try:
         with open(path, "rb") as fh:
-            lines: list[int] = []
+            lines: dict[str, list[int]] = {}
             data = load_plain(fh.read(), lines)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -390,9 +395,7 @@ def read_yaml(path: str | Path, tz: tzinfo) -> list[Subscriber]:
         raise ImportFailed(source, [ImportProblem("file", "", f"cannot read: {exc}")]) from None
     if not isinstance(data, dict) or "subscribers" not in data:
         raise ImportFailed(source, [ImportProblem("file", "subscribers", "expected a mapping with a 'subscribers' list")])
-    if len(data) > 1:  # the lines are of the first list under the root: only trust them alone
-        lines = []
-    return parse_records(data["subscribers"], source, tz, lines)
+    return parse_records(data["subscribers"], source, tz, lines.get("subscribers", ()))
 
 
 def read_csv(path: str | Path, tz: tzinfo) -> list[Subscriber]:
@@ -402,7 +405,14 @@ def read_csv(path: str | Path, tz: tzinfo) -> list[Subscriber]:
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
-            rows = [(reader.line_num, row) for row in reader]  # the line where each row ends
+            reader.fieldnames  # the header is read: line_num is now its last line
+            rows: list[tuple[int, dict[str, Any]]] = []
+            while True:
+                start = reader.line_num + 1  # a quoted field may hold newlines: the row's first line
+                row = next(reader, None)
+                if row is None:
+                    break
+                rows.append((start, row))
             header = rows[0][1].keys() if rows else ()
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise ImportFailed(source, [ImportProblem("file", "", f"cannot read: {exc}")]) from None

@@ -150,7 +150,8 @@ class InternetPlus(NamedTuple):
 
 
 class DuplicateRequest(NamedTuple):
-    """A subscriber asked, at ``at``, for a duplicate of the invoice of ``month`` (sent by SMS)."""
+    """A subscriber asked, at ``at``, for a duplicate of the invoice of ``month`` (put in the
+    Espace client as a PDF)."""
 
     month: str
     at: Instant

@@ -156,12 +156,16 @@ def _labels(reader: NodeReader, path: str, node: yaml.Node, what: str) -> dict[s
     if isinstance(node, yaml.ScalarNode):
         text = reader.string(path, node, what)
         return {"*": text} if text is not None else {}
-    fields = reader.mapping(path, node, (), what) or {}
+    fields = reader.mapping(path, node, LANGUAGES, what) or {}
     out = {}
     for lang, value in fields.items():
         text = reader.string(path, value, f"{what} [{lang}]")
         if text is not None:
             out[lang] = text
+    missing = [lang for lang in LANGUAGES if lang not in fields]
+    if fields and missing:  # one text for all is a scalar; a mapping names every language
+        reader.problem(path, node, f"{what}: missing {', '.join(missing)} (give every language: "
+                       f"{', '.join(LANGUAGES)}, or one text for all)")
     return out
 
 

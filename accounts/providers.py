@@ -23,7 +23,7 @@ from .catalogue import Pass, load_catalogue
 from .model import RUBRIQUES, Invoice, Subscriber, counting_span, to_datetime, to_instant
 from .policy import Policy, per_language
 from .resolve import Resolution, resolve
-from .store import SUCCESS, AccountStore, UnknownSubscriber, keep
+from .store import SUCCESS, AccountStore, UnknownSubscriber, first_request, keep
 
 #: How far back a duplicate invoice may be asked for, in calendar months (help page 000).
 DUPLICATE_MONTHS = 24
@@ -153,7 +153,9 @@ class AccountProviders:
     def internet_plus(self, call: ProviderCall) -> dict[str, Any]:
         """internet+ for a subscriber who has it (``enabled``): on or off (``active``), the
         current billing period (26th to 25th) and the six before it, each with the invoice that
-        bills it and its purchases up to the dialogue's instant; ``periods`` by their ``key``."""
+        bills it and its purchases up to the dialogue's instant; ``periods`` by their ``key`` (the
+        billing invoice's month), with one more: a period chosen just before the 26th can still
+        be opened just after it."""
         sub = self._read(call)
         tz = self.policy.tz
         now = to_instant(call.at, tz)
@@ -163,17 +165,18 @@ class AccountProviders:
         def period(back: int) -> dict[str, Any]:
             start, end = period_of(now, tz, back)
             bought = sorted((p for p in purchases if start <= p.at < end), key=lambda p: p.at, reverse=True)
+            month = billing_month(start, tz)
             return {
-                "key": str(back), "start": to_datetime(start, tz), "end": to_datetime(end - 1, tz),
-                "invoice": month_label(billing_month(start, tz)),
+                "key": month, "start": to_datetime(start, tz), "end": to_datetime(end - 1, tz),
+                "invoice": month_label(month),
                 "total": sum(p.amount for p in bought), "count": len(bought),
                 "purchases": [{"at": to_datetime(p.at, tz), "merchant": p.merchant, "amount": p.amount}
                               for p in bought],
             }
 
-        periods = [period(back) for back in range(PERIODS_SHOWN + 1)]
+        periods = [period(back) for back in range(PERIODS_SHOWN + 2)]
         return {"enabled": plus is not None, "active": bool(plus and plus.active), "current": periods[0],
-                "has_current": periods[0]["count"] > 0, "previous": periods[1:],
+                "has_current": periods[0]["count"] > 0, "previous": periods[1:PERIODS_SHOWN + 1],
                 "periods": {p["key"]: p for p in periods}}
 
     # -- actions ---------------------------------------------------------------------------
@@ -239,17 +242,16 @@ class AccountProviders:
         data: dict[str, Any] = {"month": month, "label": month_label(month), "at": call.at}
         if invoice.issued <= months_before(now, tz, DUPLICATE_MONTHS):
             return Outcome("too_old", data)
-        since = day_start(now, tz)
+        since, until = day_start(now, tz), day_start(now, tz, 1)
         self._last = None
         try:
-            if self.store.request_duplicate(call.msisdn, month, now, since):
+            if self.store.request_duplicate(call.msisdn, month, now, since, until):
                 return Outcome("success", data)
         except UnknownSubscriber:
             return Outcome("error")
         fresh = self.store.get(call.msisdn)
-        first = min((d.at for d in (fresh.duplicates if fresh else ()) if d.month == month and d.at >= since),
-                    default=now)
-        return Outcome("already", {**data, "at": to_datetime(first, tz)})
+        first = first_request(fresh.duplicates if fresh else (), month, since, until)
+        return Outcome("already", {**data, "at": to_datetime(first.at if first else now, tz)})
 
     def register(self, registry: Registry) -> Registry:
         registry.provider("subscriber", self.subscriber)

@@ -13,7 +13,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 from .model import (Bucket, DuplicateRequest, Instant, InternetPlus, Invoice, MainAccount, Offer, Purchase, Subscriber,
                     Usage)
-from .store import (SUCCESS, AccountStore, DebitRecord, DebitResult, Listed, UnknownSubscriber, already_requested,
+from .store import (SUCCESS, AccountStore, DebitRecord, DebitResult, Listed, UnknownSubscriber, first_request,
                     decide_debit, keep)
 
 SCHEMA_VERSION = 3
@@ -224,11 +224,12 @@ class SqlAccountStore(AccountStore):
             services["internet_plus"] = [active, services.get("internet_plus", [True, []])[1]]
             self._set_services(cur, msisdn, services)
 
-    def request_duplicate(self, msisdn: str, month: str, at: Instant, since: Instant) -> bool:
+    def request_duplicate(self, msisdn: str, month: str, at: Instant, since: Instant,
+                          until: Instant | None = None) -> bool:
         with self._write() as cur:
             services = self._locked_services(cur, msisdn)
             requests = services.get("duplicates", [])
-            if already_requested((DuplicateRequest(*r) for r in requests), month, since):
+            if first_request((DuplicateRequest(*r) for r in requests), month, since, until) is not None:
                 return False
             services["duplicates"] = [*requests, [month, at]]
             self._set_services(cur, msisdn, services)

@@ -3,8 +3,8 @@ in-memory store, and ``open_store(url)`` to pick one.
 
 Every store applies the same debit rule (:func:`decide_debit`) inside its own atomic section, and
 keeps a record per (subscriber, request id), so a retried purchase is answered from the record and
-never debits twice. Invoice duplicate requests follow one rule too (:func:`already_requested`),
-checked and recorded in one atomic section, so two requests at once send one SMS.
+never debits twice. Invoice duplicate requests follow one rule too (:func:`first_request`),
+checked and recorded in one atomic section, so two requests at once are recorded once.
 """
 
 from __future__ import annotations
@@ -75,10 +75,14 @@ class Listed(NamedTuple):
     offer_type: str
 
 
-def already_requested(requests: Iterable[DuplicateRequest], month: str, since: Instant) -> bool:
-    """The rule: a duplicate of ``month`` asked for at or after ``since`` is not asked for again
-    (one SMS per invoice and period)."""
-    return any(r.month == month and r.at >= since for r in requests)
+def first_request(requests: Iterable[DuplicateRequest], month: str, since: Instant,
+                  until: Instant | None = None) -> DuplicateRequest | None:
+    """The rule: the first request for a duplicate of ``month`` made in ``[since, until)`` (the
+    day's start and end; no end: any later one); while there is one, the duplicate is not asked
+    for again. Another day's requests do not count, so a clock frozen in the past sees the past
+    as it was, while two requests of one day count once in whatever order they are stored."""
+    return min((r for r in requests if r.month == month and since <= r.at and (until is None or r.at < until)),
+               key=lambda r: r.at, default=None)
 
 
 def _newest_first(records: Iterable[DebitRecord]) -> list[DebitRecord]:
@@ -123,9 +127,10 @@ class AccountStore(abc.ABC):
         """Debit the main account and grant ``grants`` atomically, exactly once per request id."""
 
     @abc.abstractmethod
-    def request_duplicate(self, msisdn: str, month: str, at: Instant, since: Instant) -> bool:
+    def request_duplicate(self, msisdn: str, month: str, at: Instant, since: Instant,
+                          until: Instant | None = None) -> bool:
         """Record at ``at`` a request for the duplicate of ``month``'s invoice, unless one was
-        recorded at or after ``since`` (then record nothing and return False), atomically."""
+        recorded in ``[since, until)`` (then record nothing and return False), atomically."""
 
     @abc.abstractmethod
     def subscribers(self, status: str | None = None) -> Iterator[Listed]:
@@ -211,10 +216,11 @@ class MemoryAccountStore(AccountStore):
             records[request_id] = DebitRecord(request_id, amount, result.outcome, result.balance, at)
             return result
 
-    def request_duplicate(self, msisdn: str, month: str, at: Instant, since: Instant) -> bool:
+    def request_duplicate(self, msisdn: str, month: str, at: Instant, since: Instant,
+                          until: Instant | None = None) -> bool:
         with self._lock:
             sub = self._change(msisdn)
-            if already_requested(sub.duplicates, month, since):
+            if first_request(sub.duplicates, month, since, until) is not None:
                 return False
             self._subscribers[msisdn] = replace(sub, duplicates=sub.duplicates + (DuplicateRequest(month, at),))
             return True

@@ -16,11 +16,12 @@ _Loader = getattr(yaml, "CBaseLoader", yaml.BaseLoader)
 _NULLS = frozenset(("", "~", "null", "Null", "NULL"))
 
 
-def load_plain(data: bytes | str, item_lines: list[int] | None = None) -> Any:
+def load_plain(data: bytes | str, item_lines: dict[str, list[int]] | None = None) -> Any:
     """The first document of ``data`` as plain data; raises ``yaml.YAMLError`` on bad syntax.
 
-    With ``item_lines``, the line (1-based) where each item of a list directly under the root
-    mapping starts is appended to it, so problems with a record can name its line."""
+    With ``item_lines``, each list directly under the root mapping gets, under its key, the line
+    (1-based) where each of its items starts, so problems with a record can name its line (a key
+    given twice keeps the lines of the list that is kept, the last)."""
     loader = _Loader(data)
     try:
         get_event = loader.get_event
@@ -29,6 +30,7 @@ def load_plain(data: bytes | str, item_lines: list[int] | None = None) -> Any:
         stack: list[list[Any]] = []
         root: Any = None
         no_key = object()
+        lines: list[int] | None = None  # where the items of the root's list being read start
 
         def add(value: Any) -> None:
             nonlocal root
@@ -51,9 +53,9 @@ def load_plain(data: bytes | str, item_lines: list[int] | None = None) -> Any:
         while True:
             event = get_event()
             kind = type(event)
-            if item_lines is not None and len(stack) == 2 and type(stack[1][0]) is list and (
+            if item_lines is not None and len(stack) == 2 and lines is not None and (
                     kind is ScalarEvent or kind is MappingStartEvent or kind is SequenceStartEvent or kind is AliasEvent):
-                item_lines.append(event.start_mark.line + 1)
+                lines.append(event.start_mark.line + 1)
             if kind is ScalarEvent:
                 value = event.value
                 if event.implicit[0] and not event.style and value in _NULLS:
@@ -65,6 +67,11 @@ def load_plain(data: bytes | str, item_lines: list[int] | None = None) -> Any:
                 container: Any = {} if kind is MappingStartEvent else []
                 if event.anchor is not None:
                     anchors[event.anchor] = container
+                if item_lines is not None and len(stack) == 1:  # a value of the root mapping
+                    pending = stack[0][1]
+                    lines = None
+                    if kind is SequenceStartEvent and type(stack[0][0]) is dict and isinstance(pending, str):
+                        lines = item_lines[pending] = []
                 add(container)
                 stack.append([container, no_key])
             elif kind is MappingEndEvent or kind is SequenceEndEvent:

@@ -14,8 +14,10 @@ import re
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Callable
 
+from ussd.cli import within_years
+
 #: What a clock line or a step's ``at`` may say, for the messages that refuse one.
-CLOCK_FORMS = "+90s, +5m, +2h, +1d, +1h30m or an ISO 8601 instant like 2026-11-28T00:00"
+CLOCK_FORMS = "+90s, +5m, +2h, +1d, +1h30m or an ISO 8601 instant like 2026-11-28T00:00 (years 1970 to 9998)"
 
 _MOVE = re.compile(r"\+(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?")
 _UNITS = ("days", "hours", "minutes", "seconds")
@@ -47,13 +49,15 @@ def read_instant(text: str, tz: tzinfo, previous: datetime | None = None) -> dat
         if move is None or previous is None:
             return None
         try:
-            return previous + move
+            moved = previous + move
         except OverflowError:  # past the year 9999
             return None
+        return moved if within_years(moved) else None
     try:
-        return in_zone(datetime.fromisoformat(text), tz)
+        moment = in_zone(datetime.fromisoformat(text), tz)
     except ValueError:
         return None
+    return moment if within_years(moment) else None
 
 
 def positive_seconds(text: str) -> float | None:

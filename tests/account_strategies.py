@@ -24,7 +24,9 @@ ZONES: tuple[tzinfo, ...] = (timezone.utc, ZoneInfo("Africa/Abidjan"), ZoneInfo(
 
 instants = st.integers(MIN_INSTANT, MAX_INSTANT - 86_400)
 amounts = st.integers(0, MAX_AMOUNT)
-msisdns = st.text("0123456789", min_size=8, max_size=15)
+#: E.164 digits: a country code first, never a leading 0.
+msisdns = st.builds(lambda head, rest: head + rest, st.sampled_from("123456789"),
+                    st.text("0123456789", min_size=7, max_size=14))
 #: Text as the importer keeps it: stripped, not blank, without control characters.
 names = st.text(st.characters(blacklist_categories=("Cc", "Cs")), min_size=1, max_size=24).map(str.strip).filter(bool)
 months = st.builds(lambda year, month: f"{year:04d}-{month:02d}", st.integers(1970, 9999), st.integers(1, 12))
@@ -55,7 +57,7 @@ def subscribers(tz: tzinfo) -> st.SearchStrategy[Subscriber]:
     return st.builds(
         Subscriber, msisdns, st.sampled_from(STATUSES), st.builds(Offer, names, st.sampled_from(OFFER_TYPES)),
         st.sampled_from(LANGUAGES), st.builds(MainAccount, amounts, instants),
-        favourites=st.lists(msisdns, max_size=3).map(tuple), buckets=st.lists(buckets(), max_size=4).map(tuple),
+        favourites=st.lists(msisdns, max_size=3, unique=True).map(tuple), buckets=st.lists(buckets(), max_size=4).map(tuple),
         usage=st.none() | usages, invoices=st.lists(invoices(tz), max_size=3).map(tuple),
         internet_plus=st.none() | internet_plus, duplicates=st.lists(duplicate_requests, max_size=3).map(tuple))
 

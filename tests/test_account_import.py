@@ -368,10 +368,25 @@ def test_yaml_problems_name_the_records_line(tmp_path: Path) -> None:
         ("subscribers[1] 2250701020305 (line 6)", "language"), ("subscribers[2] (line 11)", "")]
 
 
-def test_item_lines_are_those_of_the_list_under_the_root() -> None:
-    lines: list[int] = []
-    data = load_plain("subscribers:\n  - a\n  - [b, c]\n  - {d: [e]}\n  - *x\n".replace("*x", "&x f"), lines)
-    assert data == {"subscribers": ["a", ["b", "c"], {"d": ["e"]}, "f"]} and lines == [2, 3, 4, 5]
+def test_item_lines_are_those_of_the_lists_under_the_root() -> None:
+    lines: dict[str, list[int]] = {}
+    text = "version: [1]\nsubscribers:\n  - a\n  - [b, c]\n  - {d: [e]}\n  - &x f\nother: x\n"
+    data = load_plain(text, lines)
+    assert data == {"version": ["1"], "subscribers": ["a", ["b", "c"], {"d": ["e"]}, "f"], "other": "x"}
+    assert lines == {"version": [1], "subscribers": [3, 4, 5, 6]}
+    lines = {}
+    load_plain("subscribers: [a]\nsubscribers:\n  - b\n  - c\n", lines)
+    assert lines == {"subscribers": [3, 4]}  # the list kept (the last) and its lines
+
+
+def test_a_csv_row_with_a_line_break_is_named_by_its_first_line(tmp_path: Path) -> None:
+    text = ("msisdn,status,offer_name,offer_type,language,balance,main_expires\n"
+            "2250701020304,active,Mix,prepaid,fr,1,2027-01-01T00:00:00\n"
+            '2250701020305,active,"Mix\nDeux",prepaid,de,1,2027-01-01T00:00:00\n')
+    with pytest.raises(ImportFailed) as caught:
+        read_subscribers(write(tmp_path, "nl.csv", text), TZ)
+    assert {p.record for p in caught.value.problems} == {"subscribers[1] 2250701020305 (line 3)"}
+    assert "language" in [p.field for p in caught.value.problems]
 
 
 def test_an_instant_without_a_date_in_the_operators_zone_is_refused() -> None:
@@ -601,3 +616,12 @@ SHAPED_RECORD = st.tuples(
 @given(st.lists(SHAPED_RECORD, max_size=3))
 def test_shaped_records_only_ever_raise_import_failed(records: list[Any]) -> None:
     check_parse(records)
+
+
+def test_favourites_are_e164_and_given_once() -> None:
+    assert problems_of([record(favourites=["0701020304", 2250701020304, "+2250701020304"])]) == [
+        (R, "favourites[0]", "'0701020304' is a national number: give it with its country code, like 2250701020304"),
+        (R, "favourites[2]", "2250701020304 is already favourites[0]"),
+    ]
+    assert problems_of([record(msisdn="0701020304")])[0][1:] == (
+        "msisdn", "'0701020304' is a national number: give it with its country code, like 2250701020304")

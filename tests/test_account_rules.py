@@ -701,3 +701,11 @@ def test_identical_lines_and_unnamed_lines_sort_without_comparing_names(tmp_path
     b = [bucket("minutes", "special", 5, "2026-12-01T00:00:00", scope) for scope in ("intra", "all", "international")]
     names = [ln.label for ln in view(resolve(sub(*b, *b), t("2026-11-25T10:00:00"), bare), "minutes", "special").lines]
     assert names == ["special all"] * 2 + ["special international"] * 2 + ["special intra"] * 2
+
+
+def test_policy_texts_name_every_language_and_no_other(tmp_path: Path) -> None:
+    _, problems = policy_problems(tmp_path, "lines:\n"
+                                  "  - {account: credit, rubrique: special, scope: all, label: {fr: Tout, eng: All}}\n")
+    assert [message for _, _, message in problems] == [
+        "lines entry 1 label: unknown key 'eng' (did you mean 'en'?); expected one of: fr, en",
+        "lines entry 1 label: missing en (give every language: fr, en, or one text for all)"]

@@ -557,6 +557,10 @@ def test_a_duplicate_is_recorded_once_per_month_and_period(store: AccountStore) 
     assert store.get(SERVED.msisdn) == replace(SERVED, duplicates=earlier + (
         DuplicateRequest("2026-10", T0), DuplicateRequest("2026-09", T0 + 120),
         DuplicateRequest("2026-10", T0 + 86_400)))
+    # a day that ends before the requests recorded later: they do not count (a clock frozen earlier)
+    assert store.request_duplicate(SERVED.msisdn, "2026-10", T0 - 86_400, since=T0 - 90_000, until=T0 - 3600) is True
+    assert store.request_duplicate(SERVED.msisdn, "2026-10", T0 - 86_000, since=T0 - 90_000, until=T0 - 3600) is False
+    assert store.request_duplicate(SERVED.msisdn, "2026-10", T0 + 30, since=T0 - 10, until=T0 + 3600) is False
 
 
 def test_a_duplicate_request_keeps_the_subscribers_other_data(store: AccountStore) -> None:

@@ -155,6 +155,13 @@ def test_at_that_is_not_an_instant() -> None:
     assert run.out == "" and run.no_traceback()
 
 
+@pytest.mark.parametrize("at", ["9999-12-26T00:00", "0001-06-01T00:00", "1969-12-31T23:59"])
+def test_at_outside_the_years_dates_can_be_counted_in(at: str) -> None:
+    run = ussd("dial", "#122#", "--msisdn", ACTIVE, "--at", at, "--db", "memory:", stdin="8\n")
+    assert run.code == 2 and "outside the years 1970 to 9998" in run.err
+    assert run.out == "" and run.no_traceback()
+
+
 def test_unknown_msisdn_gets_the_polite_end_screen() -> None:
     run = dial(STRANGER, "1")
     assert run.code == 0, run.err

@@ -306,3 +306,37 @@ def test_an_option_whose_save_fails_ends_on_the_error_screen(tmp_path, populatio
     failed = engine.reply(home.session, "1", AT)
     assert failed.end and failed.screen == ERROR_SCREEN and "indisponible" in failed.text
     assert len(engine.sessions) == 0
+
+
+def test_a_long_end_screen_keeps_room_for_the_error_line_on_its_pages(tmp_path, population, clock: FakeClock) -> None:
+    words = " ".join(f"mot{n:03d}" for n in range(60))  # about 420 septets: three pages
+    (tmp_path / "m.yaml").write_text(
+        'service: {code: "*557#", entry: home, languages: [fr, en]}\n'
+        "screens:\n"
+        "  home:\n"
+        '    text: "Choisir"\n'
+        '    options: [{label: "Lire", goto: terms}]\n'
+        f'  terms: {{type: end, text: "{{{{ msisdn }}}} {words}"}}\n', encoding="utf-8")  # templated: not checked
+    registry = shop_registry(population)
+    engine = Engine(load_menus_or_raise([str(tmp_path)], registry), registry,
+                    MemorySessionStore(clock), clock=lambda: AT)
+    home = engine.begin(RICH, "*557#", AT)
+    page1 = engine.reply(home.session, "1", AT)
+    assert not page1.end and page1.pages > 1
+    wrong = engine.reply(home.session, "7", AT)
+    assert wrong.text == "Choix invalide.\n" + page1.text and gsm.measure(wrong.text).fits
+
+
+def test_a_reply_picks_the_option_shown_even_if_the_list_changed_since(engine: Engine, population) -> None:
+    pick = walk(engine, RICH, "5")[-1]
+    assert "1. Ligne 2 (200 F)" in pick.text
+    population[RICH]["lines"] = population[RICH]["lines"][2:]  # lines 1 and 2 go, in another dialogue
+    assert engine.reply(pick.session, "1", AT).text == "Choisi: Ligne 2 pour 200 F"
+
+
+def test_a_record_from_elsewhere_without_offers_still_takes_a_choice(engine: Engine) -> None:
+    pick = walk(engine, RICH, "5")[-1]
+    record = engine.sessions.get(pick.session)
+    record.offered = None  # as a record stored by an engine that did not keep them
+    engine.sessions.put(record)
+    assert engine.reply(pick.session, "2", AT).text == "Choisi: Ligne 3 pour 300 F"

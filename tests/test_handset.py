@@ -199,7 +199,7 @@ def test_a_clock_line_can_set_the_instant_and_real_time_goes_on_from_there() -> 
 
 @pytest.mark.parametrize("line, said", [
     ("@soon", "(clock line @soon not understood: after @ give +90s, +5m, +2h, +1d, +1h30m or an ISO 8601 "
-              "instant like 2026-11-28T00:00; nothing sent)"),
+              "instant like 2026-11-28T00:00 (years 1970 to 9998); nothing sent)"),
     ("@+1m1h", None),
     ("@", None),
     ("@2026-11-24T00:00", "(clock not moved: 2026-11-24T00:00:00+00:00 is before 2026-11-25T10:00:00+00:00: "
@@ -260,3 +260,8 @@ def test_the_number_is_read_by_the_dialled_services_rule(tmp_path: Path) -> None
     assert read_msisdn(engine, "#125#", "+33 6 12 34 56 78") == "33612345678"
     with pytest.raises(ValueError, match=r"\+33…, 0033…, 33… or the 9-digit national number"):
         read_msisdn(engine, "#125#", "0701020304")
+
+
+@pytest.mark.parametrize("text", ["9999-12-26T00:00", "0001-01-01T00:00", "+3000000d"])
+def test_clock_lines_outside_the_years_dates_can_be_counted_in_are_refused(text: str) -> None:
+    assert read_instant(text, timezone.utc, datetime(2026, 11, 25, tzinfo=timezone.utc)) is None

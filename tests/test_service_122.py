@@ -102,3 +102,13 @@ def test_any_walk_of_122_fits_and_never_fails_a_template(caplog: pytest.LogCaptu
     for shown in seen:
         assert gsm.measure(shown.text).fits and shown.text and "\n?" not in f"\n{shown.text}"
     assert not [r for r in caplog.records if r.levelname in ("WARNING", "ERROR")], caplog.text
+
+
+def test_a_request_of_another_day_never_counts_as_made_today(store: AccountStore) -> None:
+    engine = engine_on(store)
+    later = walk(engine, POSTPAID, ["8", "2", "1"], AT + timedelta(days=3))[-1]  # 28/11
+    assert later.screen == "invoice_requested"
+    earlier = walk(engine, POSTPAID, ["8", "2", "1"], AT)[-1]  # a clock frozen on 25/11 sees 25/11
+    assert earlier.screen == "invoice_requested" and "25/11/2026 10:00" in earlier.text
+    same_day = walk(engine, POSTPAID, ["8", "2", "1"], AT - timedelta(hours=1))[-1]  # one of 25/11 stored
+    assert same_day.screen == "invoice_already" and "à 10:00" in same_day.text    # after it: still once a day

@@ -64,8 +64,9 @@ def test_internet_plus_periods_invoices_and_the_frozen_past() -> None:
     assert plus["enabled"] and not plus["active"]
     current = plus["current"]
     assert (current["invoice"], current["total"], current["count"]) == ("12/2026", 1500, 1)  # 20/11: not yet
-    assert [p["key"] for p in plus["previous"]] == ["1", "2", "3", "4", "5", "6"]
-    assert plus["periods"]["1"]["invoice"] == "11/2026" and plus["periods"]["1"]["total"] == 1000
+    assert [p["key"] for p in plus["previous"]] == ["2026-11", "2026-10", "2026-09", "2026-08", "2026-07", "2026-06"]
+    assert plus["periods"]["2026-11"]["invoice"] == "11/2026" and plus["periods"]["2026-11"]["total"] == 1000
+    assert "2026-05" in plus["periods"]  # one more than shown: chosen before the 26th, opened after it
     later = providers.internet_plus(call(t("2026-11-26T00:00:00")))
     assert later["current"]["count"] == 0 and not later["has_current"] and later["enabled"]
     assert later["previous"][0]["total"] == 2000

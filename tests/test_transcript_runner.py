@@ -208,7 +208,7 @@ GOOD_HEAD = f'subscriber: "{ACTIVE}"\nat: "{AT}"\n'
          "t.yaml: at: not an ISO 8601 instant: '25/11/2026 10:00' (e.g. 2026-11-25T10:30:00)"),
         (GOOD_HEAD + 'steps:\n  - expect: {screen: home}\n  - reply: "1"\n    at: "tomorrow"\n',
          "t.yaml: step 2: at: not an ISO 8601 instant or a move: 'tomorrow' (+90s, +5m, +2h, +1d, +1h30m or an "
-         "ISO 8601 instant like 2026-11-28T00:00)"),
+         "ISO 8601 instant like 2026-11-28T00:00 (years 1970 to 9998))"),
         (f'at: "{AT}"\nsteps:\n  - expect: {{screen: home}}\n',
          't.yaml: subscriber: missing: the number that dials, e.g. subscriber: "2250701020304"'),
         (GOOD_HEAD + "steps:\n  - expect: {screen: home}\n  - reply: \"1\"\n    expect: [\n",
@@ -225,7 +225,7 @@ GOOD_HEAD = f'subscriber: "{ACTIVE}"\nat: "{AT}"\n'
         (GOOD_HEAD + "accounts: nowhere.yaml\nsteps:\n  - expect: {}\n", None),  # unreadable fixture
         (GOOD_HEAD + 'steps:\n  - expect: {screen: home}\n  - reply: "1"\n    at: "+1m1h"\n',
          "t.yaml: step 2: at: not an ISO 8601 instant or a move: '+1m1h' (+90s, +5m, +2h, +1d, +1h30m or an "
-         "ISO 8601 instant like 2026-11-28T00:00)"),
+         "ISO 8601 instant like 2026-11-28T00:00 (years 1970 to 9998))"),
         (f'subscriber: "{ACTIVE}"\nat: "+90s"\nsteps:\n  - expect: {{screen: home}}\n',
          "t.yaml: at: not an ISO 8601 instant: '+90s' (e.g. 2026-11-25T10:30:00)"),  # nothing to move from
         (GOOD_HEAD + "idle_timeout: 0\nsteps:\n  - expect: {}\n",

@@ -32,12 +32,24 @@ def seconds_arg(text: str) -> float:
     return value
 
 
+#: The years an instant given on the command line or a clock line may fall in: what stores and
+#: date arithmetic (billing periods, months back) can represent with room to spare.
+FIRST_YEAR, LAST_YEAR = 1970, 9998
+
+
+def within_years(moment: datetime) -> bool:
+    return FIRST_YEAR <= moment.year <= LAST_YEAR
+
+
 def instant_arg(text: str) -> datetime:
     """ISO 8601, as given: without an offset it is read later in the operator's zone."""
     try:
-        return datetime.fromisoformat(text)
+        moment = datetime.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an ISO 8601 instant: {text!r} (e.g. 2026-11-25T10:30:00)") from None
+    if not within_years(moment):
+        raise argparse.ArgumentTypeError(f"{text!r} is outside the years {FIRST_YEAR} to {LAST_YEAR}")
+    return moment
 
 
 def cmd_check(args: argparse.Namespace) -> int:

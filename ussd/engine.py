@@ -42,7 +42,6 @@ from .model import (
 )
 from .registry import ERROR_OUTCOME, ActionCall, Outcome, ProviderCall, Registry
 from .render import (
-    chosen_option,
     content_lines,
     holds,
     is_static,
@@ -347,18 +346,22 @@ class Engine:
         event: str | None = None
         if isinstance(screen, MenuScreen):
             fixed = sm.fixed_keys.get(record.state)
+            offered = record.offered
+            if fixed is None and offered is None:  # not shown by this engine (a record from elsewhere)
+                offered = self._offer(visible_options(service, screen, scope, env), scope, env)
             if fixed is not None:
-                chosen, item = fixed.get(text) or fixed.get(key), None
-            else:
-                found = chosen_option(service, screen, scope, env, text)
-                if found is None and key != text:
-                    found = chosen_option(service, screen, scope, env, key)
-                chosen, item = found or (None, None)
-            if chosen is not None:
-                if chosen.save and not self._save(chosen, item, record, scope, env):
-                    self._go(sm, record, ERROR_SCREEN, scope, env, at, remember=False)  # a menu bug
-                    return None
-                event = f"option{chosen.index}"
+                chosen = fixed.get(text) or fixed.get(key)
+                if chosen is not None:
+                    event = f"option{chosen.index}"
+            elif offered is not None:
+                hit = offered.get(text) or offered.get(key)
+                if hit is not None:
+                    index, values = hit
+                    if values is None:  # its saved values could not be evaluated: a menu bug
+                        self._go(sm, record, ERROR_SCREEN, scope, env, at, remember=False)
+                        return None
+                    record.inputs.update(values)
+                    event = f"option{index}"
         elif isinstance(screen, InputScreen):
             value = validate(screen.rules, text, service.phone)
             if isinstance(value, Invalid):
@@ -377,16 +380,21 @@ class Engine:
         return None
 
     @staticmethod
-    def _save(option: Option, item: Any, record: Dialogue, scope: Scope, env: RenderEnv) -> bool:
-        """Store what choosing ``option`` saves into the dialogue's inputs (all or nothing)."""
-        seen = option_scope(option, scope, item)
-        try:
-            values = {name: expr.evaluate(seen, env) for name, expr in option.save.items()}
-        except EvalError as exc:
-            log.warning("option save at %s failed: %s", option.where, exc)
-            return False
-        record.inputs.update(values)
-        return True
+    def _offer(options: list[tuple[str, Option, Any]], scope: Scope, env: RenderEnv) -> dict[str, list[Any]]:
+        """What each shown option stands for (see ``Dialogue.offered``): its index and the values
+        choosing it saves, evaluated as it is shown (all or nothing per option)."""
+        offered: dict[str, list[Any]] = {}
+        for key, option, item in options:
+            values: dict[str, Any] | None = {}
+            if option.save:
+                seen = option_scope(option, scope, item)
+                try:
+                    values = {name: expr.evaluate(seen, env) for name, expr in option.save.items()}
+                except EvalError as exc:
+                    log.warning("option save at %s failed: %s", option.where, exc)
+                    values = None
+            offered[key] = [option.index, values]
+        return offered
 
     def _go(self, sm: ServiceMachine, record: Dialogue, state: str, scope: Scope, env: RenderEnv,
             at: datetime, *, remember: bool) -> None:
@@ -406,6 +414,7 @@ class Engine:
         """Follow routes and actions until a screen that shows something; start it at page one."""
         record.page = 0
         record.shown = None
+        record.offered = None
         for _ in range(MAX_HOPS):
             screen = sm.screens[record.state]
             if isinstance(screen, RouteScreen):
@@ -451,8 +460,6 @@ class Engine:
 
     def _error_slot(self, service: Service, screen: Screen, scope: Scope, env: RenderEnv) -> str | None:
         """The longest error line the screen may show, as sent: every page keeps room for it."""
-        if isinstance(screen, EndScreen):
-            return None
         if isinstance(screen, InputScreen):
             texts = [self._input_error(service, screen, rule, scope, env) for rule in possible_rules(screen.rules)]
             return longest(prepared(service, text) for text in texts)
@@ -475,18 +482,22 @@ class Engine:
         screen = sm.screens[state]
         pages = None
         options = None
+        if isinstance(screen, MenuScreen) and state not in sm.fixed_keys:
+            options = visible_options(service, screen, scope, env)
+            record.offered = self._offer(options, scope, env)
         if state in sm.static:
-            if isinstance(screen, MenuScreen) and state not in sm.fixed_keys:
-                options = visible_options(service, screen, scope, env)
-                shown = tuple(option.index for _, option, _ in options)
-            else:
-                shown = ()
+            shown = tuple(option.index for _, option, _ in options) if options is not None else ()
             cache_key = (state, env.lang, shown)
             pages = sm.page_cache.get(cache_key)
         if pages is None:
             lines = content_lines(service, screen, scope, env, options)
-            pages = paginate_lines(service, lines, scope, env, nav=shows_nav(service, screen),
-                                   reserve=self._error_slot(service, screen, scope, env))
+            nav = shows_nav(service, screen)
+            final = isinstance(screen, EndScreen)  # one page takes no reply: no room to keep
+            pages = paginate_lines(service, lines, scope, env, nav=nav,
+                                   reserve=None if final else self._error_slot(service, screen, scope, env))
+            if final and len(pages) > 1:  # but its pages before the last wait for "more"
+                pages = paginate_lines(service, lines, scope, env, nav=nav,
+                                       reserve=self._error_slot(service, screen, scope, env))
             if state in sm.static and len(sm.page_cache) < PAGE_CACHE_LIMIT:
                 sm.page_cache[cache_key] = pages
         record.pages = len(pages)
@@ -500,8 +511,13 @@ class Engine:
                  error: str | None = None) -> Response:
         pages = self._pages(sm, record, scope, env)
         number = record.page + 1
-        text = pages[record.page] if error is None else with_error(prepared(sm.service, error), pages[record.page])
+        text = pages[record.page]
         measured = gsm.measure(text)
+        if error is not None:
+            shown = with_error(prepared(sm.service, error), text)
+            checked = gsm.measure(shown)
+            if checked.fits:  # only a page the pager could not give the room to goes without it
+                text, measured = shown, checked
         end = number == len(pages) and isinstance(sm.screens[record.state], EndScreen)
         if end:
             self.sessions.delete(record.id)

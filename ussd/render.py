@@ -114,17 +114,6 @@ def visible_options(
     return list(iter_options(service, screen, scope, env))
 
 
-def chosen_option(
-    service: Service, screen: MenuScreen, scope: Mapping[str, Any], env: RenderEnv, key: str
-) -> tuple[Option, Any] | None:
-    """The option (and list item) a reply picks: options after it are not looked at, so their
-    conditions and lists are not evaluated."""
-    for shown, option, item in iter_options(service, screen, scope, env):
-        if shown == key:
-            return option, item
-    return None
-
-
 def iter_options(
     service: Service, screen: MenuScreen, scope: Mapping[str, Any], env: RenderEnv
 ) -> Iterator[tuple[str, Option, Any]]:

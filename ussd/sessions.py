@@ -40,6 +40,11 @@ class Dialogue:
     #: The pages of the current screen as first shown: paging within a screen shows these, so a
     #: list cannot shift under the subscriber (a bucket expiring between page 1 and page 2).
     shown: list[str] | None = None
+    #: What the options of the menu on screen stood for when it was shown: key -> [option index,
+    #: the values choosing it saves, or None when they could not be evaluated]. A reply picks
+    #: what the subscriber saw, even if the list under it changed since (a period passing the
+    #: 26th, a favourite removed in another dialogue, a pass withdrawn).
+    offered: dict[str, list[Any]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
