@@ -150,6 +150,13 @@ def test_direct_path_in_the_dialled_code(engine: Engine) -> None:
     assert engine.begin(RICH, "*555*8#", AT).text.startswith("Choix invalide.")
 
 
+def test_a_direct_path_stops_at_a_confirmation_and_never_spends(engine: Engine, population) -> None:
+    stopped = engine.begin(RICH, "*555*2*200*1#", AT)  # the final 1 would say yes
+    assert stopped.screen == "confirm_buy" and not stopped.end and "Acheter pour 200 F ?" in stopped.text
+    assert population[RICH]["balance"] == 1500
+    assert engine.reply(stopped.session, "1", AT).text == "Achat réussi. Solde: 1 300 F"  # its own reply
+
+
 def test_second_service_side_by_side_sends_ucs2(engine: Engine) -> None:
     response = engine.begin(RICH, "#777#", AT)
     assert response.end and response.coding == "ucs2"

@@ -263,7 +263,10 @@ class Engine:
         self._settle(sm, record, scope, env, at)
         error = None
         for text in parsed[1]:
-            if service.screens.get(record.state, None) is None or isinstance(sm.screens[record.state], EndScreen):
+            # a question waits for a reply of its own: a dialled path never answers a
+            # confirmation (what it would buy, delete or switch off is shown first)
+            if service.screens.get(record.state, None) is None or isinstance(sm.screens[record.state],
+                                                                            (EndScreen, ConfirmScreen)):
                 break
             self._pages(sm, record, scope, env)  # the page count the reply is judged against
             error = self._advance(sm, record, text, scope, env, at)
