@@ -75,7 +75,7 @@ class PostgresAccountStore(SqlAccountStore):
             raise StoreError(f"{redact(self.url)}: {' '.join(str(exc).split())}") from exc
 
     def _lock_subscriber(self, cur: Any, msisdn: str) -> tuple[Any, ...] | None:
-        cur.execute("SELECT balance, buckets FROM subscribers WHERE msisdn = %s FOR UPDATE", (msisdn,))
+        cur.execute("SELECT balance, buckets, main_expires FROM subscribers WHERE msisdn = %s FOR UPDATE", (msisdn,))
         return cur.fetchone()
 
     def close(self) -> None:

@@ -23,7 +23,7 @@ from .catalogue import Pass, load_catalogue
 from .model import RUBRIQUES, Invoice, Subscriber, counting_span, to_datetime, to_instant
 from .policy import Policy, per_language
 from .resolve import Resolution, resolve
-from .store import SUCCESS, AccountStore, UnknownSubscriber, first_request, keep
+from .store import INSUFFICIENT_FUNDS, MAIN_EXPIRED, SUCCESS, AccountStore, UnknownSubscriber, first_request, keep
 
 #: How far back a duplicate invoice may be asked for, in calendar months (help page 000).
 DUPLICATE_MONTHS = 24
@@ -194,7 +194,7 @@ class AccountProviders:
         except UnknownSubscriber:
             return Outcome("error")
         data = {"balance": result.balance, "price": offer.price, "name": per_language(offer.name)}
-        return Outcome("success" if result.outcome == SUCCESS else "insufficient_funds", data)
+        return Outcome(result.outcome, data)
 
     def add_favourite(self, call: ActionCall) -> Outcome:
         number = str(call.args.get("number") or "")
@@ -260,7 +260,7 @@ class AccountProviders:
         registry.provider("conso", self.conso)
         registry.provider("invoices", self.invoices)
         registry.provider("internet_plus", self.internet_plus)
-        registry.action("buy_pass", self.buy_pass, {"success", "insufficient_funds"})
+        registry.action("buy_pass", self.buy_pass, {SUCCESS, INSUFFICIENT_FUNDS, MAIN_EXPIRED})
         registry.action("add_favourite", self.add_favourite, {"success", "own_number", "duplicate", "full"})
         registry.action("remove_favourite", self.remove_favourite, {"success", "not_found"})
         registry.action("set_internet_plus", self.set_internet_plus, {"success"})

@@ -155,9 +155,9 @@ class SqlAccountStore(AccountStore):
         """A context manager: one write transaction, yielding a cursor; commits or rolls back."""
 
     def _lock_subscriber(self, cur: Any, msisdn: str) -> tuple[Any, ...] | None:
-        """(balance, buckets) of the subscriber, read so that no other writer can change them
-        before this transaction commits."""
-        cur.execute(self.q("SELECT balance, buckets FROM subscribers WHERE msisdn = ?"), (msisdn,))
+        """(balance, buckets, main_expires) of the subscriber, read so that no other writer can
+        change them before this transaction commits."""
+        cur.execute(self.q("SELECT balance, buckets, main_expires FROM subscribers WHERE msisdn = ?"), (msisdn,))
         return cur.fetchone()
 
     # -- the interface -----------------------------------------------------------------------
@@ -196,15 +196,16 @@ class SqlAccountStore(AccountStore):
             cur.executemany(self.q(_UPSERT), rows)
         return len(batch)
 
-    def _locked(self, cur: Any, msisdn: str) -> tuple[int, tuple[Bucket, ...]]:
+    def _locked(self, cur: Any, msisdn: str) -> tuple[int, tuple[Bucket, ...], Instant]:
+        """(balance, buckets, main account expiry), locked for this transaction."""
         row = self._lock_subscriber(cur, msisdn)
         if row is None:
             raise UnknownSubscriber(msisdn)
-        return row[0], _buckets_of(row[1])
+        return row[0], _buckets_of(row[1]), row[2]
 
     def grant(self, msisdn: str, bucket: Bucket) -> None:
         with self._write() as cur:
-            _, buckets = self._locked(cur, msisdn)
+            _, buckets, _ = self._locked(cur, msisdn)
             cur.execute(self.q("UPDATE subscribers SET buckets = ? WHERE msisdn = ?"),
                         (_buckets_text(buckets + (bucket,)), msisdn))
 
@@ -246,12 +247,12 @@ class SqlAccountStore(AccountStore):
         if amount <= 0:
             raise ValueError(f"a debit must be a positive amount, not {amount}")
         with self._write() as cur:
-            balance, buckets = self._locked(cur, msisdn)
+            balance, buckets, expires = self._locked(cur, msisdn)
             cur.execute(self.q(_RECORDED), (msisdn, request_id))
             recorded = cur.fetchone()
             if recorded is not None:
                 return DebitResult(recorded[0], recorded[1], replayed=True)
-            result = decide_debit(balance, amount)
+            result = decide_debit(balance, amount, expires, at)
             if result.outcome == SUCCESS:
                 cur.execute(self.q("UPDATE subscribers SET balance = ?, buckets = ? WHERE msisdn = ?"),
                             (result.balance, _buckets_text(buckets + tuple(grants)), msisdn))

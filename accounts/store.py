@@ -23,6 +23,9 @@ V = TypeVar("V")
 
 SUCCESS = "success"
 INSUFFICIENT_FUNDS = "insufficient_funds"
+#: The main account's validity has ended: its balance cannot be spent (on passes or anything else)
+#: until it is recharged.
+MAIN_EXPIRED = "main_expired"
 
 
 class StoreError(Exception):
@@ -91,10 +94,13 @@ def _newest_first(records: Iterable[DebitRecord]) -> list[DebitRecord]:
     return sorted(reversed(list(records)), key=lambda r: r.at, reverse=True)
 
 
-def decide_debit(balance: int, amount: int) -> DebitResult:
-    """The rule: a debit never takes the main balance below zero."""
+def decide_debit(balance: int, amount: int, expires: Instant | None = None, at: Instant = 0) -> DebitResult:
+    """The rule: a debit never takes the main balance below zero, nor spends it once the main
+    account has expired (``at`` at or after ``expires``)."""
     if amount <= 0:
         raise ValueError(f"a debit must be a positive amount, not {amount}")
+    if expires is not None and at >= expires:
+        return DebitResult(MAIN_EXPIRED, balance)
     if balance < amount:
         return DebitResult(INSUFFICIENT_FUNDS, balance)
     return DebitResult(SUCCESS, balance - amount)
@@ -209,7 +215,7 @@ class MemoryAccountStore(AccountStore):
             recorded = records.get(request_id)
             if recorded is not None:
                 return DebitResult(recorded.outcome, recorded.balance, replayed=True)
-            result = decide_debit(sub.main.balance, amount)
+            result = decide_debit(sub.main.balance, amount, sub.main.expires, at)
             if result.outcome == SUCCESS:
                 self._subscribers[msisdn] = replace(
                     sub, main=MainAccount(result.balance, sub.main.expires), buckets=sub.buckets + tuple(grants))

@@ -22,6 +22,8 @@ from accounts.model import Bucket  # noqa: E402
 from accounts.store import open_store  # noqa: E402
 
 GRANT = Bucket("internet", "special", 1024, 2_000_000_000, None, None, "worker")
+#: When the workers debit: T0 of the tests, while the test subscribers' main accounts are valid.
+AT = 1_790_000_000
 
 
 def main(url: str) -> int:
@@ -35,7 +37,7 @@ def main(url: str) -> int:
         results = []
         for phase, ids in (("first", job["ids"]), ("replay", job.get("replays", []))):
             for request_id in ids:
-                r = store.debit(job["msisdn"], request_id, job["amount"], grants, at=1_800_000_000)
+                r = store.debit(job["msisdn"], request_id, job["amount"], grants, at=AT)
                 results.append({"id": request_id, "outcome": r.outcome, "balance": r.balance,
                                 "replayed": r.replayed, "phase": phase})
         sys.stdout.write(json.dumps(results) + "\n")

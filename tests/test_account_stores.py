@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from account_strategies import subscribers as generated_subscribers
 from accounts.model import (Bucket, DuplicateRequest, InternetPlus, Invoice, MainAccount, Offer, Purchase, Subscriber,
                             Usage)
-from accounts.store import (INSUFFICIENT_FUNDS, SUCCESS, AccountStore, DebitRecord, DebitResult, Listed,
+from accounts.store import (INSUFFICIENT_FUNDS, MAIN_EXPIRED, SUCCESS, AccountStore, DebitRecord, DebitResult, Listed,
                             UnknownSubscriber, decide_debit, open_store)
 from accounts.sqlite import sqlite_path
 
@@ -257,6 +257,14 @@ def test_a_debit_may_take_the_balance_to_exactly_zero(store: AccountStore) -> No
     assert store.debit("2250701000005", "all-of-it", 300) == DebitResult(SUCCESS, 0)
     assert store.debit("2250701000005", "one-more", 1) == DebitResult(INSUFFICIENT_FUNDS, 0)
     assert store.get("2250701000005").main.balance == 0
+
+
+def test_an_expired_main_account_is_not_spent(store: AccountStore) -> None:
+    store.put_many([RICH])
+    assert store.debit(RICH.msisdn, "late", 100, [bucket()], at=LATER) == DebitResult(MAIN_EXPIRED, 2500)
+    assert store.debit(RICH.msisdn, "late", 100, [bucket()], at=T0) == DebitResult(MAIN_EXPIRED, 2500, True)
+    assert store.get(RICH.msisdn) == RICH  # nothing debited, nothing granted
+    assert store.debit(RICH.msisdn, "in-time", 100, [], at=LATER - 1).outcome == SUCCESS
 
 
 def test_insufficient_funds_changes_nothing(store: AccountStore) -> None:

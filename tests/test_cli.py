@@ -61,7 +61,7 @@ def test_check_shipped_menus_is_ok() -> None:
     run = ussd("check")
     assert run.code == 0, run.err
     assert len(run.lines) == 1 and run.lines[0].startswith("ok:")
-    assert re.match(r"^ok: 1 service\(s\) \(#122#\), 45 screens, 7 file\(s\)$", run.lines[0])
+    assert re.match(r"^ok: 1 service\(s\) \(#122#\), 46 screens, 7 file\(s\)$", run.lines[0])
     assert run.err == ""
 
 

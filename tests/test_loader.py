@@ -152,7 +152,7 @@ def test_shipped_menus_load_with_the_demo_registry() -> None:
     assert result.problems == []
     assert set(result.menus.services) == {"122"}
     service = result.menus.services["122"]
-    assert service.entry == "start" and len(service.screens) == 45
+    assert service.entry == "start" and len(service.screens) == 46
 
 
 def test_good_menus_need_their_registry() -> None:
