@@ -182,14 +182,16 @@ class AccountProviders:
     # -- actions ---------------------------------------------------------------------------
 
     def buy_pass(self, call: ActionCall) -> Outcome:
-        """Debit the main account and grant the pass's buckets, once per dialogue and pass."""
+        """Debit the main account and grant the pass's buckets, once per dialogue and pass (the
+        request id is the dialogue's own id: a recycled network session number never replays
+        another dialogue's purchase)."""
         offer = self.catalogue.get(str(call.args.get("pass")))
         if offer is None:
             return Outcome("error")
         at = to_instant(call.at, self.policy.tz)
         self._last = None  # what the next screen reads must include this purchase
         try:
-            result = self.store.debit(call.msisdn, f"{call.session_id}:{offer.id}", offer.price,
+            result = self.store.debit(call.msisdn, f"{call.dialogue_id}:{offer.id}", offer.price,
                                       offer.buckets(at, self.policy.pass_rubrique), at)
         except UnknownSubscriber:
             return Outcome("error")

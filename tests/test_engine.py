@@ -11,6 +11,7 @@ from conftest import AT, FakeClock, shop_registry
 from ussd import gsm
 from ussd.engine import ERROR_SCREEN, Engine, Response
 from ussd.loader import load_menus_or_raise
+from ussd.registry import ActionCall, Outcome, Registry
 from ussd.sessions import Dialogue, MemorySessionStore
 
 RICH = "2250701000001"  # prepaid, fr, 1500 F, 30 lines
@@ -347,3 +348,26 @@ def test_a_record_from_elsewhere_without_offers_still_takes_a_choice(engine: Eng
     record.offered = None  # as a record stored by an engine that did not keep them
     engine.sessions.put(record)
     assert engine.reply(pick.session, "2", AT).text == "Choisi: Ligne 3 pour 300 F"
+
+
+def test_screens_after_an_action_read_what_the_store_holds_after_it(tmp_path, clock: FakeClock) -> None:
+    balance = {"value": 1000}
+    registry = Registry()
+    registry.provider("subscriber", lambda call: {"balance": balance["value"]})  # a new value each read
+
+    def spend(call: ActionCall) -> Outcome:
+        balance["value"] -= 300
+        return Outcome("success")
+
+    registry.action("spend", spend, {"success"})
+    (tmp_path / "m.yaml").write_text(
+        'service: {code: "*558#", entry: start, languages: [fr, en]}\n'
+        "screens:\n"
+        "  start:\n"
+        "    routes: [{when: subscriber.balance > 0, goto: pay}, {goto: broke}]\n"  # reads it first
+        "  pay: {type: action, action: spend, on: {success: done}}\n"
+        '  done: {type: end, text: "Solde: {{ subscriber.balance | money }}"}\n'
+        '  broke: {type: end, text: "Rien"}\n', encoding="utf-8")
+    engine = Engine(load_menus_or_raise([str(tmp_path)], registry), registry,
+                    MemorySessionStore(clock), clock=lambda: AT)
+    assert engine.begin(RICH, "*558#", AT).text == "Solde: 700 F"

@@ -112,3 +112,23 @@ def test_a_request_of_another_day_never_counts_as_made_today(store: AccountStore
     assert earlier.screen == "invoice_requested" and "25/11/2026 10:00" in earlier.text
     same_day = walk(engine, POSTPAID, ["8", "2", "1"], AT - timedelta(hours=1))[-1]  # one of 25/11 stored
     assert same_day.screen == "invoice_already" and "à 10:00" in same_day.text    # after it: still once a day
+
+
+def test_a_recycled_network_session_id_never_replays_another_dialogues_purchase(store: AccountStore) -> None:
+    engine = engine_on(store)
+    balances = []
+    for _ in range(2):  # two dialogues the network numbered alike (its_session_info is one octet)
+        response = engine.begin(PREPAID, "#122#", AT, session_id="7")
+        for reply in ("6", "1", "1"):
+            response = engine.reply("7", reply, AT)
+        assert response.screen == "pass_bought"
+        balances.append(store.get(PREPAID).main.balance)
+    assert balances == [750, 250]  # two purchases, two debits of 500 F
+    assert [d.outcome for d in store.debits(PREPAID)] == ["success", "success"]
+
+
+def test_a_purchase_bought_twice_in_one_dialogue_is_debited_once(store: AccountStore) -> None:
+    engine = engine_on(store)
+    first = walk(engine, PREPAID, ["6", "1"])[-1]
+    engine.reply(first.session, "1", AT)  # bought: the dialogue ends
+    assert store.get(PREPAID).main.balance == 750 and len(store.debits(PREPAID)) == 1

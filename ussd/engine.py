@@ -147,6 +147,12 @@ class Scope(Mapping[str, Any]):
     def set(self, name: str, value: Any) -> None:
         self._values[name] = value
 
+    def forget_providers(self) -> None:
+        """Drop what providers answered so far in this step, so that they are asked again."""
+        values = self._values
+        for name in self._providers:
+            values.pop(name, None)
+
 
 class ScreenState(State):
     """A screen as a machine state. Screens have no enter or exit callbacks (a step renders after
@@ -255,7 +261,8 @@ class Engine:
             return Response.final(session_id, said.get(lang or "fr", said["fr"]))
         service = sm.service
         now = self.sessions.now()
-        record = Dialogue(session_id, msisdn, parsed[0], service.entry, service.default_language, now, now)
+        record = Dialogue(session_id, msisdn, parsed[0], service.entry, service.default_language, now, now,
+                          uid=self.new_id())
         scope = self._scope(record, at)
         record.lang = self._language(service, scope, lang)
         scope.set("lang", record.lang)
@@ -439,7 +446,9 @@ class Engine:
         if spec is not None:
             try:
                 args = {name: expr.evaluate(scope, env) for name, expr in screen.args.items()}
-                returned = spec.func(ActionCall(record.msisdn, at, args, record.id))
+                if not record.uid:  # a record stored before dialogues had their own id
+                    record.uid = self.new_id()
+                returned = spec.func(ActionCall(record.msisdn, at, args, record.id, record.uid))
                 if isinstance(returned, Outcome) and returned.name in spec.outcomes:
                     outcome = returned
                 else:
@@ -448,6 +457,7 @@ class Engine:
                 log.error("action %r arguments: %s", screen.action, exc)
             except Exception:  # an action failing is an outcome the menu routes, not a crash
                 log.exception("action %r failed for %s", screen.action, record.msisdn)
+            scope.forget_providers()  # an action may change what they read: the next screens read anew
         record.result = dict(outcome.data)
         scope.set("result", record.result)
         return sm.fire(f"outcome:{outcome.name}", record)

@@ -32,7 +32,12 @@ class ActionCall:
     msisdn: str
     at: datetime
     args: Mapping[str, Any]
+    #: The network's session id: network session numbers are recycled (SMPP's its_session_info
+    #: is one octet), so it names a dialogue only while it lasts.
     session_id: str
+    #: Unique to this dialogue, whatever the network calls it: what a request id that must never
+    #: be repeated (a debit) is built from.
+    dialogue_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,6 +45,8 @@ class Dialogue:
     #: what the subscriber saw, even if the list under it changed since (a period passing the
     #: 26th, a favourite removed in another dialogue, a pass withdrawn).
     offered: dict[str, list[Any]] | None = None
+    #: Unique to this dialogue (``id`` is the network's session id, which may be recycled).
+    uid: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
