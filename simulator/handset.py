@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Callable, Iterable, Iterator, TextIO
 
 from ussd.engine import Engine, Response
+from ussd.gsm import printable
 from ussd.inputs import normalise_phone
 from ussd.loader import split_short_code
 from ussd.model import PhoneRule
@@ -70,7 +71,7 @@ def piped_replies(stream: TextIO, echo: Callable[[str], None]) -> Iterator[str]:
     """Lines from a pipe, echoed so the printed walk reads like a session."""
     for line in stream:
         reply = line.rstrip("\r\n")
-        echo(f"> {reply}")
+        echo(f"> {printable(reply)}")  # an ESC in a pipe never drives the terminal
         yield reply
 
 

@@ -371,3 +371,11 @@ def test_screens_after_an_action_read_what_the_store_holds_after_it(tmp_path, cl
     engine = Engine(load_menus_or_raise([str(tmp_path)], registry), registry,
                     MemorySessionStore(clock), clock=lambda: AT)
     assert engine.begin(RICH, "*558#", AT).text == "Solde: 700 F"
+
+
+def test_control_and_format_characters_in_a_reply_are_never_read_or_shown(engine: Engine) -> None:
+    home = engine.begin(RICH, "*555#", AT)
+    assert engine.reply(home.session, "\u202e1\x07", AT).screen == "balance"  # a bidi override, a BEL
+    amount = walk(engine, RICH, "2")[-1]
+    wrong = engine.reply(amount.session, "\x1b12\u200b", AT)  # "12": below the minimum of 100
+    assert wrong.text.startswith("Valeur hors limites") and "\x1b" not in wrong.text

@@ -303,3 +303,18 @@ def test_measure_agrees_with_is_gsm7_and_fits(text: str) -> None:
         assert m == Measure("ucs2", ucs2_units(text), MAX_UCS2_UNITS)
     assert m.fits == (m.units <= m.limit)
     assert fits(text) == m.fits
+
+
+@given(st.text())
+def test_printable_keeps_every_char_but_the_unprintable_ones(text: str) -> None:
+    import unicodedata
+
+    cleaned = gsm.printable(text)
+    assert gsm.unprintable_at(cleaned) == -1
+    assert cleaned == "".join(c for c in text if c == "\n" or unicodedata.category(c) not in ("Cc", "Cf", "Cs"))
+
+
+def test_unprintable_at_finds_escapes_bidi_overrides_and_surrogates() -> None:
+    assert gsm.unprintable_at("Solde\x1b[31m") == 5
+    assert gsm.unprintable_at("abc\u202eabc") == 3 and gsm.unprintable_at("\ud800") == 0
+    assert gsm.unprintable_at("ligne 1\nligne 2 é ç €") == -1

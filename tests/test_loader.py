@@ -358,3 +358,53 @@ def test_arbitrary_yaml_documents_never_raise(tmp_path_factory: pytest.TempPathF
     (folder / "menu.yaml").write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
     (folder / "a.yaml").write_text("screens:\n  home: {type: end, text: x}\n", encoding="utf-8")
     _check_result(load(folder))
+
+
+def test_includes_stay_in_the_menu_folder_and_quote_no_file(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.yaml"
+    secret.write_text("password: hunter2-" + "x" * 200 + "\n", encoding="utf-8")
+    folder = tmp_path / "menus"
+    folder.mkdir()
+    main = folder / "main.yaml"
+    main.write_text('service: {code: "*560#", entry: a}\n'
+                    f'include: ["../secret.yaml", "{secret}", "/etc/passwd", "sub/../ok.yaml"]\n'
+                    'screens:\n  a: {type: end, text: "A"}\n', encoding="utf-8")
+    (folder / "ok.yaml").write_text('screens:\n  b: {type: end, text: "B"}\n', encoding="utf-8")
+    (folder / "sub").mkdir()
+    messages = [p.message for p in load(main).problems]
+    outside = [m.split(" is outside")[0] for m in messages if "outside the menu folder" in m]
+    assert len(outside) == 3 and outside[0] == "include: '../secret.yaml'" and outside[2] == "include: '/etc/passwd'"
+    assert not any("hunter2" in m or "root:" in m for m in messages)
+    assert "screen 'b' is unreachable from the entry 'a'" in " ".join(messages)  # ok.yaml was read
+
+
+def test_messages_quote_only_an_excerpt_of_a_value(tmp_path: Path) -> None:
+    path = tmp_path / "long.yaml"
+    path.write_text("y" * 5000 + "\n", encoding="utf-8")
+    [problem] = load(path).problems
+    assert len(problem.message) < 200 and "(5000 characters)" in problem.message
+
+
+def test_a_menu_file_too_large_is_refused_before_it_is_parsed(tmp_path: Path) -> None:
+    path = tmp_path / "huge.yaml"
+    path.write_bytes(b"screens: {}\n" + b"#" * (2 << 20))
+    assert [p.message for p in load(path).problems] == ["file too large: a menu file holds at most 1024 KiB"]
+
+
+@pytest.mark.parametrize("screen", ['{type: info}', '{type: end}', '{input: {kind: digits}, save: n, next: a}',
+                                    '{yes: a, no: a}'])
+def test_a_screen_that_shows_nothing_is_refused(tmp_path: Path, screen: str) -> None:
+    path = tmp_path / "blank.yaml"
+    path.write_text('service: {code: "*561#", entry: a}\nscreens:\n  a: {options: [{label: "X", goto: b}]}\n'
+                    f"  b: {screen}\n", encoding="utf-8")
+    assert f"{path}:4:3: screen 'b' shows nothing: give it a 'text' or 'lines'" in [str(p) for p in load(path).problems]
+
+
+@pytest.mark.parametrize("char", ["\\e", "\\a", "\\u202e", "\\u200b"])
+def test_menu_text_with_a_control_or_format_character_is_refused(tmp_path: Path, char: str) -> None:
+    path = tmp_path / "ctl.yaml"
+    path.write_text(f'service: {{code: "*562#", entry: a}}\nscreens:\n  a: {{type: end, text: "Solde{char}: 5 F"}}\n',
+                    encoding="utf-8")
+    [problem] = load(path).problems
+    assert problem.message.startswith("screen 'a' text: character U+") and "remove it" in problem.message
+    assert (problem.where.line, problem.where.column) == (3, 30)  # the character itself

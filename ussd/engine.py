@@ -335,7 +335,7 @@ class Engine:
         line is shown on the next screen only: paging, leaving and coming back never show it."""
         service = sm.service
         keys = service.keys
-        text = text.strip()
+        text = gsm.printable(text).strip()  # no control or format character is read (or shown back)
         screen = sm.screens[record.state]
         if text == keys.home:
             record.history.clear()

@@ -29,6 +29,8 @@ __all__ = [
     "is_gsm7",
     "measure",
     "prepare",
+    "printable",
+    "unprintable_at",
     "septets",
     "transliterate",
     "ucs2_units",
@@ -223,3 +225,27 @@ def prepare(text: str, charset: Charset) -> str:
     if charset == Charset.UCS2:
         return text
     raise ValueError(f"unknown charset {charset!r}")
+
+
+#: What never goes to a handset or a terminal, by Unicode category: control characters (ESC,
+#: BEL...; a screen's line breaks excepted), format characters (bidi overrides, zero-width
+#: joiners) and lone surrogates.
+_UNPRINTABLE_CATEGORIES = frozenset(("Cc", "Cf", "Cs"))
+
+
+def _unprintable(char: str) -> bool:
+    return char != "\n" and unicodedata.category(char) in _UNPRINTABLE_CATEGORIES
+
+
+def unprintable_at(text: str) -> int:
+    """The index of the first character that must not be shown, or -1."""
+    if text.isprintable():  # C-level: most texts stop here
+        return -1
+    return next((i for i, char in enumerate(text) if _unprintable(char)), -1)
+
+
+def printable(text: str) -> str:
+    """``text`` without what must not be shown: a reply is cleaned before it is read or echoed."""
+    if text.isprintable():
+        return text
+    return "".join(char for char in text if not _unprintable(char))

@@ -17,7 +17,8 @@ from typing import Callable, Sequence, TypeVar
 import yaml
 
 from . import messages as default_messages
-from .yamlnodes import NodeReader, describe, did_you_mean, where_of
+from .gsm import unprintable_at
+from .yamlnodes import NodeReader, describe, did_you_mean, excerpt, where_of
 from .expr import Expr, ExprError, Template, compile_expr, compile_template
 from .fit import check_fit
 from .gsm import Charset
@@ -118,6 +119,8 @@ class _ServiceBuilder:
         self.files = files
         self.screens: dict[str, Screen] = {}
         self.visited: list[str] = []
+        #: The folder of the service's main file: includes may not leave it.
+        self.folder = Path.cwd()
 
     # -- texts and expressions -------------------------------------------------------------
 
@@ -146,7 +149,14 @@ class _ServiceBuilder:
         return self._compiled(node, source, what, extra, compile_expr)
 
     def template(self, node: yaml.Node, what: str, extra: frozenset[str]) -> Template | None:
-        return self._compiled(node, self.r.string(self.ctx.path, node, what), what, extra, compile_template)
+        source = self.r.string(self.ctx.path, node, what)
+        bad = -1 if source is None else unprintable_at(source)
+        if bad >= 0:
+            self.r.problems.append(Problem(self._column_in(node, bad), f"{what}: character U+{ord(source[bad]):04X} "
+                                           "cannot be shown on a handset (a control or format character, or a "
+                                           "lone surrogate): remove it"))
+            return None
+        return self._compiled(node, source, what, extra, compile_template)
 
     def _compiled(self, node: yaml.Node, source: str | None, what: str, extra: frozenset[str],
                   compile_fn: Callable[..., T]) -> T | None:
@@ -265,6 +275,9 @@ class _ServiceBuilder:
             return
         where = where_of(path, key_node)
         lines = self.lines(fields, what)
+        if not lines and kind in ("info", "end", "input", "confirm") and "text" not in fields and "lines" not in fields:
+            # a blank screen: the subscriber would see only the navigation reminder, or nothing
+            self.r.problem(path, key_node, f"{what} shows nothing: give it a 'text' or 'lines'")
         build: Callable[..., Screen | None] = getattr(self, f"_{kind}")
         built = build(screen_id, where, lines, fields, what, node)
         if built is not None:
@@ -533,6 +546,8 @@ class _ServiceBuilder:
             return
         if path in self.visited:
             return
+        if not stack:  # the service's main file: its folder holds everything it includes
+            self.folder = Path(path).resolve().parent
         self.visited.append(path)
         file = self.files.get(path)
         if file is None:
@@ -558,13 +573,19 @@ class _ServiceBuilder:
                 if name is None:
                     continue
                 try:
-                    target = _display_path(str((Path(path).parent / name).resolve()))
-                    found = Path(target).is_file()
+                    resolved = (Path(path).parent / name).resolve()
+                    inside = resolved.is_relative_to(self.folder)
+                    target = _display_path(str(resolved))
+                    found = inside and Path(target).is_file()
                 except (OSError, ValueError) as exc:  # a NUL, a name too long for the file system
-                    self.r.problem(path, item, f"include: cannot use {name!r} as a file name ({exc})")
+                    self.r.problem(path, item, f"include: cannot use {excerpt(name)} as a file name ({exc})")
+                    continue
+                if not inside:
+                    self.r.problem(path, item, f"include: {excerpt(name)} is outside the menu folder "
+                                               f"({_display_path(str(self.folder))}): includes stay in it")
                     continue
                 if not found:
-                    self.r.problem(path, item, f"include: no such file {name!r}")
+                    self.r.problem(path, item, f"include: no such file {excerpt(name)}")
                     continue
                 self.read_file(target, stack + (path,), item, path)
                 self.ctx.path = path
@@ -754,10 +775,18 @@ def _display_path(path: str) -> str:
         return str(Path(path).resolve())
 
 
+#: The largest menu file read: a screen's YAML is a few kilobytes, a whole service well under this.
+MAX_MENU_FILE_BYTES = 1 << 20
+
+
 def _parse_file(path: str, reader: NodeReader) -> _File:
     try:
         with open(path, "rb") as fh:
-            raw = fh.read()
+            raw = fh.read(MAX_MENU_FILE_BYTES + 1)
+        if len(raw) > MAX_MENU_FILE_BYTES:
+            reader.problems.append(Problem(Where(path, 1, 1), f"file too large: a menu file holds at most "
+                                                              f"{MAX_MENU_FILE_BYTES // 1024} KiB"))
+            return _File(path, None)
         root = yaml.compose(raw.decode("utf-8"), Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark

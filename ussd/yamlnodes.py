@@ -24,6 +24,16 @@ def where_of(path: str, node: yaml.Node) -> Where:
     return Where(path, mark.line + 1, mark.column + 1)
 
 
+#: The most of a file's text a message quotes: enough to recognise a value, never a file's content.
+EXCERPT = 80
+
+
+def excerpt(text: str) -> str:
+    """``text`` quoted, cut to :data:`EXCERPT` characters (a message names a value, it does not
+    copy a file into a log)."""
+    return repr(text) if len(text) <= EXCERPT else f"{text[:EXCERPT]!r}... ({len(text)} characters)"
+
+
 def describe(node: yaml.Node) -> str:
     if isinstance(node, yaml.MappingNode):
         return "a mapping"
@@ -31,7 +41,7 @@ def describe(node: yaml.Node) -> str:
         return "a list"
     if node.tag.endswith(":null"):
         return "nothing (null)"
-    return f"{node.value!r}"
+    return excerpt(node.value)
 
 
 class NodeReader:
@@ -56,13 +66,13 @@ class NodeReader:
                 continue
             key = key_node.value
             if key in out:
-                self.problem(path, key_node, f"{what}: duplicate key {key!r}")
+                self.problem(path, key_node, f"{what}: duplicate key {excerpt(key)}")
                 continue
             if allowed and key not in allowed:
                 self.problem(
                     path,
                     key_node,
-                    f"{what}: unknown key {key!r}{did_you_mean(key, allowed)}; "
+                    f"{what}: unknown key {excerpt(key)}{did_you_mean(key, allowed)}; "
                     f"expected one of: {', '.join(allowed)}",
                 )
                 continue
