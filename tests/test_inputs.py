@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from ussd.inputs import MAX_INPUT, Invalid, normalise_phone, possible_rules, rule_details, validate
+from ussd.inputs import (MAX_INPUT, Invalid, PatternError, compile_pattern, normalise_phone, possible_rules,
+                         rule_details, validate)
 from ussd.model import InputRules, PhoneRule
 
 CI = PhoneRule()  # +225, ten national digits
@@ -267,3 +268,16 @@ def test_normalise_phone_never_raises_and_gives_e164_or_none(text: str) -> None:
                               and result.isascii())
     if result is not None:
         assert normalise_phone(result, CI) == result
+
+
+def test_a_catastrophic_pattern_is_matched_in_linear_time() -> None:
+    # (a+)+b backtracks exponentially in Python's re: 30 a's take minutes there
+    rules = InputRules("text", pattern="(a+)+b")
+    assert rule_of(validate(rules, "a" * 30 + "c", CI)) == "pattern"
+    assert validate(rules, "a" * 30 + "b", CI) == "a" * 30 + "b"
+
+
+@pytest.mark.parametrize("source", [r"(a)\1", r"(?=a)a", r"(?<!x)y", "[z-a]"])
+def test_patterns_the_linear_time_matcher_cannot_run_are_refused(source: str) -> None:
+    with pytest.raises(PatternError):
+        compile_pattern(source)

@@ -408,3 +408,13 @@ def test_menu_text_with_a_control_or_format_character_is_refused(tmp_path: Path,
     [problem] = load(path).problems
     assert problem.message.startswith("screen 'a' text: character U+") and "remove it" in problem.message
     assert (problem.where.line, problem.where.column) == (3, 30)  # the character itself
+
+
+def test_an_input_pattern_re2_cannot_run_is_refused_where_it_is(tmp_path: Path) -> None:
+    path = tmp_path / "pat.yaml"
+    path.write_text('service: {code: "*563#", entry: a}\nscreens:\n'
+                    '  a: {text: "Code ?", input: {kind: text, pattern: "(a)\\\\1"}, save: c, next: b}\n'
+                    '  b: {type: end, text: "OK"}\n', encoding="utf-8")
+    [problem] = load(path).problems
+    assert problem.message.startswith("screen 'a' input pattern: not a pattern the linear-time matcher (RE2) accepts")
+    assert problem.where.line == 3

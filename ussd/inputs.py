@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+import re2
+
 from .model import InputRules, PhoneRule
 
 #: Longest reply kept: a USSD string is at most 182 characters anyway.
@@ -23,9 +25,24 @@ class Invalid:
     details: dict[str, Any]
 
 
+class PatternError(ValueError):
+    """An input ``pattern`` the linear-time matcher does not accept (backreferences, lookarounds)."""
+
+
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # a bad pattern is the checker's message, not a line on stderr
+
+
 @lru_cache(maxsize=256)
-def _pattern(source: str) -> re.Pattern[str]:
-    return re.compile(source)
+def compile_pattern(source: str) -> Any:
+    """An input ``pattern`` compiled for RE2, whose matching time grows linearly with the reply:
+    a pattern like ``(a+)+b`` that backtracks for seconds in Python's ``re`` cannot stall a step.
+    Raises :class:`PatternError`."""
+    try:
+        return re2.compile(source, _RE2_OPTIONS)
+    except re2.error as exc:
+        reason = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        raise PatternError(reason) from None
 
 
 def normalise_phone(text: str, phone: PhoneRule) -> str | None:
@@ -108,7 +125,7 @@ def validate(rules: InputRules, text: str, phone: PhoneRule) -> Any | Invalid:
             rules.max_value is not None and number > rules.max_value
         ):
             return Invalid("range", rule_details(rules, phone))
-    if rules.pattern is not None and not _pattern(rules.pattern).fullmatch(text):
+    if rules.pattern is not None and not compile_pattern(rules.pattern).fullmatch(text):
         return Invalid("pattern", rule_details(rules, phone))
     if rules.choices is not None and text not in rules.choices:
         return Invalid("choice", rule_details(rules, phone))

@@ -18,6 +18,7 @@ import yaml
 
 from . import messages as default_messages
 from .gsm import unprintable_at
+from .inputs import PatternError, compile_pattern
 from .yamlnodes import NodeReader, describe, did_you_mean, excerpt, where_of
 from .expr import Expr, ExprError, Template, compile_expr, compile_template
 from .fit import check_fit
@@ -453,9 +454,10 @@ class _ServiceBuilder:
             pattern = self.r.string(path, fields["pattern"], f"{what} pattern")
             if pattern is not None:
                 try:
-                    re.compile(pattern)
-                except re.error as exc:
-                    self.r.problem(path, fields["pattern"], f"{what} pattern: not a valid regular expression ({exc})")
+                    compile_pattern(pattern)
+                except PatternError as exc:
+                    self.r.problem(path, fields["pattern"], f"{what} pattern: not a pattern the linear-time "
+                                   f"matcher (RE2) accepts: {exc}; backreferences and lookarounds are not supported")
                     pattern = None
         numbers = {
             name: self.r.integer(path, fields[name], f"{what} {name}")
