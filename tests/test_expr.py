@@ -805,3 +805,31 @@ def test_chained_comparisons_match_python(values: list[int], ops: list[str]) -> 
     expected = all(functions[op](values[i], values[i + 1]) for i, op in enumerate(used))
     ctx = {f"v{index}": value for index, value in enumerate(values)}
     assert compile_expr(source, filters={}).evaluate(ctx, FR) is expected
+
+
+# -- bounded text ---------------------------------------------------------------------------------
+
+
+def _nested_joins(levels: int) -> str:
+    inner = "'y' + 'zzzzzzzzzzzzzzzzzzzz'"
+    for _ in range(levels):
+        inner = f"['a','b','c','d','e','f','g','h'] | join({inner})"
+    return "{{ " + inner + " }}"
+
+
+def test_nested_joins_are_refused_before_the_text_is_built() -> None:
+    from ussd.filters import BUILTIN_FILTERS
+
+    template = compile_template(_nested_joins(6), names=None, filters=BUILTIN_FILTERS)  # ~8**6 x 20 characters
+    with pytest.raises(EvalError, match="over 4096"):
+        template.render({}, RenderEnv())
+    assert len(compile_template(_nested_joins(2), names=None, filters=BUILTIN_FILTERS).render({}, RenderEnv())) < 4096
+
+
+def test_texts_added_and_templates_are_bounded() -> None:
+    long = "x" * 3000
+    with pytest.raises(EvalError, match="longer than 4096"):
+        compile_expr("a + a", names=None, filters={}).evaluate({"a": long}, RenderEnv())
+    with pytest.raises(EvalError, match="longer than 4096"):
+        compile_template("{{ a }}{{ a }}", names=None, filters={}).render({"a": long}, RenderEnv())
+    assert compile_template("{{ a }}", names=None, filters={}).render({"a": long}, RenderEnv()) == long

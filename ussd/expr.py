@@ -32,6 +32,7 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_SOURCE_LEN",
     "MAX_TEMPLATE_LEN",
+    "MAX_TEXT_LEN",
     "EvalError",
     "Expr",
     "ExprError",
@@ -46,6 +47,10 @@ MAX_SOURCE_LEN: Final = 2000
 """Longest expression accepted; keeps the parser's own recursion far from limits."""
 MAX_TEMPLATE_LEN: Final = 20_000
 """Longest template accepted (each ``{{ }}`` block is also capped at MAX_SOURCE_LEN)."""
+MAX_TEXT_LEN: Final = 4096
+"""Longest text an expression, a filter or a whole template may produce: checked before a text is
+built, so nested joins or concatenations cannot grow a step's work or memory without bound (a
+whole USSD screen is 182 characters)."""
 MAX_DEPTH: Final = 64
 """Deepest expression tree accepted; bounds compile- and run-time recursion."""
 INT_LIMIT: Final = 10**18
@@ -197,9 +202,19 @@ def _arith(op: Callable[[Any, Any], Any], symbol: str) -> Callable[[Any, Any, in
     return apply
 
 
+def _bounded_text(value: Any, name: str, column: int) -> Any:
+    """A filter's result, refused when it is a text over :data:`MAX_TEXT_LEN` (a filter that can
+    build a long text checks the size before building it)."""
+    if type(value) is str and len(value) > MAX_TEXT_LEN:
+        raise EvalError(f"filter '{name}' made a text longer than {MAX_TEXT_LEN} characters", column=column)
+    return value
+
+
 def _add(a: Any, b: Any, column: int) -> Any:
     """``+`` adds numbers or joins two texts; nothing else (no list concatenation)."""
     if isinstance(a, str) and isinstance(b, str):
+        if len(a) + len(b) > MAX_TEXT_LEN:
+            raise EvalError(f"text longer than {MAX_TEXT_LEN} characters", column=column)
         return a + b
     if not (_is_num(a) and _is_num(b)):
         raise EvalError(f"'+' needs two numbers or two texts, got {_kind(a)} and {_kind(b)}", column=column)
@@ -664,11 +679,12 @@ class _Compiler:
             def apply0(ctx: Mapping[str, Any], env: RenderEnv) -> Any:
                 value = value_fn(ctx, env)
                 try:
-                    return func(value, env=env)
+                    result = func(value, env=env)
                 except EvalError:
                     raise
                 except Exception as exc:
                     raise EvalError(f"filter '{name}' failed: {exc}", column=column) from exc
+                return _bounded_text(result, name, column)
 
             return _Node(apply0)
         arg_fns = [arg.fn for arg in arg_nodes]
@@ -677,11 +693,12 @@ class _Compiler:
             value = value_fn(ctx, env)
             args = [fn(ctx, env) for fn in arg_fns]
             try:
-                return func(value, *args, env=env)
+                result = func(value, *args, env=env)
             except EvalError:
                 raise
             except Exception as exc:
                 raise EvalError(f"filter '{name}' failed: {exc}", column=column) from exc
+            return _bounded_text(result, name, column)
 
         return _Node(apply)
 
@@ -971,6 +988,9 @@ def _joined(parts: list[str | _Fn]) -> _Fn:
     texts = tuple(parts)
 
     def join(ctx: Mapping[str, Any], env: RenderEnv) -> str:
-        return "".join([part if type(part) is str else part(ctx, env) for part in texts])  # type: ignore[operator]
+        pieces = [part if type(part) is str else part(ctx, env) for part in texts]  # type: ignore[operator]
+        if sum(map(len, pieces)) > MAX_TEXT_LEN:
+            raise EvalError(f"template text longer than {MAX_TEXT_LEN} characters")
+        return "".join(pieces)
 
     return join

@@ -16,7 +16,7 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, Final
 
-from ussd.expr import Filter, RenderEnv
+from ussd.expr import MAX_TEXT_LEN, Filter, RenderEnv
 
 __all__ = [
     "BUILTIN_FILTERS",
@@ -223,7 +223,11 @@ def join(value: Any, sep: Any = ", ", *, env: RenderEnv) -> str:
     if not isinstance(value, (list, tuple)):
         raise TypeError(f"join expects a list, got {type(value).__name__}")
     separator = _text(sep, "join separator")
-    return separator.join([_text(item, "join item") for item in value])
+    items = [_text(item, "join item") for item in value]
+    size = sum(map(len, items)) + len(separator) * max(len(items) - 1, 0)
+    if size > MAX_TEXT_LEN:  # refused before it is built: nested joins would grow without bound
+        raise ValueError(f"the joined text would be {size} characters, over {MAX_TEXT_LEN}")
+    return separator.join(items)
 
 
 def national(value: Any, *, env: RenderEnv) -> str:
