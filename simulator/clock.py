@@ -81,6 +81,8 @@ class HandsetClock:
 
     def __init__(self, frozen: datetime | None = None, wall: Callable[[], datetime] = wall_clock) -> None:
         self._frozen = frozen
+        #: The frozen instant's seconds, asked at every step by the session store.
+        self._frozen_seconds = frozen.timestamp() if frozen is not None else 0.0
         self._wall = wall
         self._shift = timedelta(0)
 
@@ -88,11 +90,11 @@ class HandsetClock:
         return self._frozen if self._frozen is not None else self._wall() + self._shift
 
     def seconds(self) -> float:
-        return self().timestamp()
+        return self._frozen_seconds if self._frozen is not None else self().timestamp()
 
     def set(self, instant: datetime) -> None:
         """Time jumps to ``instant``: a frozen clock stands there, a real one goes on from there."""
         if self._frozen is not None:
-            self._frozen = instant
+            self._frozen, self._frozen_seconds = instant, instant.timestamp()
         else:
             self._shift = instant - self._wall()
