@@ -225,10 +225,9 @@ def paginate_lines(
         header=header,
         footer=footer if nav else (),
     )
-    if not header:
+    if not reserve:
         return pages
-    slot = "\n".join(header)
-    return [page[len(slot) + 1:] if page.startswith(slot + "\n") else "" if page == slot else page
+    return [page[len(reserve) + 1:] if page.startswith(reserve + "\n") else "" if page == reserve else page
             for page in pages]
 
 
