@@ -8,13 +8,18 @@ the stored data is the same, no bucket has been granted or has expired since, an
 windows are open. A dialogue's later steps then reuse the resolution and its views instead of
 building them again. The values handed to templates are therefore shared between steps: the
 template language cannot modify them, and filters registered in Python must not either.
+
+The gateway calls providers from several worker threads at once: each thread keeps its own last
+read, and a snapshot's parts are each set in one assignment, so a thread sees a part whole or not
+at all (two threads may build the same part; either result is right).
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, NamedTuple
 
 from ussd.registry import ActionCall, Outcome, ProviderCall, Registry
 
@@ -32,19 +37,25 @@ PERIODS_SHOWN = 6
 
 
 
+class KeptBonus(NamedTuple):
+    """A bonus view and when it holds: while ``now`` is in ``[start, end)`` (the same buckets
+    count) and the same usage ``windows`` are open."""
+
+    view: BonusView
+    start: float
+    end: float
+    windows: tuple[bool, ...]
+
+
 @dataclass(slots=True)
 class Snapshot:
     """What menus see of one subscriber while ``sub`` is what the store holds; each part is built
-    when a step first reads it. The bonus view also depends on time: it holds while ``now`` is in
-    ``[start, end)`` (the same buckets count) and the same usage ``windows`` are open."""
+    when a step first reads it."""
 
     sub: Subscriber
     #: The ``subscriber`` provider's mapping.
     fields: dict[str, Any] | None = None
-    bonus: BonusView | None = None
-    start: float = 0.0
-    end: float = 0.0
-    windows: tuple[bool, ...] = ()
+    bonus: KeptBonus | None = None
 
 
 @dataclass
@@ -54,17 +65,19 @@ class AccountProviders:
     catalogue: Mapping[str, Pass] = field(default_factory=load_catalogue)
     #: Subscribers whose snapshot is kept (the oldest goes first; 0 keeps none); a few kilobytes each.
     snapshot_limit: int = 4096
-    #: The last step's read: the engine hands every provider of one step the same call object.
-    _last: tuple[ProviderCall, Subscriber | None] | None = field(default=None, repr=False)
+    #: Per thread, its last step's read: the engine hands every provider of one step the same
+    #: call object (and a new one after an action, which may have changed the store).
+    _local: threading.local = field(default_factory=threading.local, repr=False)
     #: The kept snapshots, by MSISDN.
     snapshots: dict[str, Snapshot] = field(default_factory=dict, repr=False)
 
     def _read(self, call: ProviderCall) -> Subscriber | None:
-        last = self._last
+        local = self._local
+        last = getattr(local, "last", None)
         if last is not None and last[0] is call:
             return last[1]
         subscriber = self.store.get(call.msisdn)
-        self._last = (call, subscriber)
+        local.last = (call, subscriber)
         return subscriber
 
     def _snapshot(self, call: ProviderCall) -> Snapshot | None:
@@ -107,12 +120,12 @@ class AccountProviders:
             return BonusView(None, policy)
         now = to_instant(call.at, policy.tz)
         windows = policy.open_windows(now)
-        if snapshot.bonus is None or not snapshot.start <= now < snapshot.end or snapshot.windows != windows:
+        kept = snapshot.bonus
+        if kept is None or not kept.start <= now < kept.end or kept.windows != windows:
             # built before anything is recorded: if resolving fails, nothing claims to be valid
-            bonus = BonusView(resolve(snapshot.sub, now, policy), policy)
-            snapshot.start, snapshot.end = counting_span(snapshot.sub.buckets, now)
-            snapshot.windows, snapshot.bonus = windows, bonus
-        return snapshot.bonus
+            view = BonusView(resolve(snapshot.sub, now, policy), policy)
+            kept = snapshot.bonus = KeptBonus(view, *counting_span(snapshot.sub.buckets, now), windows)
+        return kept.view
 
     def passes(self, call: ProviderCall) -> list[dict[str, Any]]:
         return [{"id": p.id, "name": per_language(p.name), "price": p.price, "days": p.days}
@@ -189,7 +202,6 @@ class AccountProviders:
         if offer is None:
             return Outcome("error")
         at = to_instant(call.at, self.policy.tz)
-        self._last = None  # what the next screen reads must include this purchase
         try:
             result = self.store.debit(call.msisdn, f"{call.dialogue_id}:{offer.id}", offer.price,
                                       offer.buckets(at, self.policy.pass_rubrique), at)
@@ -201,7 +213,6 @@ class AccountProviders:
     def add_favourite(self, call: ActionCall) -> Outcome:
         number = str(call.args.get("number") or "")
         sub = self.store.get(call.msisdn)
-        self._last = None
         if sub is None:
             return Outcome("error")
         if number == sub.msisdn:
@@ -216,7 +227,6 @@ class AccountProviders:
     def remove_favourite(self, call: ActionCall) -> Outcome:
         number = str(call.args.get("number") or "")
         sub = self.store.get(call.msisdn)
-        self._last = None
         if sub is None or number not in sub.favourites:
             return Outcome("not_found", {"number": number})
         self.store.set_favourites(call.msisdn, tuple(n for n in sub.favourites if n != number))
@@ -224,7 +234,6 @@ class AccountProviders:
 
     def set_internet_plus(self, call: ActionCall) -> Outcome:
         active = bool(call.args.get("active"))
-        self._last = None
         try:
             self.store.set_internet_plus(call.msisdn, active)
         except UnknownSubscriber:
@@ -245,7 +254,6 @@ class AccountProviders:
         if invoice.issued <= months_before(now, tz, DUPLICATE_MONTHS):
             return Outcome("too_old", data)
         since, until = day_start(now, tz), day_start(now, tz, 1)
-        self._last = None
         try:
             if self.store.request_duplicate(call.msisdn, month, now, since, until):
                 return Outcome("success", data)

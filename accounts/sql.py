@@ -1,13 +1,19 @@
 """What the SQLite and PostgreSQL stores share: the schema, the queries, and the debit transaction.
 
-Queries are written once with ``?`` placeholders; a dialect says how to open a write transaction,
-lock a subscriber's row and spell its placeholders. Instants are BIGINT epoch seconds in both.
+Queries are written once with ``?`` placeholders; a dialect says how to open a connection and a
+write transaction, lock a subscriber's row, spell its placeholders and name its driver's errors.
+Instants are BIGINT epoch seconds in both.
+
+The gateway runs engine steps on worker threads, and a connection runs one transaction at a time:
+each thread has a connection of its own, opened on its first operation (a broken one is dropped
+and the next operation opens another).
 """
 
 from __future__ import annotations
 
 import abc
 import json
+import threading
 from dataclasses import replace
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -123,10 +129,55 @@ class SqlAccountStore(AccountStore):
     #: Subscribers whose parsed buckets are kept (see :meth:`_buckets`).
     parsed_limit = 4096
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, timeout: float) -> None:
         self.url = url
+        #: The longest any operation may wait, in seconds (see :class:`accounts.store.StoreTimeout`).
+        self.timeout = timeout
         self._sql: dict[str, str] = {}
         self._parsed: dict[str, tuple[str, tuple[Bucket, ...]]] = {}
+        self._local = threading.local()
+        #: Every thread's connection, so that ``close`` closes them all.
+        self._opened: list[Any] = []
+        self._opening = threading.Lock()
+
+    # -- connections -------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def _open(self) -> Any:
+        """A new connection, set up for this store (its timeouts, its pragmas)."""
+
+    def _connection(self) -> Any:
+        """This thread's connection, opened on its first use."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._open()
+            with self._opening:
+                self._opened.append(conn)
+            self._local.conn = conn
+        return conn
+
+    def _discard(self, conn: Any) -> None:
+        """Close a connection that cannot be trusted any more (lost, cut, half-way through a
+        transaction); its thread's next operation opens a new one."""
+        if getattr(self._local, "conn", None) is conn:
+            self._local.conn = None
+        with self._opening:
+            if conn in self._opened:
+                self._opened.remove(conn)
+        try:
+            conn.close()
+        except Exception:  # already broken: closing is only tidying up
+            pass
+
+    def close(self) -> None:
+        with self._opening:
+            opened, self._opened = self._opened, []
+        self._local = threading.local()
+        for conn in opened:
+            try:
+                conn.close()
+            except Exception:
+                pass
 
     def _buckets(self, msisdn: str, text: str) -> tuple[Bucket, ...]:
         """The buckets stored as ``text``, parsed once per distinct text: a dialogue reads the same

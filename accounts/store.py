@@ -16,6 +16,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable, Iterator, NamedTuple, Sequence, TypeVar
 
+from ussd.errors import Unavailable
+
 from .model import Bucket, DuplicateRequest, Instant, InternetPlus, MainAccount, Subscriber
 
 K = TypeVar("K")
@@ -28,8 +30,54 @@ INSUFFICIENT_FUNDS = "insufficient_funds"
 MAIN_EXPIRED = "main_expired"
 
 
-class StoreError(Exception):
-    """The store could not be reached or used; carries the URL (without password)."""
+#: How long a store operation may wait (seconds): a row lock held elsewhere, a slow statement, a
+#: server that stopped answering. A USSD screen has a few seconds, not twenty.
+DEFAULT_TIMEOUT_S = 3.0
+
+
+class StoreError(Unavailable):
+    """The store could not be reached or used; the message names the URL (without password).
+    ``kind`` says which, the same for every store, for logs and metrics. To the engine it is an
+    outage (:class:`ussd.errors.Unavailable`): never mistaken for an unknown subscriber."""
+
+    kind = "error"
+
+
+class StoreUnreachable(StoreError):
+    """No connection: the server is down, restarting, or the connection was lost."""
+
+    kind = "unreachable"
+
+
+class StoreTimeout(StoreError):
+    """The operation did not finish within the store's bound (a lock held elsewhere, a slow
+    statement, a server that stopped answering)."""
+
+    kind = "timeout"
+
+
+class StoreConflict(StoreError):
+    """The server refused a transaction that raced another (serialization failure, deadlock)."""
+
+    kind = "conflict"
+
+
+class StoreDenied(StoreError):
+    """The store's user may not do this (privileges, a read-only database)."""
+
+    kind = "denied"
+
+
+class StoreSchemaMissing(StoreError):
+    """The database has no schema (or an older one than this release needs)."""
+
+    kind = "schema"
+
+
+class StoreRefused(StoreError, ValueError):
+    """The data breaks a rule of the schema (a negative balance): nothing was written."""
+
+    kind = "refused"
 
 
 class UnknownSubscriber(KeyError):
@@ -41,14 +89,20 @@ class UnknownSubscriber(KeyError):
         return f"unknown subscriber {self.msisdn}"
 
 
+#: Memos are shared by the gateway's worker threads: a lookup is one atomic dict operation, but
+#: making room is several, so changes take turns.
+_KEEPING = threading.Lock()
+
+
 def keep(memo: dict[K, V], key: K, value: V, limit: int) -> V:
     """Put ``value`` in a memo of at most ``limit`` entries and return it; the entry put longest
-    ago goes first (a replaced entry counts as new)."""
+    ago goes first (a replaced entry counts as new). Safe from any thread."""
     if limit <= 0:
         return value
-    if memo.pop(key, None) is None and len(memo) >= limit:
-        del memo[next(iter(memo))]
-    memo[key] = value
+    with _KEEPING:
+        if memo.pop(key, None) is None and len(memo) >= limit:
+            del memo[next(iter(memo))]
+        memo[key] = value
     return value
 
 
@@ -179,7 +233,7 @@ class MemoryAccountStore(AccountStore):
         batch = {s.msisdn: s for s in subscribers}
         for sub in batch.values():  # what the SQL stores' CHECK constraint refuses, refused here too
             if sub.main.balance < 0:
-                raise ValueError(f"{sub.msisdn}: a main balance cannot be negative ({sub.main.balance})")
+                raise StoreRefused(f"{sub.msisdn}: a main balance cannot be negative ({sub.main.balance})")
         with self._lock:
             self._subscribers.update(batch)
         return len(batch)
@@ -256,19 +310,22 @@ def db_url(url: str | None = None) -> str:
     return url or os.environ.get("USSD_DB") or default_db_url()
 
 
-def open_store(url: str | None = None) -> AccountStore:
+def open_store(url: str | None = None, timeout: float = DEFAULT_TIMEOUT_S) -> AccountStore:
     """``sqlite:///relative/path``, ``sqlite:////absolute/path``, ``sqlite:///:memory:``,
     ``postgresql://user@host:port/db`` or ``memory:``. SQLite creates its schema on first use;
-    PostgreSQL needs ``ussd accounts migrate`` (tests and tools may call ``migrate()``)."""
+    PostgreSQL needs ``ussd accounts migrate`` (tests and tools may call ``migrate()``). No
+    operation waits longer than ``timeout`` seconds (:class:`StoreTimeout`)."""
     url = db_url(url)
+    if not timeout > 0:
+        raise StoreError(f"a store timeout must be a positive number of seconds, not {timeout!r}")
     if url == "memory:":
         return MemoryAccountStore()
     if url.startswith("sqlite:///"):
         from .sqlite import SQLiteAccountStore
 
-        return SQLiteAccountStore(url)
+        return SQLiteAccountStore(url, timeout)
     if url.startswith(("postgresql://", "postgres://")):
         from .postgres import PostgresAccountStore
 
-        return PostgresAccountStore(url)
+        return PostgresAccountStore(url, timeout)
     raise StoreError(f"unknown database URL {url!r}: expected sqlite:///PATH, postgresql://... or memory:")

@@ -24,6 +24,7 @@ from transitions import Machine, State
 
 from . import gsm
 from . import messages as default_messages
+from .errors import Unavailable
 from .expr import EvalError, RenderEnv
 from .inputs import Invalid, possible_rules, rule_details, validate
 from .loader import split_short_code
@@ -128,7 +129,9 @@ class Scope(Mapping[str, Any]):
             return default
         try:
             value = provider(self._call)
-        except Exception:  # a provider down must not end the dialogue: the screen shows less
+        except Unavailable:  # its data cannot be reached: showing less would say something false
+            raise
+        except Exception:  # a provider's bug must not end the dialogue: the screen shows less
             log.exception("provider %r failed for %s", name, self._call.msisdn)
             value = None
         values[name] = value
@@ -148,10 +151,13 @@ class Scope(Mapping[str, Any]):
         self._values[name] = value
 
     def forget_providers(self) -> None:
-        """Drop what providers answered so far in this step, so that they are asked again."""
+        """Drop what providers answered so far in this step, so that they are asked again, with a
+        call of their own: a provider that keeps what it read for one call reads anew."""
         values = self._values
         for name in self._providers:
             values.pop(name, None)
+        call = self._call
+        self._call = ProviderCall(call.msisdn, call.at)
 
 
 class ScreenState(State):
@@ -263,23 +269,25 @@ class Engine:
         now = self.sessions.now()
         record = Dialogue(session_id, msisdn, parsed[0], service.entry, service.default_language, now, now,
                           uid=self.new_id())
-        scope = self._scope(record, at)
-        record.lang = self._language(service, scope, lang)
-        scope.set("lang", record.lang)
-        env = self._env(service, record.lang)
-        self._settle(sm, record, scope, env, at)
-        error = None
-        for text in parsed[1]:
-            # a question waits for a reply of its own: a dialled path never answers a
-            # confirmation (what it would buy, delete or switch off is shown first)
-            if service.screens.get(record.state, None) is None or isinstance(sm.screens[record.state],
-                                                                            (EndScreen, ConfirmScreen)):
-                break
-            self._pages(sm, record, scope, env)  # the page count the reply is judged against
-            error = self._advance(sm, record, text, scope, env, at)
-            if error is not None:
-                break
-        return self._respond(sm, record, scope, env, error)
+        try:
+            scope = self._scope(record, at)
+            record.lang = self._language(service, scope, lang)
+            scope.set("lang", record.lang)
+            env = self._env(service, record.lang)
+            self._settle(sm, record, scope, env, at)
+            error = None
+            for text in parsed[1]:
+                # a question waits for a reply of its own: a dialled path never answers a
+                # confirmation (what it would buy, delete or switch off is shown first)
+                if isinstance(sm.screens[record.state], (EndScreen, ConfirmScreen)):
+                    break
+                self._pages(sm, record, scope, env)  # the page count the reply is judged against
+                error = self._advance(sm, record, text, scope, env, at)
+                if error is not None:
+                    break
+            return self._respond(sm, record, scope, env, error)
+        except Unavailable as exc:
+            return self._unavailable(sm, record, exc, lang)
 
     def reply(self, session_id: str, text: str, at: datetime | None = None) -> Response:
         """The subscriber answered the current screen with ``text``."""
@@ -291,10 +299,13 @@ class Engine:
             self.sessions.delete(session_id)
             return self._expired(session_id)
         at = at or self.clock()
-        scope = self._scope(record, at)
-        env = self._env(sm.service, record.lang)
-        error = self._advance(sm, record, text, scope, env, at)
-        return self._respond(sm, record, scope, env, error)
+        try:
+            scope = self._scope(record, at)
+            env = self._env(sm.service, record.lang)
+            error = self._advance(sm, record, text, scope, env, at)
+            return self._respond(sm, record, scope, env, error)
+        except Unavailable as exc:
+            return self._unavailable(sm, record, exc)
 
     def timeout(self, session_id: str) -> Response:
         """The network gave up waiting for the subscriber: forget the dialogue."""
@@ -455,6 +466,8 @@ class Engine:
                     log.error("action %r returned %r, not one of its outcomes", screen.action, returned)
             except EvalError as exc:
                 log.error("action %r arguments: %s", screen.action, exc)
+            except Unavailable as exc:  # an outage, not a bug: no traceback
+                log.warning("action %r for %s: %s", screen.action, record.msisdn, exc)
             except Exception:  # an action failing is an outcome the menu routes, not a crash
                 log.exception("action %r failed for %s", screen.action, record.msisdn)
             scope.forget_providers()  # an action may change what they read: the next screens read anew
@@ -544,7 +557,21 @@ class Engine:
             sm = next(iter(self.machines.values()), None)
         if sm is None:
             return Response.final(session_id, "")
+        return self._said(sm, session_id, "expired", record.lang if record else None)
+
+    def _unavailable(self, sm: ServiceMachine, record: Dialogue, exc: Unavailable,
+                     lang: str | None = None) -> Response:
+        """The step could not read or change what it needed: end the dialogue, say so, keep
+        nothing (the subscriber dials again once the outage is over)."""
+        log.warning("dialogue %s of %s ended: %s", record.id, record.msisdn, exc)
+        self.sessions.delete(record.id)
+        return self._said(sm, record.id, "error", lang if lang in sm.service.languages else record.lang, ERROR_SCREEN)
+
+    def _said(self, sm: ServiceMachine, session_id: str, message: str, lang: str | None,
+              screen: str | None = None) -> Response:
+        """One of the engine's own words as a last screen, rendered without any provider (it is
+        said when they cannot be trusted)."""
         service = sm.service
-        lang = record.lang if record else service.default_language
-        text = render_text(service.message("expired"), {}, self._env(service, lang), service.default_language)
-        return Response.final(session_id, prepared(service, text))
+        lang = lang or service.default_language
+        text = render_text(service.message(message), {}, self._env(service, lang), service.default_language)
+        return Response.final(session_id, prepared(service, text), screen)

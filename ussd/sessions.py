@@ -8,6 +8,7 @@ networked store (Redis) implements the same interface for several gateway nodes.
 from __future__ import annotations
 
 import abc
+import threading
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
@@ -99,26 +100,33 @@ class SessionStore(abc.ABC):
 
 
 class MemorySessionStore(SessionStore):
-    """Dialogues in a dict kept in touch order, so a sweep only looks at the expired front."""
+    """Dialogues in a dict kept in touch order, so a sweep only looks at the expired front. Steps
+    of different dialogues may run on different threads at once: each operation takes the lock."""
 
     def __init__(self, clock: Clock, idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
                  max_duration: float = DEFAULT_MAX_DURATION) -> None:
         super().__init__(clock, idle_timeout, max_duration)
         self._live: OrderedDict[str, Dialogue] = OrderedDict()
         self._ended: OrderedDict[str, Dialogue] = OrderedDict()
+        self._lock = threading.Lock()
 
     def get(self, session_id: str) -> Dialogue | None:
         dialogue = self._live.get(session_id)
         if dialogue is None:
             return None
         if not self.is_live(dialogue, self.clock()):
-            self._expire(session_id)
+            with self._lock:
+                self._expire(session_id)
             return None
         return dialogue
 
     def _expire(self, session_id: str) -> None:
+        """Move a dialogue to the ended ones (the lock held)."""
+        dialogue = self._live.pop(session_id, None)
+        if dialogue is None:  # another thread was first
+            return
         ended = self._ended
-        ended[session_id] = self._live.pop(session_id)
+        ended[session_id] = dialogue
         ended.move_to_end(session_id)
         if len(ended) > ENDED_LIMIT:
             ended.popitem(last=False)
@@ -129,27 +137,30 @@ class MemorySessionStore(SessionStore):
     def put(self, dialogue: Dialogue) -> None:
         dialogue.touched = self.clock()
         live = self._live
-        live[dialogue.id] = dialogue
-        live.move_to_end(dialogue.id)
+        with self._lock:
+            live[dialogue.id] = dialogue
+            live.move_to_end(dialogue.id)
 
     def delete(self, session_id: str) -> None:
-        self._live.pop(session_id, None)
+        with self._lock:
+            self._live.pop(session_id, None)
 
     def sweep(self) -> int:
         now = self.clock()
         live = self._live
         dropped = 0
-        # The front is the least recently touched: stop at the first one still idle-live.
-        while live:
-            sid, dialogue = next(iter(live.items()))
-            if now - dialogue.touched < self.idle_timeout:
-                break
-            self._expire(sid)
-            dropped += 1
-        # The total-duration limit does not follow touch order: check the rest once.
-        for sid in [s for s, d in live.items() if now - d.started >= self.max_duration]:
-            self._expire(sid)
-            dropped += 1
+        with self._lock:
+            # The front is the least recently touched: stop at the first one still idle-live.
+            while live:
+                sid, dialogue = next(iter(live.items()))
+                if now - dialogue.touched < self.idle_timeout:
+                    break
+                self._expire(sid)
+                dropped += 1
+            # The total-duration limit does not follow touch order: check the rest once.
+            for sid in [s for s, d in live.items() if now - d.started >= self.max_duration]:
+                self._expire(sid)
+                dropped += 1
         return dropped
 
     def __len__(self) -> int:
