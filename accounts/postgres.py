@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import socket
 from contextlib import contextmanager
 from functools import partial
@@ -26,7 +25,7 @@ import psycopg
 
 from .sql import SqlAccountStore
 from .store import (DEFAULT_TIMEOUT_S, StoreConflict, StoreDenied, StoreError, StoreRefused, StoreSchemaMissing,
-                    StoreTimeout, StoreUnreachable)
+                    StoreTimeout, StoreUnreachable, redact, scrub)
 from .watchdog import Armed, Watchdog
 
 T = TypeVar("T")
@@ -56,11 +55,6 @@ _BY_CLASS: dict[str, type[StoreError]] = {
     "22": StoreRefused,  # data exception
     "23": StoreRefused,  # integrity constraint violation
 }
-
-
-def redact(url: str) -> str:
-    """The URL without its password, for messages."""
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
 
 
 def _shut(fd: int) -> None:
@@ -140,7 +134,7 @@ class PostgresAccountStore(SqlAccountStore):
             kind = StoreUnreachable if isinstance(exc, psycopg.OperationalError) and not state else StoreError
         if kind is StoreSchemaMissing:
             return kind(f"{redact(self.url)} has no schema: run `ussd accounts migrate --db URL`")
-        return kind(f"{prefix}{redact(self.url)}: {' '.join(str(exc).split())}")
+        return kind(f"{prefix}{redact(self.url)}: {scrub(' '.join(str(exc).split()), self.url)}")
 
     # -- the dialect -------------------------------------------------------------------------
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import abc
 import os
+import re
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable, Iterator, NamedTuple, Sequence, TypeVar
+from urllib.parse import unquote
 
 from ussd.errors import Unavailable
 
@@ -87,6 +89,31 @@ class UnknownSubscriber(KeyError):
 
     def __str__(self) -> str:
         return f"unknown subscriber {self.msisdn}"
+
+
+_USERINFO_PASSWORD = re.compile(r"(://[^:/@]*):([^@]*)@")
+_PASSWORD_PARAMETER = re.compile(r"(?i)(\bpassword=)([^&\s]*)")
+
+
+def _passwords(url: str) -> set[str]:
+    """Every password written in ``url``, as written and percent-decoded."""
+    found = {m.group(2) for m in _USERINFO_PASSWORD.finditer(url)}
+    found |= {m.group(2) for m in _PASSWORD_PARAMETER.finditer(url)}
+    return {form for secret in found if secret for form in (secret, unquote(secret))}
+
+
+def redact(url: str) -> str:
+    """The URL without its passwords (in the user part or as a ``password=`` parameter), for
+    messages and logs."""
+    return _PASSWORD_PARAMETER.sub(r"\1***", _USERINFO_PASSWORD.sub(r"\1:***@", url))
+
+
+def scrub(message: str, url: str) -> str:
+    """``message`` (a driver's, which may quote any part of the URL) without the URL's passwords."""
+    message = message.replace(url, redact(url))
+    for secret in sorted(_passwords(url), key=len, reverse=True):
+        message = message.replace(secret, "***")
+    return message
 
 
 #: Memos are shared by the gateway's worker threads: a lookup is one atomic dict operation, but
@@ -328,4 +355,4 @@ def open_store(url: str | None = None, timeout: float = DEFAULT_TIMEOUT_S) -> Ac
         from .postgres import PostgresAccountStore
 
         return PostgresAccountStore(url, timeout)
-    raise StoreError(f"unknown database URL {url!r}: expected sqlite:///PATH, postgresql://... or memory:")
+    raise StoreError(f"unknown database URL {redact(url)!r}: expected sqlite:///PATH, postgresql://... or memory:")

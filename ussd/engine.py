@@ -24,7 +24,7 @@ from transitions import Machine, State
 
 from . import gsm
 from . import messages as default_messages
-from .errors import Unavailable
+from .errors import StepAborted, Unavailable
 from .expr import EvalError, RenderEnv
 from .inputs import Invalid, possible_rules, rule_details, validate
 from .loader import split_short_code
@@ -43,6 +43,7 @@ from .model import (
 )
 from .registry import ERROR_OUTCOME, ActionCall, Outcome, ProviderCall, Registry
 from .render import (
+    StepBudget,
     content_lines,
     holds,
     is_static,
@@ -104,13 +105,15 @@ _MISSING = object()
 class Scope(Mapping[str, Any]):
     """The names a step's templates see; providers are called at most once, and only if used."""
 
-    __slots__ = ("_values", "_providers", "_call")
+    __slots__ = ("_values", "_providers", "_call", "budget")
 
     def __init__(self, values: dict[str, Any], providers: Mapping[str, Callable[[ProviderCall], Any]],
                  call: ProviderCall) -> None:
         self._values = values
         self._providers = providers
         self._call = call
+        #: What the step may still render and evaluate.
+        self.budget = StepBudget()
 
     def __getitem__(self, name: str) -> Any:
         value = self.get(name, _MISSING)
@@ -286,8 +289,8 @@ class Engine:
                 if error is not None:
                     break
             return self._respond(sm, record, scope, env, error)
-        except Unavailable as exc:
-            return self._unavailable(sm, record, exc, lang)
+        except StepAborted as exc:
+            return self._aborted(sm, record, exc, lang)
 
     def reply(self, session_id: str, text: str, at: datetime | None = None) -> Response:
         """The subscriber answered the current screen with ``text``."""
@@ -304,8 +307,8 @@ class Engine:
             env = self._env(sm.service, record.lang)
             error = self._advance(sm, record, text, scope, env, at)
             return self._respond(sm, record, scope, env, error)
-        except Unavailable as exc:
-            return self._unavailable(sm, record, exc)
+        except StepAborted as exc:
+            return self._aborted(sm, record, exc)
 
     def timeout(self, session_id: str) -> Response:
         """The network gave up waiting for the subscriber: forget the dialogue."""
@@ -559,11 +562,13 @@ class Engine:
             return Response.final(session_id, "")
         return self._said(sm, session_id, "expired", record.lang if record else None)
 
-    def _unavailable(self, sm: ServiceMachine, record: Dialogue, exc: Unavailable,
-                     lang: str | None = None) -> Response:
-        """The step could not read or change what it needed: end the dialogue, say so, keep
-        nothing (the subscriber dials again once the outage is over)."""
-        log.warning("dialogue %s of %s ended: %s", record.id, record.msisdn, exc)
+    def _aborted(self, sm: ServiceMachine, record: Dialogue, exc: StepAborted, lang: str | None = None) -> Response:
+        """The step could not read what it needed, or went past its bounds: end the dialogue,
+        say the service is unavailable, keep nothing (the subscriber dials again later)."""
+        if isinstance(exc, Unavailable):
+            log.warning("dialogue %s of %s ended at %s: %s", record.id, record.msisdn, record.state, exc)
+        else:  # a menu mistake: the operator must hear of it
+            log.error("dialogue %s of %s ended at %s: %s", record.id, record.msisdn, record.state, exc)
         self.sessions.delete(record.id)
         return self._said(sm, record.id, "error", lang if lang in sm.service.languages else record.lang, ERROR_SCREEN)
 

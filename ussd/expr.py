@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-from .errors import Unavailable
+from .errors import StepAborted
 
 __all__ = [
     "INT_LIMIT",
@@ -682,7 +682,7 @@ class _Compiler:
                 value = value_fn(ctx, env)
                 try:
                     result = func(value, env=env)
-                except (EvalError, Unavailable):
+                except (EvalError, StepAborted):
                     raise
                 except Exception as exc:
                     raise EvalError(f"filter '{name}' failed: {exc}", column=column) from exc
@@ -696,7 +696,7 @@ class _Compiler:
             args = [fn(ctx, env) for fn in arg_fns]
             try:
                 result = func(value, *args, env=env)
-            except (EvalError, Unavailable):
+            except (EvalError, StepAborted):
                 raise
             except Exception as exc:
                 raise EvalError(f"filter '{name}' failed: {exc}", column=column) from exc
@@ -819,7 +819,7 @@ class _Compiled:
         except EvalError as exc:
             exc._attach(self.source)
             raise
-        except Unavailable:  # not the template's fault: the engine ends the dialogue
+        except StepAborted:  # not the template's fault: the engine ends the dialogue
             raise
         except Exception as exc:  # data with odd behaviour must not crash the session loop
             raise EvalError(f"unexpected {type(exc).__name__}: {exc}", self.source) from exc

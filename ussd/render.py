@@ -11,20 +11,56 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from . import gsm
+from .errors import StepTooLarge
 from .expr import EvalError, Expr, RenderEnv
 from .model import ConfirmScreen, EachLine, EndScreen, MenuScreen, Option, Screen, Service, Text, TextLine
 from .pager import paginate
 
 log = logging.getLogger("ussd.render")
 
+#: What one step may render: characters of text, and templates, lists and conditions evaluated.
+#: A handset shows 182 characters a page and a dialogue a few pages a step; the bounds are far
+#: above any screen (a menu listing 1,000 items stays within them) and far below what hurts a
+#: worker (each template is capped too: ``expr.MAX_TEXT_LEN``).
+MAX_STEP_TEXT = 262_144
+MAX_STEP_EVALUATIONS = 20_000
+
+
+class StepBudget:
+    """What is left of one step's bounds, spent by every template, list and condition it
+    evaluates; going past either raises :class:`StepTooLarge`."""
+
+    __slots__ = ("text", "evaluations", "limits")
+
+    def __init__(self, text: int = MAX_STEP_TEXT, evaluations: int = MAX_STEP_EVALUATIONS) -> None:
+        self.text = text
+        self.evaluations = evaluations
+        self.limits = (text, evaluations)
+
+    def spend(self, characters: int = 0, where: object = "") -> None:
+        self.text -= characters
+        self.evaluations -= 1
+        if self.text < 0 or self.evaluations < 0:
+            what = (f"more than {self.limits[0]:,} characters" if self.text < 0
+                    else f"more than {self.limits[1]:,} templates and conditions")
+            raise StepTooLarge(f"one step rendered {what} (at {where})")
+
+
+def _spend(scope: Mapping[str, Any], characters: int, where: object) -> None:
+    """Charge the step's budget, if the scope carries one (a step's scope does)."""
+    budget = getattr(scope, "budget", None)
+    if budget is not None:
+        budget.spend(characters, where)
+
 
 class Overlay(Mapping[str, Any]):
     """A scope with one more name bound (the ``each`` alias), without copying the base scope."""
 
-    __slots__ = ("_base", "_name", "_value")
+    __slots__ = ("_base", "_name", "_value", "budget")
 
     def __init__(self, base: Mapping[str, Any], name: str, value: Any) -> None:
         self._base, self._name, self._value = base, name, value
+        self.budget: StepBudget | None = getattr(base, "budget", None)
 
     def __getitem__(self, key: str) -> Any:
         if key == self._name:
@@ -52,6 +88,7 @@ def holds(condition: Expr | None, scope: Mapping[str, Any], env: RenderEnv) -> b
     subscriber sees less, never a crash."""
     if condition is None:
         return True
+    _spend(scope, 0, condition.source)
     try:
         return bool(condition.evaluate(scope, env))
     except EvalError as exc:
@@ -61,10 +98,12 @@ def holds(condition: Expr | None, scope: Mapping[str, Any], env: RenderEnv) -> b
 
 def render_text(text: Text, scope: Mapping[str, Any], env: RenderEnv, default_lang: str) -> str:
     try:
-        return text.template(env.lang, default_lang).render(scope, env)
+        out = text.template(env.lang, default_lang).render(scope, env)
     except EvalError as exc:
         log.warning("template at %s failed: %s", text.where, exc)
-        return "?"
+        out = "?"
+    _spend(scope, len(out), text.where)
+    return out
 
 
 #: The item of an option that does not come from a list.
@@ -76,6 +115,7 @@ def _items(line_or_option: EachLine | Option, scope: Mapping[str, Any], env: Ren
     a tuple or a mapping's values is empty."""
     expr = line_or_option.items if isinstance(line_or_option, EachLine) else line_or_option.each
     assert expr is not None
+    _spend(scope, 0, line_or_option.where)
     try:
         items = expr.evaluate(scope, env)
     except EvalError as exc:

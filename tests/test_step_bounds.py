@@ -1,0 +1,75 @@
+"""A step's rendering is bounded as a whole, not only per template: a menu listing a provider's
+100,000 items, or a hundred lines of 4,000 characters each, ends that dialogue on the error screen
+(logged as the operator's mistake) instead of taking a worker's time and memory."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from conftest import AT, FakeClock
+from ussd.engine import ERROR_SCREEN, Engine
+from ussd.loader import load_menus_or_raise
+from ussd.registry import Registry
+from ussd.render import MAX_STEP_EVALUATIONS, MAX_STEP_TEXT, StepBudget
+from ussd.errors import StepTooLarge
+from ussd.sessions import MemorySessionStore
+
+MSISDN = "2250701020304"
+
+
+def engine_listing(tmp_path: Path, clock: FakeClock, items: list[str], screen: str) -> Engine:
+    registry = Registry()
+    registry.provider("big", lambda call: items)
+    (tmp_path / "m.yaml").write_text(
+        'service: {code: "*558#", entry: home, languages: [fr]}\n'
+        "screens:\n"
+        "  home:\n"
+        '    text: "Choisir"\n'
+        '    options: [{label: "Voir", goto: listed}]\n'
+        f"  listed:\n{screen}", encoding="utf-8")
+    return Engine(load_menus_or_raise([str(tmp_path)], registry), registry, MemorySessionStore(clock),
+                  clock=lambda: AT)
+
+
+AS_OPTIONS = ('    text: "Liste"\n'
+              '    options: [{each: big, as: i, label: "{{ i }}", goto: home}]\n')
+AS_LINES = ('    type: end\n'
+            '    lines: [{each: big, as: i, line: "{{ i }}"}]\n')
+
+
+@pytest.mark.parametrize("screen, items, what", [
+    (AS_OPTIONS, ["x"] * (MAX_STEP_EVALUATIONS + 1), "templates and conditions"),
+    (AS_LINES, ["x" * 4000] * (MAX_STEP_TEXT // 4000 + 1), "characters"),
+])
+def test_a_step_past_its_bounds_ends_on_the_error_screen(tmp_path: Path, clock: FakeClock,
+                                                         caplog: pytest.LogCaptureFixture, screen: str,
+                                                         items: list[str], what: str) -> None:
+    engine = engine_listing(tmp_path, clock, items, screen)
+    home = engine.begin(MSISDN, "*558#", AT)
+    with caplog.at_level(logging.ERROR, logger="ussd.engine"):
+        shown = engine.reply(home.session, "1", AT)
+    assert (shown.end, shown.screen) == (True, ERROR_SCREEN) and "indisponible" in shown.text
+    assert "more than" in caplog.text and what in caplog.text and "listed" in caplog.text
+    assert len(engine.sessions) == 0
+
+
+@pytest.mark.parametrize("screen", [AS_OPTIONS, AS_LINES])
+def test_a_long_list_within_the_bounds_is_paged(tmp_path: Path, clock: FakeClock, screen: str) -> None:
+    engine = engine_listing(tmp_path, clock, [f"article {n}" for n in range(1000)], screen)
+    home = engine.begin(MSISDN, "*558#", AT)
+    shown = engine.reply(home.session, "1", AT)
+    assert shown.screen == "listed" and shown.pages > 50
+
+
+def test_the_budget_counts_every_evaluation_and_character() -> None:
+    budget = StepBudget(text=10, evaluations=3)
+    budget.spend(4, "a")
+    budget.spend(6, "b")
+    budget.spend(0, "c")  # all of both spent: still within
+    with pytest.raises(StepTooLarge, match="more than 3 templates and conditions"):
+        budget.spend(0, "d")
+    with pytest.raises(StepTooLarge, match="characters"):
+        StepBudget(text=3).spend(4, "e")
