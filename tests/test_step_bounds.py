@@ -13,7 +13,7 @@ from conftest import AT, FakeClock
 from ussd.engine import ERROR_SCREEN, Engine
 from ussd.loader import load_menus_or_raise
 from ussd.registry import Registry
-from ussd.render import MAX_STEP_EVALUATIONS, MAX_STEP_TEXT, StepBudget
+from ussd.render import EVALUATION_COST, MAX_STEP_TEXT, StepBudget, _spend
 from ussd.errors import StepTooLarge
 from ussd.sessions import MemorySessionStore
 
@@ -41,8 +41,8 @@ AS_LINES = ('    type: end\n'
 
 
 @pytest.mark.parametrize("screen, items, what", [
-    (AS_OPTIONS, ["x"] * (MAX_STEP_EVALUATIONS + 1), "templates and conditions"),
-    (AS_LINES, ["x" * 4000] * (MAX_STEP_TEXT // 4000 + 1), "characters"),
+    (AS_OPTIONS, ["x"] * (MAX_STEP_TEXT // EVALUATION_COST), "listed"),  # many short labels
+    (AS_LINES, ["x" * 4000] * (MAX_STEP_TEXT // 4000 + 1), "listed"),  # a few long lines
 ])
 def test_a_step_past_its_bounds_ends_on_the_error_screen(tmp_path: Path, clock: FakeClock,
                                                          caplog: pytest.LogCaptureFixture, screen: str,
@@ -64,12 +64,19 @@ def test_a_long_list_within_the_bounds_is_paged(tmp_path: Path, clock: FakeClock
     assert shown.screen == "listed" and shown.pages > 50
 
 
-def test_the_budget_counts_every_evaluation_and_character() -> None:
-    budget = StepBudget(text=10, evaluations=3)
-    budget.spend(4, "a")
-    budget.spend(6, "b")
-    budget.spend(0, "c")  # all of both spent: still within
-    with pytest.raises(StepTooLarge, match="more than 3 templates and conditions"):
-        budget.spend(0, "d")
-    with pytest.raises(StepTooLarge, match="characters"):
-        StepBudget(text=3).spend(4, "e")
+class Scoped(dict):  # type: ignore[type-arg]
+    """A scope carrying a budget, as a step's does."""
+
+    def __init__(self, budget: StepBudget) -> None:
+        super().__init__()
+        self.budget = budget
+
+
+def test_the_budget_counts_characters_and_evaluations() -> None:
+    scope = Scoped(StepBudget(limit=2 * EVALUATION_COST + 10))
+    _spend(scope, 4, "a")
+    _spend(scope, 6, "b")  # all of it spent: still within
+    assert scope.budget.left == 0
+    with pytest.raises(StepTooLarge, match=f"more than {2 * EVALUATION_COST + 10} characters .* at c"):
+        _spend(scope, 0, "c")
+    _spend({}, 10**9, "d")  # a scope without a budget (the engine's own words) is not charged

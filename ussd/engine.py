@@ -217,6 +217,8 @@ class ServiceMachine:
         self.events = self.machine.events
         self.static = frozenset(sid for sid, screen in self.screens.items() if is_static(service, screen))
         #: Pages of static screens by (screen, language, error line, options shown): computed once.
+        #: Shared by worker threads without a lock: an entry is only ever added, and two threads
+        #: adding one at once add equal pages (as for ``Service.memo``).
         self.page_cache: dict[tuple[str, str, str | None, tuple[int, ...]], list[str]] = {}
         #: Key -> option of menus whose options are always all shown.
         self.fixed_keys: dict[str, dict[str, Option]] = {}

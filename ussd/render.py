@@ -18,39 +18,36 @@ from .pager import paginate
 
 log = logging.getLogger("ussd.render")
 
-#: What one step may render: characters of text, and templates, lists and conditions evaluated.
-#: A handset shows 182 characters a page and a dialogue a few pages a step; the bounds are far
-#: above any screen (a menu listing 1,000 items stays within them) and far below what hurts a
-#: worker (each template is capped too: ``expr.MAX_TEXT_LEN``).
+#: What one step may render: characters of text, each template, list and condition evaluated
+#: counting as ``EVALUATION_COST`` more. A handset shows 182 characters a page and a dialogue a few
+#: pages a step; the bound is far above any screen (a menu listing 1,000 items stays well within
+#: it) and far below what hurts a worker (each template is capped too: ``expr.MAX_TEXT_LEN``).
 MAX_STEP_TEXT = 262_144
-MAX_STEP_EVALUATIONS = 20_000
+EVALUATION_COST = 16
 
 
 class StepBudget:
-    """What is left of one step's bounds, spent by every template, list and condition it
-    evaluates; going past either raises :class:`StepTooLarge`."""
+    """What is left of one step's bound, spent by every template, list and condition it
+    evaluates; going past it raises :class:`StepTooLarge`. One counter and one comparison: it is
+    charged on the hot path."""
 
-    __slots__ = ("text", "evaluations", "limits")
+    __slots__ = ("left", "limit")
 
-    def __init__(self, text: int = MAX_STEP_TEXT, evaluations: int = MAX_STEP_EVALUATIONS) -> None:
-        self.text = text
-        self.evaluations = evaluations
-        self.limits = (text, evaluations)
+    def __init__(self, limit: int = MAX_STEP_TEXT) -> None:
+        self.left = self.limit = limit
 
-    def spend(self, characters: int = 0, where: object = "") -> None:
-        self.text -= characters
-        self.evaluations -= 1
-        if self.text < 0 or self.evaluations < 0:
-            what = (f"more than {self.limits[0]:,} characters" if self.text < 0
-                    else f"more than {self.limits[1]:,} templates and conditions")
-            raise StepTooLarge(f"one step rendered {what} (at {where})")
+    def exceeded(self, where: object) -> None:
+        raise StepTooLarge(f"one step rendered more than {self.limit:,} characters (each template, list and "
+                           f"condition counting as {EVALUATION_COST}) at {where}")
 
 
 def _spend(scope: Mapping[str, Any], characters: int, where: object) -> None:
     """Charge the step's budget, if the scope carries one (a step's scope does)."""
     budget = getattr(scope, "budget", None)
     if budget is not None:
-        budget.spend(characters, where)
+        budget.left -= characters + EVALUATION_COST
+        if budget.left < 0:
+            budget.exceeded(where)
 
 
 class Overlay(Mapping[str, Any]):
