@@ -2,7 +2,8 @@
 ``memory:`` is a fresh copy of the demo population, as for ``ussd dial``).
 
 Failures are one clear line (or one line per bad field for imports) and exit 1; a misused command
-(a number that cannot be read, a bad option) exits 2; nothing prints a traceback.
+(a number that cannot be read, a bad option) exits 2; nothing prints a traceback, and nothing prints
+a database's password (``accounts.store.scrub``).
 """
 
 from __future__ import annotations
@@ -22,11 +23,10 @@ from .importer import ImportFailed, read_subscribers
 from .model import MAX_INSTANT, MIN_INSTANT, RUBRIQUES, STATUSES, Bucket, Instant, Subscriber, scope_problem, to_instant
 from .policy import Policy, PolicyError, load_policy
 from .resolve import as_json, iso, resolve
-from .store import AccountStore, DebitRecord, StoreError, UnknownSubscriber, db_url, open_store
+from .store import AccountStore, DebitRecord, StoreError, UnknownSubscriber, db_url, open_store, redact, scrub
 
 #: How numbers are written in Côte d'Ivoire: MSISDN arguments are read as a subscriber types them.
 PHONE = PhoneRule()
-
 
 def _store(args: argparse.Namespace, policy: Policy) -> AccountStore:
     """The store ``--db`` names; ``memory:`` starts as a fresh copy of the demo population."""
@@ -37,7 +37,7 @@ def _store(args: argparse.Namespace, policy: Policy) -> AccountStore:
 def cmd_migrate(args: argparse.Namespace, policy: Policy) -> int:
     with _store(args, policy) as store:
         store.migrate()
-        print(f"schema ready in {store.url.split('@')[-1]}")
+        print(f"schema ready in {redact(store.url)}")
     return 0
 
 
@@ -219,5 +219,5 @@ def run(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 1
     except (StoreError, UnknownSubscriber) as exc:
-        print(exc, file=sys.stderr)
+        print(scrub(str(exc), db_url(getattr(args, "db", None))), file=sys.stderr)
         return 1

@@ -109,10 +109,11 @@ def redact(url: str) -> str:
 
 
 def scrub(message: str, url: str) -> str:
-    """``message`` (a driver's, which may quote any part of the URL) without the URL's passwords."""
-    message = message.replace(url, redact(url))
+    """``message`` without a password: those of any URL it quotes, and ``url``'s own wherever it
+    stands as a word (a driver's message may quote any part of the URL it could not read)."""
+    message = redact(message)
     for secret in sorted(_passwords(url), key=len, reverse=True):
-        message = message.replace(secret, "***")
+        message = re.sub(rf"(?<![\w%]){re.escape(secret)}(?![\w%])", "***", message)
     return message
 
 

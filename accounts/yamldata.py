@@ -4,10 +4,19 @@ PyYAML's composer and constructor resolve every scalar's type in Python, which m
 subscriber file take minutes; provisioning only needs text (the importer checks and converts every
 field itself), so this builds dicts and lists from the parser's events and reads scalars as text.
 Plain ``~``, ``null`` and empty scalars are None; anchors and aliases are honoured.
+
+Nothing is read two ways or dropped: a key given twice, a key that is not text, an anchor given
+twice, an alias inside the node it names and a second document are flaws, all listed at once. An
+alias shares its node rather than copying it, but whatever walks the data later (a check, a message
+quoting a value) meets it once per use: aliases of aliases ("billion laughs") make a few hundred
+bytes stand for gigabytes. So each anchored node's size is known (its text, with what its own
+aliases bring in), and aliases may bring in, in all, at most :data:`ALIAS_RATIO` times the file's
+text (or :data:`ALIAS_FLOOR` characters for a small file); past that the file is refused at once.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -15,72 +24,165 @@ import yaml
 _Loader = getattr(yaml, "CBaseLoader", yaml.BaseLoader)
 _NULLS = frozenset(("", "~", "null", "Null", "NULL"))
 
+#: Aliases may bring in this many times the file's own text (a bucket list shared by every
+#: subscriber of a 100,000-subscriber file brings in about twice its text)...
+ALIAS_RATIO = 10
+#: ... and, for a small file, this many characters (about what a 30,000-subscriber file holds).
+ALIAS_FLOOR = 10_000_000
 
-def load_plain(data: bytes | str, item_lines: dict[str, list[int]] | None = None) -> Any:
-    """The first document of ``data`` as plain data; raises ``yaml.YAMLError`` on bad syntax.
+#: A line and a column, 1-based.
+Position = tuple[int, int]
 
-    With ``item_lines``, each list directly under the root mapping gets, under its key, the line
-    (1-based) where each of its items starts, so problems with a record can name its line (a key
-    given twice keeps the lines of the list that is kept, the last)."""
+
+@dataclass(frozen=True, slots=True)
+class Flaw:
+    """Something that makes a file's data ambiguous, endless or too big, and where it is."""
+
+    line: int
+    column: int
+    message: str
+
+
+class DataError(yaml.YAMLError):
+    """The flaws found in a file's data, in file order (bad syntax raises libyaml's own errors)."""
+
+    def __init__(self, flaws: list[Flaw]) -> None:
+        super().__init__("\n".join(f"line {f.line} column {f.column}: {f.message}" for f in flaws))
+        self.flaws = flaws
+
+
+@dataclass(slots=True)
+class Marks:
+    """Where the root's parts start, for problems to name: the root, each of its keys, and each
+    item of each list directly under it (by that list's key)."""
+
+    root: Position = (1, 1)
+    keys: dict[Any, Position] = field(default_factory=dict)
+    items: dict[str, list[Position]] = field(default_factory=dict)
+
+
+def _at(event: Any) -> Position:
+    mark = event.start_mark
+    return mark.line + 1, mark.column + 1
+
+
+def _kind(value: Any) -> str:
+    return "a list" if type(value) is list else "a mapping" if type(value) is dict else "nothing"
+
+
+def load_plain(data: bytes | str, marks: Marks | None = None) -> Any:
+    """The document in ``data`` as plain data, filling ``marks`` if given. Raises
+    :class:`DataError` listing every flaw (one past the alias bound ends the reading), or
+    ``yaml.YAMLError`` on bad syntax."""
     loader = _Loader(data)
     try:
-        get_event = loader.get_event
-        anchors: dict[str, Any] = {}
-        # A stack of open containers: [container, pending_key_or_marker]
-        stack: list[list[Any]] = []
-        root: Any = None
-        no_key = object()
-        lines: list[int] | None = None  # where the items of the root's list being read start
-
-        def add(value: Any) -> None:
-            nonlocal root
-            if not stack:
-                root = value
-                return
-            top = stack[-1]
-            container = top[0]
-            if type(container) is list:
-                container.append(value)
-            elif top[1] is no_key:
-                top[1] = value if isinstance(value, str) or value is None else str(value)
-            else:
-                container[top[1]] = value
-                top[1] = no_key
-
-        ScalarEvent, MappingStartEvent, SequenceStartEvent = yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent
-        MappingEndEvent, SequenceEndEvent, AliasEvent = yaml.MappingEndEvent, yaml.SequenceEndEvent, yaml.AliasEvent
-        DocumentEndEvent, StreamEndEvent = yaml.DocumentEndEvent, yaml.StreamEndEvent
-        while True:
-            event = get_event()
-            kind = type(event)
-            if item_lines is not None and len(stack) == 2 and lines is not None and (
-                    kind is ScalarEvent or kind is MappingStartEvent or kind is SequenceStartEvent or kind is AliasEvent):
-                lines.append(event.start_mark.line + 1)
-            if kind is ScalarEvent:
-                value = event.value
-                if event.implicit[0] and not event.style and value in _NULLS:
-                    value = None
-                if event.anchor is not None:
-                    anchors[event.anchor] = value
-                add(value)
-            elif kind is MappingStartEvent or kind is SequenceStartEvent:
-                container: Any = {} if kind is MappingStartEvent else []
-                if event.anchor is not None:
-                    anchors[event.anchor] = container
-                if item_lines is not None and len(stack) == 1:  # a value of the root mapping
-                    pending = stack[0][1]
-                    lines = None
-                    if kind is SequenceStartEvent and type(stack[0][0]) is dict and isinstance(pending, str):
-                        lines = item_lines[pending] = []
-                add(container)
-                stack.append([container, no_key])
-            elif kind is MappingEndEvent or kind is SequenceEndEvent:
-                stack.pop()
-            elif kind is AliasEvent:
-                if event.anchor not in anchors:
-                    raise yaml.composer.ComposerError(None, None, f"found undefined alias {event.anchor!r}", event.start_mark)
-                add(anchors[event.anchor])
-            elif kind is DocumentEndEvent or kind is StreamEndEvent:
-                return root
+        return _build(loader.get_event, marks if marks is not None else Marks(),
+                      max(ALIAS_FLOOR, ALIAS_RATIO * len(data)))
     finally:
         loader.dispose()
+
+
+def _build(get_event: Any, marks: Marks, bound: int) -> Any:
+    """The loop of :func:`load_plain`: one pass over the events, kept in one function (and its
+    common paths first) because it runs some sixty times per subscriber."""
+    anchors: dict[str, Any] = {}
+    anchored_at: dict[str, int] = {}  # the line each anchor is given on
+    sizes: dict[str, int] = {}  # each anchor's node, in characters; absent while the node is open
+    open_anchors: list[tuple[int, str, int, int]] = []  # depth, anchor, start index, brought-in then
+    brought = 0  # characters brought in by aliases so far
+    flaws: list[Flaw] = []
+    # A stack of open containers: [mapping, pending key or no_key] or [list, its item marks or None]
+    stack: list[list[Any]] = []
+    root: Any = None
+    no_key = object()
+
+    def place(value: Any, event: Any) -> None:
+        nonlocal root
+        if not stack:
+            root = value
+            marks.root = _at(event)
+            return
+        top = stack[-1]
+        container = top[0]
+        if type(container) is list:
+            if top[1] is not None:
+                top[1].append(_at(event))
+            container.append(value)
+        elif top[1] is not no_key:
+            container[top[1]] = value
+            top[1] = no_key
+        elif type(value) is str or value is None:
+            if value in container:
+                written = event.value if type(event) is ScalarEvent else f"*{event.anchor}"
+                flaws.append(Flaw(*_at(event), f"{written!r} is given twice: each key is given once"))
+            elif len(stack) == 1:
+                marks.keys[value] = _at(event)
+            top[1] = value
+        else:
+            flaws.append(Flaw(*_at(event), f"a key must be text, found {_kind(value)}"))
+            top[1] = object()  # the value goes under a key of its own, never read
+
+    def anchor(name: str, value: Any, event: Any) -> None:
+        if name in anchored_at:
+            flaws.append(Flaw(*_at(event), f"anchor &{name} is already given on line {anchored_at[name]}: "
+                                           "each anchor is given once"))
+        anchored_at[name] = event.start_mark.line + 1
+        anchors[name] = value
+
+    ScalarEvent, MappingStartEvent, SequenceStartEvent = yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent
+    MappingEndEvent, SequenceEndEvent, AliasEvent = yaml.MappingEndEvent, yaml.SequenceEndEvent, yaml.AliasEvent
+    DocumentEndEvent, StreamEndEvent = yaml.DocumentEndEvent, yaml.StreamEndEvent
+    while True:
+        event = get_event()
+        kind = type(event)
+        if kind is ScalarEvent:
+            value = event.value
+            if event.implicit[0] and not event.style and value in _NULLS:
+                value = None
+            if event.anchor is not None:
+                anchor(event.anchor, value, event)
+                sizes[event.anchor] = event.end_mark.index - event.start_mark.index
+            place(value, event)
+        elif kind is MappingEndEvent or kind is SequenceEndEvent:
+            stack.pop()
+            if open_anchors and open_anchors[-1][0] == len(stack):
+                _, name, start, before = open_anchors.pop()
+                sizes[name] = event.end_mark.index - start + brought - before
+        elif kind is MappingStartEvent or kind is SequenceStartEvent:
+            container: Any = {} if kind is MappingStartEvent else []
+            if event.anchor is not None:
+                anchor(event.anchor, container, event)
+                sizes.pop(event.anchor, None)
+                open_anchors.append((len(stack), event.anchor, event.start_mark.index, brought))
+            items = None
+            if len(stack) == 1 and kind is SequenceStartEvent and type(stack[0][0]) is dict:
+                pending = stack[0][1]
+                if type(pending) is str:  # a list under a key of the root mapping
+                    items = marks.items[pending] = []
+            place(container, event)
+            stack.append([container, no_key if kind is MappingStartEvent else items])
+        elif kind is AliasEvent:
+            name = event.anchor
+            if name not in anchors:
+                raise yaml.composer.ComposerError(None, None, f"found undefined alias {name!r}", event.start_mark)
+            size = sizes.get(name)
+            if size is None:
+                flaws.append(Flaw(*_at(event), f"alias *{name} inside the node it names: that data would never end"))
+                place(None, event)
+                continue
+            brought += size
+            if brought > bound:
+                flaws.append(Flaw(*_at(event), f"aliases bring in more than {bound:,} characters of data "
+                                               f"({ALIAS_RATIO} times the file's, or {ALIAS_FLOOR:,}): refused as an "
+                                               "alias bomb; write the data out, or share less"))
+                raise DataError(flaws)
+            place(anchors[name], event)
+        elif kind is DocumentEndEvent:
+            following = get_event()
+            if type(following) is yaml.DocumentStartEvent:
+                flaws.append(Flaw(*_at(following), "a second document (after ---): an import file holds one"))
+            if flaws:
+                raise DataError(flaws)
+            return root
+        elif kind is StreamEndEvent:
+            return root

@@ -27,7 +27,7 @@ from accounts.importer import (
 from accounts.model import Bucket, DuplicateRequest, MainAccount, Offer, Subscriber
 from accounts.policy import load_policy
 from accounts.resolve import as_json, resolve
-from accounts.yamldata import load_plain
+from accounts.yamldata import DataError, Marks, load_plain
 
 HERE = Path(__file__).parent
 FIXTURES = HERE / "accounts"
@@ -365,18 +365,19 @@ def test_yaml_problems_name_the_records_line(tmp_path: Path) -> None:
     with pytest.raises(ImportFailed) as caught:
         read_subscribers(write(tmp_path, "two.yaml", text), TZ)
     assert [(p.record, p.field) for p in caught.value.problems] == [
-        ("subscribers[1] 2250701020305 (line 6)", "language"), ("subscribers[2] (line 11)", "")]
+        ("subscribers[1] 2250701020305 (line 6 column 5)", "language"), ("subscribers[2] (line 11 column 5)", "")]
 
 
-def test_item_lines_are_those_of_the_lists_under_the_root() -> None:
-    lines: dict[str, list[int]] = {}
-    text = "version: [1]\nsubscribers:\n  - a\n  - [b, c]\n  - {d: [e]}\n  - &x f\nother: x\n"
-    data = load_plain(text, lines)
+def test_marks_are_those_of_the_root_its_keys_and_the_lists_under_it() -> None:
+    marks = Marks()
+    text = "# a comment\nversion: [1]\nsubscribers:\n  - a\n  - [b, c]\n  - {d: [e]}\n  -   &x f\nother: x\n"
+    data = load_plain(text, marks)
     assert data == {"version": ["1"], "subscribers": ["a", ["b", "c"], {"d": ["e"]}, "f"], "other": "x"}
-    assert lines == {"version": [1], "subscribers": [3, 4, 5, 6]}
-    lines = {}
-    load_plain("subscribers: [a]\nsubscribers:\n  - b\n  - c\n", lines)
-    assert lines == {"subscribers": [3, 4]}  # the list kept (the last) and its lines
+    assert marks.root == (2, 1)
+    assert marks.keys == {"version": (2, 1), "subscribers": (3, 1), "other": (8, 1)}
+    assert marks.items == {"version": [(2, 11)], "subscribers": [(4, 5), (5, 5), (6, 5), (7, 7)]}
+    with pytest.raises(DataError):  # a list given twice: neither is kept
+        load_plain("subscribers: [a]\nsubscribers:\n  - b\n  - c\n", Marks())
 
 
 def test_a_csv_row_with_a_line_break_is_named_by_its_first_line(tmp_path: Path) -> None:
@@ -439,9 +440,9 @@ def test_failure_text_names_source_record_and_field(tmp_path: Path) -> None:
     source = str(FIXTURES / "two_bad.yaml")
     assert caught.value.source == source
     assert str(caught.value).splitlines() == [
-        f"{source}: subscribers[1] 2250755555555 (line 8): status: "
+        f"{source}: subscribers[1] 2250755555555 (line 8 column 5): status: "
         "'activ' is not one of: active, inactive, deactivated (did you mean 'active'?)",
-        f"{source}: subscribers[2] 2250766666666 (line 12): buckets[0].amount: "
+        f"{source}: subscribers[2] 2250766666666 (line 12 column 5): buckets[0].amount: "
         "expected a whole number from 0 to 1000000000000000, found -5",
     ]
 
@@ -470,17 +471,21 @@ def test_yaml_tab_indentation_names_its_line(tmp_path: Path) -> None:
     assert problem.record.startswith("line 3 column "), problem
 
 
+SHAPE = ("line 1 column 1", "subscribers", "expected a mapping with a 'subscribers' list")
+
+
 @pytest.mark.parametrize("text,expected", [
-    ("", ("file", "subscribers", "expected a mapping with a 'subscribers' list")),
-    ("- a\n- b\n", ("file", "subscribers", "expected a mapping with a 'subscribers' list")),
-    ("subscriber: []\n", ("file", "subscribers", "expected a mapping with a 'subscribers' list")),
-    ("subscribers: {a: 1}\n", ("file", "subscribers", "expected a list of subscribers")),
-    ("subscribers:\n", ("file", "subscribers", "expected a list of subscribers")),
+    ("", [SHAPE]),
+    ("- a\n- b\n", [SHAPE]),
+    ("subscriber: []\n", [("line 1 column 1", "subscriber",
+                           "unknown key (did you mean 'subscribers'?); expected one of: subscribers"), SHAPE]),
+    ("subscribers: {a: 1}\n", [("line 1 column 1", "subscribers", "expected a list of subscribers")]),
+    ("subscribers:\n", [("line 1 column 1", "subscribers", "expected a list of subscribers")]),
 ])
-def test_yaml_file_shape(tmp_path: Path, text: str, expected: tuple[str, str, str]) -> None:
+def test_yaml_file_shape(tmp_path: Path, text: str, expected: list[tuple[str, str, str]]) -> None:
     with pytest.raises(ImportFailed) as caught:
         read_subscribers(write(tmp_path, "x.yaml", text), TZ)
-    assert [(p.record, p.field, p.message) for p in caught.value.problems] == [expected]
+    assert [(p.record, p.field, p.message) for p in caught.value.problems] == expected
 
 
 def test_empty_subscriber_list_imports_nothing(tmp_path: Path) -> None:
@@ -500,14 +505,14 @@ def test_csv_header_problems(tmp_path: Path) -> None:
     with pytest.raises(ImportFailed) as caught:
         read_subscribers(path, TZ)
     [problem] = caught.value.problems
-    assert problem.record == "header"
+    assert problem.record == "line 1"
     assert problem.message.startswith("missing columns: offer_name, offer_type; unknown columns: offer; expected: ")
 
 
 def test_csv_without_rows(tmp_path: Path) -> None:
     with pytest.raises(ImportFailed) as caught:
         read_subscribers(write(tmp_path, "x.csv", "msisdn,status\n"), TZ)
-    assert [(p.record, p.message) for p in caught.value.problems] == [("header", "no rows")]
+    assert [(p.record, p.message) for p in caught.value.problems] == [("line 1", "no rows")]
 
 
 def test_csv_row_problems_name_record_and_field(tmp_path: Path) -> None:
@@ -516,7 +521,7 @@ def test_csv_row_problems_name_record_and_field(tmp_path: Path) -> None:
     with pytest.raises(ImportFailed) as caught:
         read_subscribers(write(tmp_path, "bad.csv", text), TZ)
     assert [(p.record, p.field, p.message) for p in caught.value.problems] == [
-        ("subscribers[0] 2250711111111 (line 2)", "buckets[1].amount", "expected a whole number, found '18.5'"),
+        ("subscribers[0] 2250711111111 (line 3)", "buckets[1].amount", "expected a whole number, found '18.5'"),  # its row
         ("subscribers[1] 2250722222222 (line 5)", "status",
          "'inactiv' is not one of: active, inactive, deactivated (did you mean 'inactive'?)"),
     ]

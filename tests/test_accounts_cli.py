@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -214,9 +215,9 @@ def test_failing_import_lists_every_problem_and_changes_nothing(ussd: Ussd, db: 
     assert run.code == 1
     assert run.out == ""
     assert run.err.splitlines() == [
-        f"{bad}: subscribers[1] 2250755555555 (line 8): status: "
+        f"{bad}: subscribers[1] 2250755555555 (line 8 column 5): status: "
         "'activ' is not one of: active, inactive, deactivated (did you mean 'active'?)",
-        f"{bad}: subscribers[2] 2250766666666 (line 12): buckets[0].amount: "
+        f"{bad}: subscribers[2] 2250766666666 (line 12 column 5): buckets[0].amount: "
         "expected a whole number from 0 to 1000000000000000, found -5",
         "2 problem(s); nothing imported",
     ]
@@ -354,6 +355,58 @@ def test_unreachable_postgres_is_one_line(ussd: Ussd) -> None:
     assert run.code == 1 and run.out == ""
     assert len(run.err.strip().splitlines()) == 1, run.err
     assert run.err.startswith("cannot connect to postgresql://nobody@127.0.0.1:1/none")
+
+
+SECRET = "secretpw"
+GRANT = ("grant", ACTIVE, "--account", "internet", "--rubrique", "weekly", "--amount", "1",
+         "--expires", "2026-12-31T00:00:00")
+
+
+def assert_secret_kept(run: Run, *secrets: str) -> None:
+    for secret in (SECRET, *secrets):
+        assert secret not in run.out and secret not in run.err, run
+
+
+@pytest.mark.parametrize("url", [
+    f"postgresql://u:{SECRET}@127.0.0.1:1/x",
+    f"postgresql://:{SECRET}@127.0.0.1:1/x",  # no user name
+    f"postgresql://u@127.0.0.1:1/x?password={SECRET}",  # libpq's parameter
+    f"postgresql://u:{SECRET}%zz@127.0.0.1:1/x",  # a bad escape, which libpq's message quotes
+    f"nosuch://u:{SECRET}@127.0.0.1:1/x",  # an unknown kind of database, quoted in the message
+])
+def test_a_database_password_is_never_printed(ussd: Ussd, url: str) -> None:
+    run = ussd("show", ACTIVE, "--db", url)
+    assert run.code == 1 and run.out == "" and len(run.err.splitlines()) == 1, run
+    assert "127.0.0.1:1/x" in run.err  # the message still says which database
+    assert_secret_kept(run, f"{SECRET}%zz")
+
+
+@pytest.mark.parametrize("command", [("import", str(DEMO)), ("migrate",), ("list",), GRANT])
+def test_no_command_prints_a_database_password(ussd: Ussd, command: tuple[str, ...]) -> None:
+    run = ussd(*command, "--db", f"postgresql://:{SECRET}@127.0.0.1:1/x")
+    assert run.code == 1, run
+    assert_secret_kept(run)
+
+
+def test_the_database_from_the_environment_is_redacted_too(ussd: Ussd) -> None:
+    ussd.env["USSD_DB"] = f"postgresql://u@127.0.0.1:1/x?password={SECRET}"
+    run = ussd("show", ACTIVE)
+    assert run.code == 1 and "127.0.0.1:1/x" in run.err, run
+    assert_secret_kept(run)
+
+
+@pytest.mark.parametrize("form", ["user", "parameter"])
+def test_migrate_names_its_database_without_the_password(ussd: Ussd, pg_url: str, form: str) -> None:
+    """The server here trusts local connections, so a password in the URL is accepted and ignored."""
+    if form == "user":
+        url = re.sub(r"://([^:@/]+)@", rf"://\1:{SECRET}@", pg_url, count=1)
+    else:
+        url = f"{pg_url}&password={SECRET}"
+    assert SECRET in url
+    run = ussd("migrate", "--db", url)
+    assert (run.code, run.err) == (0, ""), run
+    assert run.out.startswith("schema ready in postgresql://") and "127.0.0.1" in run.out, run
+    assert_secret_kept(run)
 
 
 def test_sqlite_and_postgresql_show_the_same(ussd: Ussd, db: str, pg_url: str) -> None:
