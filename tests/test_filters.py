@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from ussd.expr import EvalError, RenderEnv, compile_expr, compile_template
@@ -131,13 +132,14 @@ def test_data_whole_megabytes(n: int) -> None:
 
 
 @given(st.integers(1024, 10**15))
+@example(8320)  # 8.125 KB: a half-way case, off by exactly 0.005 KB
 def test_data_at_most_two_decimals_and_close(size: int) -> None:
     text = data(size, env=EN)
     number, unit = text.split(" ")
     factor = 1024 ** ["B", "KB", "MB", "GB", "TB"].index(unit)
     assert len(number.partition(".")[2]) <= 2
     assert not number.endswith("0") or "." not in number
-    assert abs(float(number) * factor - size) <= 0.005 * factor
+    assert abs(Fraction(number) * factor - size) <= Fraction(factor, 200)  # exact: a half-way case is exactly 0.005
 
 
 def test_data_rejects_text() -> None:
