@@ -318,3 +318,35 @@ def test_unprintable_at_finds_escapes_bidi_overrides_and_surrogates() -> None:
     assert gsm.unprintable_at("Solde\x1b[31m") == 5
     assert gsm.unprintable_at("abc\u202eabc") == 3 and gsm.unprintable_at("\ud800") == 0
     assert gsm.unprintable_at("ligne 1\nligne 2 é ç €") == -1
+
+
+# -- the default alphabet as octets ----------------------------------------------------------
+
+GSM7_TEXT = st.text(alphabet=sorted(gsm.GSM7_CHARS), max_size=200)
+
+
+@given(GSM7_TEXT)
+def test_gsm7_octets_round_trip_one_octet_a_septet(text: str) -> None:
+    coded = gsm.encode_gsm7(text)
+    assert gsm.decode_gsm7(coded) == text
+    assert len(coded) == gsm.septets(text) and max(coded, default=0) < 0x80
+
+
+@given(st.binary(max_size=300))
+def test_any_octets_decode_to_printable_gsm7_text(data: bytes) -> None:
+    text = gsm.decode_gsm7(data)
+    assert set(text) <= gsm.GSM7_CHARS | {"?"}
+    assert len(text) <= len(data)
+
+
+def test_gsm7_octets_follow_the_03_38_table() -> None:
+    assert gsm.encode_gsm7("@£$\n_ÉA¡¿à") == bytes([0x00, 0x01, 0x02, 0x0A, 0x11, 0x1F, 0x41, 0x40, 0x60, 0x7F])
+    assert gsm.encode_gsm7("€[]{}") == bytes([0x1B, 0x65, 0x1B, 0x3C, 0x1B, 0x3E, 0x1B, 0x28, 0x1B, 0x29])
+    assert gsm.decode_gsm7(bytes([0x1B, 0x41])) == "A"  # an unknown extension code reads as its basic character
+    assert gsm.decode_gsm7(b"#122#\x1b") == "#122#"  # a trailing escape reads as nothing
+
+
+@pytest.mark.parametrize("text, char", [("prêt", "ê"), ("a`b", "`"), ("\tx", "\t"), ("日", "日")])
+def test_a_character_outside_the_alphabet_is_named(text: str, char: str) -> None:
+    with pytest.raises(gsm.TextCodingError, match=repr(char).replace("\\", "\\\\")):
+        gsm.encode_gsm7(text)

@@ -19,7 +19,12 @@ from typing import Final, Literal, NamedTuple
 
 __all__ = [
     "BASIC_CHARS",
+    "DEFAULT_ALPHABET",
     "EXTENSION_CHARS",
+    "EXTENSION_TABLE",
+    "TextCodingError",
+    "decode_gsm7",
+    "encode_gsm7",
     "GSM7_CHARS",
     "MAX_SEPTETS",
     "MAX_UCS2_UNITS",
@@ -41,16 +46,23 @@ MAX_SEPTETS: Final[int] = 182
 #: UTF-16 code units in one USSD page when the page is coded in UCS-2.
 MAX_UCS2_UNITS: Final[int] = 80
 
-#: The default alphabet's basic set, one septet each. The escape code (0x1B) is left out: it is
-#: the prefix of the extension table, never a character a menu can show.
-BASIC_CHARS: Final[frozenset[str]] = frozenset(
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ"
+#: The default alphabet in code order (0x00-0x7F); 0x1B is the escape to the extension table.
+DEFAULT_ALPHABET: Final[str] = (
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ"
     " !\"#¤%&'()*+,-./0123456789:;<=>?"
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§"
     "¿abcdefghijklmnopqrstuvwxyzäöñüà"
 )
+ESCAPE: Final[int] = 0x1B
+#: The extension table (sent as escape + code), by code.
+EXTENSION_TABLE: Final[dict[int, str]] = {
+    0x0A: "\f", 0x14: "^", 0x28: "{", 0x29: "}", 0x2F: "\\", 0x3C: "[", 0x3D: "~", 0x3E: "]", 0x40: "|", 0x65: "€",
+}
+#: The default alphabet's basic set, one septet each. The escape code is left out: it is the
+#: prefix of the extension table, never a character a menu can show.
+BASIC_CHARS: Final[frozenset[str]] = frozenset(DEFAULT_ALPHABET) - {"\x1b"}
 #: The extension table: two septets each, because each is sent as escape + code.
-EXTENSION_CHARS: Final[frozenset[str]] = frozenset("^{}\\[~]|€\f")
+EXTENSION_CHARS: Final[frozenset[str]] = frozenset(EXTENSION_TABLE.values())
 #: Every character a GSM 7-bit page can carry.
 GSM7_CHARS: Final[frozenset[str]] = BASIC_CHARS | EXTENSION_CHARS
 
@@ -249,3 +261,48 @@ def printable(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(char for char in text if not _unprintable(char))
+
+
+# -- the GSM 03.38 default alphabet as octets (unpacked: one septet an octet, as SMPP carries it) --
+
+_OUTSIDE = "\ufffd"  # what an ASCII character the alphabet lacks (` \t ...) becomes while encoding
+_ENCODE: Final[dict[int, str]] = {
+    **{code: _OUTSIDE for code in range(0x80)},
+    **{ord(char): chr(code) for code, char in enumerate(DEFAULT_ALPHABET) if code != ESCAPE},
+    **{ord(char): chr(ESCAPE) + chr(code) for code, char in EXTENSION_TABLE.items()},
+}
+#: Octets to characters; the escape stays, to be read with the octet after it.
+_DECODE: Final[dict[int, str]] = {
+    **{code: char for code, char in enumerate(DEFAULT_ALPHABET) if code != ESCAPE},
+    **{code: "?" for code in range(0x80, 0x100)},
+}
+#: An escape and the basic character its code reads as -> the extension character.
+_EXTENDED: Final[dict[str, str]] = {DEFAULT_ALPHABET[code]: char for code, char in EXTENSION_TABLE.items()}
+_ESCAPED = re.compile("\x1b(.?)", re.DOTALL)
+
+
+class TextCodingError(ValueError):
+    """A text cannot be coded as asked (a character outside the GSM 7-bit alphabet)."""
+
+
+def encode_gsm7(text: str) -> bytes:
+    """``text`` as unpacked GSM 7-bit septets (extension characters as escape + code)."""
+    coded = text.translate(_ENCODE)
+    if not coded.isascii():
+        char = next(c for c in text if not c.translate(_ENCODE).isascii())
+        raise TextCodingError(f"{char!r} (U+{ord(char):04X}) is not in the GSM 7-bit alphabet")
+    return coded.encode("ascii")
+
+
+def _unescape(match: re.Match[str]) -> str:
+    read = match.group(1)
+    # A code the extension table lacks reads as the basic table's character (GSM 03.38 6.2.1.1);
+    # an escape at the end, or before another escape, has nothing to read.
+    return _EXTENDED.get(read, "" if read in ("", "\x1b") else read)
+
+
+def decode_gsm7(data: bytes) -> str:
+    """Unpacked GSM 7-bit septets as text. Never fails: an octet above 0x7F (not a septet) reads
+    as ``?``, what a handset shows for a character it cannot draw."""
+    text = data.decode("latin-1").translate(_DECODE)
+    return _ESCAPED.sub(_unescape, text) if "\x1b" in text else text
