@@ -70,6 +70,20 @@ def register_tlv(cls: type[command.Command], name: str, tag: int, param: Param) 
         cls.params = {**cls.params, name: param}  # a class of its own: the parent keeps its table
     if name not in cls.params_order:
         cls.params_order = (*cls.params_order, name)
+    for command_name, known in globals().get("_CLASSES", {}).items():
+        if known is cls:
+            _TLVS[command_name][tag] = (name, param)
+
+
+def vendor_tlv(tag: int) -> str:
+    """Read and write the vendor TLV ``tag`` (an octet string) on the USSD messages, for a dialect
+    that ties a dialogue's units by it; the name it goes by in a PDU's fields."""
+    if not 0x1400 <= tag <= 0x3FFF:
+        raise ValueError(f"0x{tag:04x} is not a vendor TLV tag (0x1400-0x3FFF)")
+    name = f"vendor_{tag:04x}"
+    for cls in (command.SubmitSM, command.DeliverSM, command.DataSM):
+        register_tlv(cls, name, tag, Param(type=ostr, max=255))
+    return name
 
 
 # smpplib's deliver_sm and data_sm lack the USSD operation (its submit_sm has it).

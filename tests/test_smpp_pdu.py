@@ -57,10 +57,10 @@ def test_a_submit_sm_in_ucs2_round_trips() -> None:
 
 
 def test_vendor_tlvs_are_kept_apart_and_unknown_ones_do_not_stop_the_read() -> None:
-    data = DELIVER_BYTES + struct.pack(">HHB", 0x1401, 1, 0x81) + struct.pack(">HH", 0x0600, 0)
+    data = DELIVER_BYTES + struct.pack(">HHB", 0x3FF0, 1, 0x81) + struct.pack(">HH", 0x0600, 0)
     data = struct.pack(">L", len(data)) + data[4:]
     read = pdu.decode(data)
-    assert read.unknown_tlvs == {0x1401: b"\x81", 0x0600: b""} and read.fields["ussd_service_op"] == 1
+    assert read.unknown_tlvs == {0x3FF0: b"\x81", 0x0600: b""} and read.fields["ussd_service_op"] == 1
 
 
 def with_length(data: bytes) -> bytes:
