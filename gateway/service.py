@@ -1,0 +1,101 @@
+"""The one place that builds a running service from a configuration: menus, account store, policy,
+catalogue, session store, time zone, timers. ``ussd serve``, ``ussd dial``, the fake centre's QA
+set-ups, the tests and the benchmarks all build theirs here, so they run the same thing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from pathlib import Path
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from accounts.catalogue import CATALOGUE_FILE, load_catalogue
+from accounts.demo import DEMO_ACCOUNTS
+from accounts.importer import read_subscribers
+from accounts.policy import POLICY_FILE, Policy, load_policy
+from accounts.providers import AccountProviders
+from accounts.store import AccountStore, open_store
+from ussd.engine import Engine
+from ussd.loader import load_menus_or_raise
+from ussd.registry import Registry
+from ussd.sessions import MemorySessionStore, SessionStore
+
+from .config import ServerConfig
+
+log = logging.getLogger("ussd.service")
+
+
+class Clock(Protocol):
+    """What the engine and the session store read: the instant screens are computed at, and the
+    seconds timers count in (a frozen clock may keep both still: see ``simulator.clock``)."""
+
+    def __call__(self) -> datetime: ...
+
+    def seconds(self) -> float: ...
+
+
+@dataclass
+class WallClock:
+    """Real time for the session timers; the screens' instant real too, or frozen at ``at``."""
+
+    tz: tzinfo
+    at: datetime | None = None
+
+    def __call__(self) -> datetime:
+        return self.at if self.at is not None else datetime.now(self.tz)
+
+    def seconds(self) -> float:
+        return time.monotonic()
+
+
+@dataclass
+class Service:
+    config: ServerConfig
+    engine: Engine
+    store: AccountStore
+    policy: Policy
+    sessions: SessionStore
+    clock: Clock
+
+    def close(self) -> None:
+        self.store.close()
+
+
+#: The menus shipped with the project (``menus/`` beside the packages).
+SHIPPED_MENUS = Path(__file__).resolve().parent.parent / "menus"
+
+
+def default_menu_paths() -> list[str]:
+    """The shipped menus, unless ``USSD_MENUS`` names others (paths joined by the OS's separator)."""
+    env = os.environ.get("USSD_MENUS")
+    return env.split(os.pathsep) if env else [str(SHIPPED_MENUS)]
+
+
+def build(config: ServerConfig, *, store: AccountStore | None = None, clock: Clock | None = None,
+          policy: Policy | None = None) -> Service:
+    """A service as ``config`` says. ``store``, ``clock`` and ``policy``: ones the caller made
+    (tests, the handset's steerable clock). The store is filled with the demo population only with
+    ``config.demo`` and only when it is empty. Raises the loaders' errors (MenuError,
+    PolicyError, CatalogueError, StoreError), each naming what is wrong where."""
+    policy = policy or load_policy(config.policy or POLICY_FILE)
+    tz = ZoneInfo(config.timezone)
+    catalogue = load_catalogue(config.catalogue or CATALOGUE_FILE)
+    if store is None:
+        store = open_store(config.db, config.db_timeout)
+        if config.demo and store.count() == 0:
+            store.migrate()
+            store.put_many(read_subscribers(DEMO_ACCOUNTS, policy.tz))
+    registry = AccountProviders(store, policy, catalogue).register(Registry())
+    loaded = load_menus_or_raise(list(config.menus) or default_menu_paths(), registry)
+    at = config.at if config.at is None or config.at.tzinfo is not None else config.at.replace(tzinfo=tz)
+    clock = clock or WallClock(tz, at)
+    if at is not None:
+        log.warning("THE ENGINE'S CLOCK IS FROZEN AT %s (--at): for QA set-ups only", at.isoformat())
+    sessions = MemorySessionStore(clock.seconds, config.idle_timeout, config.max_duration)
+    engine = Engine(loaded, registry, sessions, clock=clock, tz=tz)
+    return Service(config, engine, store, policy, sessions, clock)
