@@ -1,4 +1,4 @@
-"""``ussd``: the command line (check menus, dial a code on the terminal handset).
+"""``ussd``: the command line (check menus, dial a code on the terminal handset, serve the gateway).
 
 Every failure a user can cause (a bad file, a bad option) ends in one clear message and an exit
 status, never a traceback: 0 all well, 1 the thing checked is wrong, 2 the command was misused.
@@ -172,6 +172,43 @@ def _run_transcript(path: Path) -> bool:
     return result.passed
 
 
+def smpp_arg(text: str):  # type: ignore[no-untyped-def]
+    from gateway.config import parse_smpp_url
+
+    try:
+        return parse_smpp_url(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from gateway.config import ConfigError, ServerConfig, load_config, with_overrides
+    from gateway.logs import log_to
+    from gateway.server import serve
+
+    log_to(sys.stderr)
+    try:
+        config = load_config(args.config) if args.config else ServerConfig()
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        print(f"{len(exc.problems)} problem(s) in {args.config}: nothing started", file=sys.stderr)
+        return 1
+    links = tuple(replace(link, dialect=args.dialect) if args.dialect else link for link in args.smpp or ())
+    if args.dialect and args.dialect not in config.dialects:
+        print(f"--dialect {args.dialect}: expected one of {', '.join(sorted(config.dialects))}", file=sys.stderr)
+        return 2
+    config = with_overrides(config, smpp=links or None, db=args.db, menus=tuple(args.menus) if args.menus else None,
+                            idle_timeout=args.idle_timeout, max_duration=args.max_duration, at=args.at,
+                            demo=True if args.demo else None, workers=args.workers)
+    try:
+        return serve(config)
+    except MenuError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+
+
 def parser() -> argparse.ArgumentParser:
     p = Parser(prog="ussd", description="USSD menu engine, gateway and simulator (#122#).")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -199,6 +236,22 @@ def parser() -> argparse.ArgumentParser:
     transcript = sub.add_parser("transcript", help="replay QA transcripts and check every screen; exit 1 if any fails")
     transcript.add_argument("paths", nargs="+", metavar="PATH", help="transcript files or folders (*.yaml, recursively)")
     transcript.set_defaults(func=cmd_transcript)
+
+    serve = sub.add_parser("serve", help="run the gateway: bind to the USSD centre(s) and serve the menus")
+    serve.add_argument("--config", metavar="FILE", help="the server's configuration (YAML; see docs/configuration.md)")
+    serve.add_argument("--smpp", action="append", type=smpp_arg, metavar="URL",
+                       help="bind to smpp://SYSTEM_ID:PASSWORD@HOST:PORT (repeatable; replaces the file's binds)")
+    serve.add_argument("--dialect", help="the centre's dialect for --smpp binds (default: default)")
+    serve.add_argument("--db", help="account store URL (default: the embedded SQLite file; never filled but with --demo)")
+    serve.add_argument("--menus", action="append", metavar="DIR", help="menu folder or file (repeatable)")
+    serve.add_argument("--idle-timeout", type=seconds_arg, metavar="SECONDS",
+                       help=f"end a dialogue idle this long (default {DEFAULT_IDLE_TIMEOUT:g})")
+    serve.add_argument("--max-duration", type=seconds_arg, metavar="SECONDS",
+                       help=f"end a dialogue this old (default {DEFAULT_MAX_DURATION:g})")
+    serve.add_argument("--at", type=instant_arg, help="freeze the engine's clock at this instant (QA set-ups)")
+    serve.add_argument("--demo", action="store_true", help="fill an empty store with the demo population")
+    serve.add_argument("--workers", type=int, metavar="N", help="engine steps run on N threads (default 8)")
+    serve.set_defaults(func=cmd_serve)
 
     from accounts.cli import add_parser as add_accounts
 

@@ -1,0 +1,284 @@
+"""The gateway's SMPP side on Twisted: binds to the USSD centre and runs the engine off the reactor.
+
+A thin shell around the sans-IO parts: :class:`~gateway.smpp_session.SmppSession` speaks SMPP,
+:class:`~gateway.ussd_smpp.UssdSmpp` maps USSD units to engine events, and the engine steps run on
+a bounded thread pool, those of one dialogue in order (:class:`StepRunner`), so the reactor never
+waits on a store: keep-alives and other dialogues' screens keep flowing while one step is slow.
+Every deliver_sm is answered at once; its screen follows as a submit_sm when the step is done.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass, field
+from typing import Any, Callable, TypeVar
+
+from twisted.internet import defer, protocol, task
+from twisted.internet.interfaces import IReactorTime
+from twisted.python.failure import Failure
+from twisted.python.threadpool import ThreadPool
+from twisted.internet.threads import deferToThreadPool
+
+from ussd.engine import Engine, Response
+
+from . import pdu
+from .config import SmppLink
+from .smpp_session import Answer, BindRefused, Bound, Faulty, Request, SmppSession, State, Unbound
+from .ussd_smpp import Abort, Begin, Refused, Reply, Unit, UssdSmpp
+
+log = logging.getLogger("ussd.smpp")
+T = TypeVar("T")
+
+#: Statuses a centre answers a submit_sm with when it wants it again, later.
+RETRY_STATUSES = frozenset({pdu.RTHROTTLED, pdu.consts.SMPP_ESME_RMSGQFUL})
+#: A throttled submit_sm is tried again after this many seconds, doubling, at most this often.
+RETRY_DELAY, RETRY_LIMIT = 0.2, 6
+
+
+class StepRunner:
+    """Engine steps on a bounded thread pool: those of one dialogue one after the other, in the
+    order they arrived; at most ``limit`` waiting in all (past it, new dialogues are refused)."""
+
+    def __init__(self, reactor: Any, workers: int, limit: int = 10_000) -> None:
+        self.reactor = reactor
+        self.pool = ThreadPool(minthreads=1, maxthreads=workers, name="ussd-steps")
+        self.limit = limit
+        self.pending = 0
+        self._tails: dict[str, defer.Deferred[Any]] = {}
+
+    def start(self) -> None:
+        self.pool.start()
+
+    def stop(self) -> None:
+        self.pool.stop()
+
+    @property
+    def full(self) -> bool:
+        return self.pending >= self.limit
+
+    def run(self, key: str, step: Callable[[], T]) -> defer.Deferred[T]:
+        """``step()`` on a worker once the dialogue's earlier steps are done; fires on the reactor."""
+        self.pending += 1
+        previous = self._tails.get(key)
+
+        def go(_: object) -> defer.Deferred[T]:
+            return deferToThreadPool(self.reactor, self.pool, step)
+
+        done: defer.Deferred[T] = go(None) if previous is None else previous.addBoth(go)
+        tail: defer.Deferred[Any] = defer.Deferred()
+        self._tails[key] = tail
+
+        def finished(result: Any) -> Any:
+            self.pending -= 1
+            if self._tails.get(key) is tail:
+                del self._tails[key]
+            tail.callback(None)
+            return result
+
+        done.addBoth(finished)
+        return done
+
+    def drained(self) -> defer.Deferred[None]:
+        """Fires when every step taken so far is done."""
+        tails = list(self._tails.values())
+        return defer.DeferredList([t for t in tails], consumeErrors=True).addCallback(lambda _: None)
+
+
+@dataclass
+class Gateway:
+    """The ESME application: every bind's deliver_sm to the engine, the engine's screens back."""
+
+    engine: Engine
+    runner: StepRunner
+    mappings: dict[str, UssdSmpp] = field(default_factory=dict)
+    #: Bound links by peer, those that may carry submit_sm (transceivers and transmitters).
+    senders: dict[str, list["EsmeProtocol"]] = field(default_factory=dict)
+    taking: bool = True  # False once shutting down: new dialogues are refused
+    stats: dict[str, int] = field(default_factory=lambda: {"begun": 0, "replies": 0, "aborts": 0, "refused": 0,
+                                                           "faults": 0, "lost": 0})
+
+    def deliver(self, link: "EsmeProtocol", request: pdu.Pdu) -> None:
+        mapping = self.mappings[link.config.peer]
+        event = mapping.receive(request)
+        if isinstance(event, Begin) and (not self.taking or self.runner.full):
+            event = Refused(pdu.consts.SMPP_ESME_RX_T_APPN, "not taking new dialogues now")
+        if isinstance(event, Refused):
+            self.stats["refused"] += 1
+            link.session.respond(request, event.status)
+            link.flush()
+            log.warning("deliver_sm refused: %s", event.reason, extra={"fields": {"status": event.status}})
+            return
+        link.session.respond(request)
+        link.flush()
+        unit = event.unit
+        engine = self.engine
+        if isinstance(event, Abort):
+            self.stats["aborts"] += 1
+            self.runner.run(unit.session, lambda: engine.abort(unit.session))
+            return
+        if isinstance(event, Begin):
+            self.stats["begun"] += 1
+            step: Callable[[], Response] = lambda: engine.begin(unit.msisdn, event.code, session_id=unit.session)
+        else:
+            self.stats["replies"] += 1
+            text = event.text
+            step = lambda: engine.reply(unit.session, text)
+        done = self.runner.run(unit.session, step)
+        done.addCallbacks(lambda response: self.show(link, mapping, response, unit), self._failed)
+
+    def show(self, link: "EsmeProtocol", mapping: UssdSmpp, response: Response, unit: Unit) -> None:
+        if not response.text and response.end:  # an abort's answer: nothing to show
+            return
+        sender = self.sender(link)
+        if sender is None:
+            self.stats["lost"] += 1
+            log.warning("screen for %s lost: no bound link to %s", unit.msisdn, link.config.peer)
+            return
+        sender.submit(mapping.submit(response, unit))
+
+    def sender(self, link: "EsmeProtocol") -> "EsmeProtocol | None":
+        """The link a screen goes back on: the one it came on if it sends, else a bound sender of
+        the same centre (a receiver's transmitter)."""
+        if link.sends and link.session.state is State.BOUND:
+            return link
+        bound = [s for s in self.senders.get(link.config.peer, []) if s.session.state is State.BOUND]
+        return random.choice(bound) if bound else None
+
+    def _failed(self, failure: Failure) -> None:
+        self.stats["faults"] += 1
+        log.error("an engine step failed: %s", failure.getErrorMessage())
+
+
+class EsmeProtocol(protocol.Protocol):
+    """One bound connection to a centre."""
+
+    def __init__(self, gateway: Gateway, config: SmppLink, mode: str, clock: IReactorTime) -> None:
+        self.gateway = gateway
+        self.config = config
+        self.mode = mode  # transceiver | transmitter | receiver
+        self.clock = clock
+        self.session = SmppSession("esme", window=config.window)
+        self._keepalive: task.LoopingCall | None = None
+
+    @property
+    def sends(self) -> bool:
+        return self.mode != "receiver"
+
+    # -- the connection --------------------------------------------------------------------
+
+    def connectionMade(self) -> None:
+        self.session.bind(self.mode, self.config.system_id, self.config.password, self.config.system_type,
+                          self.clock.seconds())
+        self.flush()
+
+    def dataReceived(self, data: bytes) -> None:
+        for event in self.session.receive(data, self.clock.seconds()):
+            self.handle(event)
+        self.flush()
+
+    def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
+        if self._keepalive is not None and self._keepalive.running:
+            self._keepalive.stop()
+        senders = self.gateway.senders.get(self.config.peer, [])
+        if self in senders:
+            senders.remove(self)
+        log.warning("link to %s lost: %s", self.config.address, reason.getErrorMessage())
+
+    def flush(self) -> None:
+        out = self.session.data_to_send()
+        if out and self.transport is not None:
+            self.transport.write(out)
+
+    # -- events ----------------------------------------------------------------------------
+
+    def handle(self, event: object) -> None:
+        if isinstance(event, Request):
+            if event.pdu.command in ("deliver_sm", "data_sm"):
+                self.gateway.deliver(self, event.pdu)
+        elif isinstance(event, Answer):
+            self.answered(event)
+        elif isinstance(event, Bound):
+            log.info("bound to %s as %s", self.config.address, self.mode)
+            if self.sends:
+                self.gateway.senders.setdefault(self.config.peer, []).append(self)
+            factory = getattr(self, "factory", None)
+            if factory is not None and hasattr(factory, "resetDelay"):
+                factory.resetDelay()
+            self._keepalive = task.LoopingCall(self.keep_alive)
+            self._keepalive.clock = self.clock
+            self._keepalive.start(self.config.enquire_interval, now=False)
+        elif isinstance(event, BindRefused):
+            log.error("bind to %s refused (status 0x%02x)", self.config.address, event.status)
+            self.transport.loseConnection()
+        elif isinstance(event, Unbound):
+            self.transport.loseConnection()
+        elif isinstance(event, Faulty):
+            self.gateway.stats["faults"] += 1
+            log.warning("from %s: %s", self.config.address, event.error)
+            if event.fatal:
+                self.flush()
+                self.transport.loseConnection()
+
+    def submit(self, fields: dict[str, Any], attempt: int = 0) -> None:
+        if self.session.state is not State.BOUND:
+            self.gateway.stats["lost"] += 1
+            return
+        self.session.request("submit_sm", tag=(fields, attempt), now=self.clock.seconds(), **fields)
+        self.flush()
+
+    def answered(self, answer: Answer) -> None:
+        if answer.request != "submit_sm" or answer.status == pdu.ROK:
+            return
+        fields, attempt = answer.tag
+        if answer.status in RETRY_STATUSES and attempt < RETRY_LIMIT:
+            self.clock.callLater(RETRY_DELAY * 2**attempt, self.submit, fields, attempt + 1)
+            return
+        self.gateway.stats["lost"] += 1
+        log.warning("submit_sm refused by %s (status 0x%02x)", self.config.address, answer.status)
+
+    def keep_alive(self) -> None:
+        """enquire_link now; and if an answer is overdue, the link is dead: drop it (to reconnect)."""
+        oldest = self.session.oldest()
+        if oldest is not None and self.clock.seconds() - oldest > self.config.response_timeout:
+            log.warning("%s stopped answering: dropping the link", self.config.address)
+            self.transport.abortConnection()
+            return
+        if self.session.state is State.BOUND:
+            self.session.request("enquire_link", now=self.clock.seconds())
+            self.flush()
+
+    def unbind(self) -> None:
+        if self.session.unbind(self.clock.seconds()) is not None:
+            self.flush()
+
+
+class EsmeFactory(protocol.ReconnectingClientFactory):
+    """Connects (again and again, backing off with jitter) one bind of a link."""
+
+    initialDelay = 0.5
+    factor = 2.0
+    jitter = 0.2
+
+    def __init__(self, gateway: Gateway, config: SmppLink, mode: str, clock: IReactorTime) -> None:
+        self.gateway = gateway
+        self.config = config
+        self.mode = mode
+        self.clock = clock
+        self.maxDelay = config.reconnect_max
+        self.protocols: list[EsmeProtocol] = []
+
+    def buildProtocol(self, addr: object) -> EsmeProtocol:
+        link = EsmeProtocol(self.gateway, self.config, self.mode, self.clock)
+        link.factory = self
+        self.protocols = [p for p in self.protocols if p.connected] + [link]
+        return link
+
+    def clientConnectionFailed(self, connector: Any, reason: Failure) -> None:
+        log.warning("cannot reach %s: %s", self.config.address, reason.getErrorMessage())
+        super().clientConnectionFailed(connector, reason)
+
+
+def binds(link: SmppLink) -> tuple[str, ...]:
+    """The connections one link makes: a transceiver, or a transmitter and a receiver."""
+    return ("transceiver",) if link.bind == "transceiver" else ("transmitter", "receiver")

@@ -1,0 +1,106 @@
+"""``ussd serve``: the process an operator runs. It builds the service, binds to every configured
+centre, and on SIGTERM stops taking new dialogues, lets running steps finish up to a deadline,
+unbinds and exits 0."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from dataclasses import dataclass, field
+from typing import Any
+
+from twisted.internet import defer, task
+
+from .config import ServerConfig
+from .esme import EsmeFactory, Gateway, StepRunner, binds
+from .service import Service, build
+from .ussd_smpp import UssdSmpp
+
+log = logging.getLogger("ussd.serve")
+
+#: How long a stop waits for running steps before it unbinds anyway.
+DRAIN_DEADLINE_S = 10.0
+#: How often dialogues idle or too long are swept from the session store.
+SWEEP_EVERY_S = 5.0
+
+
+@dataclass
+class Server:
+    service: Service
+    reactor: Any
+    gateway: Gateway = field(init=False)
+    factories: list[EsmeFactory] = field(default_factory=list)
+    _sweeper: task.LoopingCall | None = None
+
+    def __post_init__(self) -> None:
+        config = self.service.config
+        runner = StepRunner(self.reactor, config.workers)
+        mappings = {link.peer: UssdSmpp(config.dialect(link.dialect), link.peer) for link in config.smpp}
+        self.gateway = Gateway(self.service.engine, runner, mappings)
+
+    def start(self) -> None:
+        self.gateway.runner.start()
+        for link in self.service.config.smpp:
+            for mode in binds(link):
+                factory = EsmeFactory(self.gateway, link, mode, self.reactor)
+                self.factories.append(factory)
+                self.reactor.connectTCP(link.host, link.port, factory, timeout=10)
+                log.info("binding to %s as %s (dialect %s)", link.address, mode, link.dialect)
+        self._sweeper = task.LoopingCall(self._sweep)
+        self._sweeper.clock = self.reactor
+        self._sweeper.start(SWEEP_EVERY_S, now=False)
+
+    def _sweep(self) -> defer.Deferred[Any]:
+        sessions = self.service.sessions
+        return self.gateway.runner.run("_sweep", sessions.sweep)
+
+    @defer.inlineCallbacks
+    def stop(self, deadline: float = DRAIN_DEADLINE_S) -> Any:
+        """Stop taking new dialogues, let running steps finish (up to ``deadline`` seconds), unbind."""
+        log.info("stopping: no new dialogues; %d step(s) running", self.gateway.runner.pending)
+        self.gateway.taking = False
+        if self._sweeper is not None and self._sweeper.running:
+            self._sweeper.stop()
+        drained = self.gateway.runner.drained()
+        timer = self.reactor.callLater(deadline, lambda: drained.called or drained.cancel())
+        try:
+            yield drained
+        except defer.CancelledError:
+            log.warning("stopping with %d step(s) still running after %g s", self.gateway.runner.pending, deadline)
+        if timer.active():
+            timer.cancel()
+        for factory in self.factories:
+            factory.stopTrying()
+            for link in factory.protocols:
+                link.unbind()
+        yield task.deferLater(self.reactor, 0.2, lambda: None)  # the unbinds go out
+        for factory in self.factories:
+            for link in factory.protocols:
+                if link.transport is not None:
+                    link.transport.loseConnection()
+        self.gateway.runner.stop()
+        self.service.close()
+
+
+def serve(config: ServerConfig) -> int:
+    """Run until SIGTERM or SIGINT; 0 after a clean stop."""
+    from twisted.internet import reactor
+
+    service = build(config)
+    if not config.smpp:
+        log.warning("no SMPP bind configured (--smpp or smpp: in --config): nothing will reach the service")
+    server = Server(service, reactor)
+    stopping: list[bool] = []
+
+    def on_signal(signum: int, frame: object) -> None:
+        if stopping:
+            return
+        stopping.append(True)
+        log.info("signal %d: stopping", signum)
+        reactor.callFromThread(lambda: server.stop().addBoth(lambda _: reactor.stop()))
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    reactor.callWhenRunning(server.start)
+    reactor.run(installSignalHandlers=False)
+    return 0
