@@ -87,9 +87,10 @@ def build(config: ServerConfig, *, store: AccountStore | None = None, clock: Clo
     catalogue = load_catalogue(config.catalogue or CATALOGUE_FILE)
     if store is None:
         store = open_store(config.db, config.db_timeout)
-        if config.demo and store.count() == 0:
+        if config.demo:
             store.migrate()
-            store.put_many(read_subscribers(DEMO_ACCOUNTS, policy.tz))
+            if store.count() == 0:
+                store.put_many(read_subscribers(DEMO_ACCOUNTS, policy.tz))
     registry = AccountProviders(store, policy, catalogue).register(Registry())
     loaded = load_menus_or_raise(list(config.menus) or default_menu_paths(), registry)
     at = config.at if config.at is None or config.at.tzinfo is not None else config.at.replace(tzinfo=tz)

@@ -21,8 +21,8 @@ HERE = Path(__file__).resolve().parent
 SUBSCRIBER = "2250701020304"
 
 
-def deliver_fields(op: int, text: str, sequence: int, number: int = 3) -> dict[str, object]:
-    return dict(service_type="USSD", source_addr_ton=1, source_addr_npi=1, source_addr=SUBSCRIBER,
+def deliver_fields(op: int, text: str, sequence: int, number: int = 3, source: str = SUBSCRIBER) -> dict[str, object]:
+    return dict(service_type="USSD", source_addr_ton=1, source_addr_npi=1, source_addr=source,
                 destination_addr="122", short_message=gsm.encode_gsm7(text), ussd_service_op=op,
                 its_session_info=(number << 8) | (sequence << 1))
 
@@ -34,9 +34,9 @@ def centre() -> Iterator[tuple[socket.socket, int]]:
     listener.close()
 
 
-def start_serve(port: int, *extra: str) -> subprocess.Popen[str]:
+def start_serve(port: int, *extra: str, db: str = "memory:") -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "ussd.cli", "serve", "--smpp", f"smpp://gw:secret@127.0.0.1:{port}", "--db", "memory:",
+        [sys.executable, "-m", "ussd.cli", "serve", "--smpp", f"smpp://gw:secret@127.0.0.1:{port}", "--db", db,
          "--demo", "--at", "2026-11-25T10:00", *extra],
         cwd=HERE.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -75,3 +75,50 @@ def test_a_122_dialogue_through_ussd_serve_and_a_clean_stop(centre: tuple[socket
     out, err = serve.communicate(timeout=10)
     assert "secret" not in err and "2250701020304" not in err, err  # no password, numbers masked
     assert '"message": "bound to smpp://gw@127.0.0.1' in err
+
+
+def test_a_step_waiting_on_the_store_delays_only_its_own_dialogue(centre: tuple[socket.socket, int],
+                                                                   pg_url: str) -> None:
+    """A purchase waits on a row lock another node holds: meanwhile the link's keep-alive is
+    answered and another subscriber's dialogue gets its screens; then the purchase goes through."""
+    import psycopg
+
+    from gateway.smpp_session import Answer
+
+    listener, port = centre
+    serve = start_serve(port, db=pg_url)
+    other = "2250707070707"
+    try:
+        peer = SocketPeer.accept(listener)
+        peer.bind()
+        for op, text, sequence in ((1, "#122#", 0), (18, "6", 2), (18, "1", 4)):
+            peer.deliver(**deliver_fields(op, text, sequence))
+            peer.screen()
+        with psycopg.connect(pg_url) as holder:
+            holder.execute("SELECT balance FROM subscribers WHERE msisdn = %s FOR UPDATE", (SUBSCRIBER,))
+            peer.deliver(**deliver_fields(18, "1", 6))  # buy: its step waits on the lock
+            peer.session.request("enquire_link")
+            peer.flush()
+            peer.deliver(**deliver_fields(1, "#122#", 0, number=4, source=other))
+            seen: list[str] = []
+            while "other's screen" not in seen:
+                event = peer.next_event()
+                if isinstance(event, Answer) and event.request == "enquire_link":
+                    seen.append("keep-alive answered")
+                elif getattr(event, "pdu", None) is not None and event.pdu.command == "submit_sm":
+                    peer.session.respond(event.pdu, message_id="m")
+                    peer.flush()
+                    to = event.pdu.get("destination_addr").decode()
+                    seen.append("other's screen" if to == other else "purchase screen")
+            holder.rollback()
+        assert seen[-1] == "other's screen" and "purchase screen" not in seen and "keep-alive answered" in seen
+        bought = peer.screen()
+        assert bought.get("destination_addr") == SUBSCRIBER.encode()
+        assert "Vous avez acheté" in gsm.decode_gsm7(bought.get("short_message"))
+    except Exception as exc:
+        serve.kill()
+        raise AssertionError(f"{exc}; ussd serve said:\n{serve.communicate(timeout=10)[1]}") from exc
+    finally:
+        if serve.poll() is None:
+            serve.send_signal(signal.SIGTERM)
+            serve.wait(30)
