@@ -10,8 +10,9 @@ import sys
 import time
 from typing import Any, TextIO
 
-#: Runs of digits long enough to be a phone number (the short code 122 and counts are left alone).
-_NUMBER = re.compile(r"(?<!\d)\+?\d{8,15}(?!\d)")
+#: Runs of digits long enough to be a phone number (the short code 122, counts, and hex values
+#: such as 0x00000007 are left alone).
+_NUMBER = re.compile(r"(?<![0-9A-Za-z])\+?\d{8,15}(?![0-9A-Za-z])")
 
 
 def mask(text: str) -> str:

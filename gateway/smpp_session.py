@@ -239,10 +239,9 @@ class SmppSession:
     def _answer(self, read: Pdu) -> Event | None:
         mine = self.outstanding.pop(read.sequence, None)
         if mine is None:
-            # A response to nothing we sent (a wrong sequence number): named, and not answered
-            # (a response is never answered), whatever else it says.
-            return Faulty(PduError(codec.RINVCMDID if read.command != "generic_nack" else read.status,
-                                   f"{read.command} #{read.sequence} answers no request of ours",
+            # A response to nothing we sent (a wrong sequence number): named with the status it
+            # carries, and not answered (a response is never answered).
+            return Faulty(PduError(read.status, f"{read.command} #{read.sequence} answers no request of ours",
                                    read.command_id, read.sequence))
         expected = f"{mine.name}_resp"
         if read.command not in (expected, "generic_nack"):

@@ -67,6 +67,7 @@ def test_steps_of_one_dialogue_run_in_order_and_others_beside_them() -> None:
 
 def test_numbers_are_masked_but_their_last_four_digits() -> None:
     assert mask("from 2250701020304 to 122, +2250505050505") == "from *********0304 to 122, **********0505"
+    assert mask("command_id 0x00000007, seq 12345678") == "command_id 0x00000007, seq ****5678"
     record = logging.LogRecord("ussd.smpp", logging.INFO, __file__, 1, "dialogue of %s", ("2250701020304",), None)
     record.fields = {"msisdn": "0701020304", "status": 88}
     line = json.loads(JsonLines().format(record))

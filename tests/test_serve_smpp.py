@@ -122,3 +122,111 @@ def test_a_step_waiting_on_the_store_delays_only_its_own_dialogue(centre: tuple[
         if serve.poll() is None:
             serve.send_signal(signal.SIGTERM)
             serve.wait(30)
+
+
+def serve_with_file(tmp_path: Path, port: int, **link: object) -> subprocess.Popen[str]:
+    fields = ", ".join(f"{k}: {v}" for k, v in {"url": f"'smpp://gw:secret@127.0.0.1:{port}'", **link}.items())
+    config = tmp_path / "serve.yaml"
+    config.write_text(f"db: 'memory:'\ndemo: true\nat: 2026-11-25T10:00\nsmpp:\n  - {{{fields}}}\n", encoding="utf-8")
+    return subprocess.Popen([sys.executable, "-m", "ussd.cli", "serve", "--config", str(config)], cwd=HERE.parent,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def said(serve: subprocess.Popen[str], exc: Exception) -> AssertionError:
+    serve.kill()
+    return AssertionError(f"{exc}; ussd serve said:\n{serve.communicate(timeout=10)[1]}")
+
+
+def stop(serve: subprocess.Popen[str]) -> None:
+    if serve.poll() is None:
+        serve.send_signal(signal.SIGTERM)
+        try:
+            serve.wait(30)
+        except subprocess.TimeoutExpired:
+            serve.kill()
+
+
+def test_garbage_from_the_centre_is_answered_and_the_link_goes_on(centre: tuple[socket.socket, int]) -> None:
+    import struct
+
+    from gateway import pdu
+    from gateway.smpp_session import Faulty
+
+    listener, port = centre
+    serve = start_serve(port)
+    try:
+        peer = SocketPeer.accept(listener)
+        peer.bind()
+        peer.sock.sendall(struct.pack(">LLLL", 16, 0x00000007, 0, 901))  # replace_sm: not on this link
+        bad = pdu.encode("deliver_sm", 902, **deliver_fields(1, "#122#", 0))
+        bad = bad[:-5] + b"\x05\x01\x00\x02\x01\x00"  # ussd_service_op of 2 octets
+        peer.sock.sendall(struct.pack(">L", len(bad)) + bad[4:])
+        answers = [peer.next_event(), peer.next_event()]
+        assert all(isinstance(a, Faulty) for a in answers)  # our session names the two answers...
+        statuses = sorted((a.error.sequence, a.error.status) for a in answers)
+        assert statuses == [(901, pdu.RINVCMDID), (902, pdu.RINVPARLEN)], statuses
+        peer.deliver(**deliver_fields(1, "#122#", 0))  # ...and the link carries on
+        assert "Mon offre" in gsm.decode_gsm7(peer.screen().get("short_message"))
+    except Exception as exc:
+        raise said(serve, exc) from exc
+    finally:
+        stop(serve)
+
+
+def test_a_dialogue_survives_the_link_dropping_and_the_gateway_reconnects(centre: tuple[socket.socket, int]) -> None:
+    listener, port = centre
+    serve = start_serve(port)
+    try:
+        peer = SocketPeer.accept(listener)
+        peer.bind()
+        peer.deliver(**deliver_fields(1, "#122#", 0))
+        peer.screen()
+        peer.close()  # the link drops mid-dialogue
+        again = SocketPeer.accept(listener)  # the gateway comes back by itself
+        again.bind()
+        again.deliver(**deliver_fields(18, "6", 2))
+        assert "Options et pass" in gsm.decode_gsm7(again.screen().get("short_message"))
+    except Exception as exc:
+        raise said(serve, exc) from exc
+    finally:
+        stop(serve)
+
+
+def test_a_throttled_screen_is_sent_again(centre: tuple[socket.socket, int]) -> None:
+    from gateway import pdu
+
+    listener, port = centre
+    serve = start_serve(port)
+    try:
+        peer = SocketPeer.accept(listener)
+        peer.bind()
+        peer.deliver(**deliver_fields(1, "#122#", 0))
+        first = peer.expect_request("submit_sm")
+        peer.session.respond(first, pdu.RTHROTTLED)
+        peer.flush()
+        second = peer.screen()
+        assert second.sequence != first.sequence and second.get("short_message") == first.get("short_message")
+    except Exception as exc:
+        raise said(serve, exc) from exc
+    finally:
+        stop(serve)
+
+
+def test_a_centre_that_stops_answering_is_dropped_and_bound_again(centre: tuple[socket.socket, int],
+                                                                  tmp_path: Path) -> None:
+    listener, port = centre
+    serve = serve_with_file(tmp_path, port, enquire_interval=0.5, response_timeout=1)
+    try:
+        silent = SocketPeer.accept(listener)
+        silent.bind()
+        # From now on this end reads nothing and answers nothing: the gateway's enquire_link goes
+        # unanswered, and it drops the link and binds again.
+        again = SocketPeer.accept(listener, timeout=30)
+        again.bind()
+        again.deliver(**deliver_fields(1, "#122#", 0))
+        assert "Mon offre" in gsm.decode_gsm7(again.screen().get("short_message"))
+        silent.close()
+    except Exception as exc:
+        raise said(serve, exc) from exc
+    finally:
+        stop(serve)
