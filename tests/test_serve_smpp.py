@@ -3,11 +3,11 @@ a #122# dialogue PDU by PDU, and SIGTERM: running dialogues finish, the gateway 
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -67,8 +67,7 @@ def test_a_122_dialogue_through_ussd_serve_and_a_clean_stop(centre: tuple[socket
         assert isinstance(peer.next_event(), Unbound)  # the gateway unbinds (the session answers it)
         assert serve.wait(30) == 0
     except Exception as exc:
-        serve.kill()
-        raise AssertionError(f"{exc}; ussd serve said:\n{serve.communicate(timeout=10)[1]}") from exc
+        raise said(serve, exc) from exc
     finally:
         if serve.poll() is None:
             serve.kill()
@@ -88,7 +87,7 @@ def test_a_step_waiting_on_the_store_delays_only_its_own_dialogue(centre: tuple[
     listener, port = centre
     serve = start_serve(port, db=pg_url)
     other = "2250707070707"
-    try:
+    with running(serve):
         peer = SocketPeer.accept(listener)
         peer.bind()
         for op, text, sequence in ((1, "#122#", 0), (18, "6", 2), (18, "1", 4)):
@@ -115,13 +114,6 @@ def test_a_step_waiting_on_the_store_delays_only_its_own_dialogue(centre: tuple[
         bought = peer.screen()
         assert bought.get("destination_addr") == SUBSCRIBER.encode()
         assert "Vous avez acheté" in gsm.decode_gsm7(bought.get("short_message"))
-    except Exception as exc:
-        serve.kill()
-        raise AssertionError(f"{exc}; ussd serve said:\n{serve.communicate(timeout=10)[1]}") from exc
-    finally:
-        if serve.poll() is None:
-            serve.send_signal(signal.SIGTERM)
-            serve.wait(30)
 
 
 def serve_with_file(tmp_path: Path, port: int, **link: object) -> subprocess.Popen[str]:
@@ -135,6 +127,17 @@ def serve_with_file(tmp_path: Path, port: int, **link: object) -> subprocess.Pop
 def said(serve: subprocess.Popen[str], exc: Exception) -> AssertionError:
     serve.kill()
     return AssertionError(f"{exc}; ussd serve said:\n{serve.communicate(timeout=10)[1]}")
+
+
+@contextmanager
+def running(serve: subprocess.Popen[str]) -> Iterator[subprocess.Popen[str]]:
+    """A test's body with ``ussd serve`` running: on failure its log is shown; it is stopped after."""
+    try:
+        yield serve
+    except Exception as exc:
+        raise said(serve, exc) from exc
+    finally:
+        stop(serve)
 
 
 def stop(serve: subprocess.Popen[str]) -> None:
@@ -154,7 +157,7 @@ def test_garbage_from_the_centre_is_answered_and_the_link_goes_on(centre: tuple[
 
     listener, port = centre
     serve = start_serve(port)
-    try:
+    with running(serve):
         peer = SocketPeer.accept(listener)
         peer.bind()
         peer.sock.sendall(struct.pack(">LLLL", 16, 0x00000007, 0, 901))  # replace_sm: not on this link
@@ -167,16 +170,12 @@ def test_garbage_from_the_centre_is_answered_and_the_link_goes_on(centre: tuple[
         assert statuses == [(901, pdu.RINVCMDID), (902, pdu.RINVPARLEN)], statuses
         peer.deliver(**deliver_fields(1, "#122#", 0))  # ...and the link carries on
         assert "Mon offre" in gsm.decode_gsm7(peer.screen().get("short_message"))
-    except Exception as exc:
-        raise said(serve, exc) from exc
-    finally:
-        stop(serve)
 
 
 def test_a_dialogue_survives_the_link_dropping_and_the_gateway_reconnects(centre: tuple[socket.socket, int]) -> None:
     listener, port = centre
     serve = start_serve(port)
-    try:
+    with running(serve):
         peer = SocketPeer.accept(listener)
         peer.bind()
         peer.deliver(**deliver_fields(1, "#122#", 0))
@@ -186,10 +185,6 @@ def test_a_dialogue_survives_the_link_dropping_and_the_gateway_reconnects(centre
         again.bind()
         again.deliver(**deliver_fields(18, "6", 2))
         assert "Options et pass" in gsm.decode_gsm7(again.screen().get("short_message"))
-    except Exception as exc:
-        raise said(serve, exc) from exc
-    finally:
-        stop(serve)
 
 
 def test_a_throttled_screen_is_sent_again(centre: tuple[socket.socket, int]) -> None:
@@ -197,7 +192,7 @@ def test_a_throttled_screen_is_sent_again(centre: tuple[socket.socket, int]) -> 
 
     listener, port = centre
     serve = start_serve(port)
-    try:
+    with running(serve):
         peer = SocketPeer.accept(listener)
         peer.bind()
         peer.deliver(**deliver_fields(1, "#122#", 0))
@@ -206,17 +201,13 @@ def test_a_throttled_screen_is_sent_again(centre: tuple[socket.socket, int]) -> 
         peer.flush()
         second = peer.screen()
         assert second.sequence != first.sequence and second.get("short_message") == first.get("short_message")
-    except Exception as exc:
-        raise said(serve, exc) from exc
-    finally:
-        stop(serve)
 
 
 def test_a_centre_that_stops_answering_is_dropped_and_bound_again(centre: tuple[socket.socket, int],
                                                                   tmp_path: Path) -> None:
     listener, port = centre
     serve = serve_with_file(tmp_path, port, enquire_interval=0.5, response_timeout=1)
-    try:
+    with running(serve):
         silent = SocketPeer.accept(listener)
         silent.bind()
         # From now on this end reads nothing and answers nothing: the gateway's enquire_link goes
@@ -226,7 +217,3 @@ def test_a_centre_that_stops_answering_is_dropped_and_bound_again(centre: tuple[
         again.deliver(**deliver_fields(1, "#122#", 0))
         assert "Mon offre" in gsm.decode_gsm7(again.screen().get("short_message"))
         silent.close()
-    except Exception as exc:
-        raise said(serve, exc) from exc
-    finally:
-        stop(serve)
