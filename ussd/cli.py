@@ -95,6 +95,8 @@ def cmd_dial(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         print("the menus have problems: fix them (see `ussd check`)", file=sys.stderr)
         return 1
+    if args.via:
+        return _dial_via(args, engine, clock)
     try:
         msisdn = read_msisdn(engine, args.code, args.msisdn)
     except ValueError as exc:
@@ -130,6 +132,38 @@ def cmd_dial(args: argparse.Namespace) -> int:
             return 1
         print(f"(recorded to {args.record})", file=sys.stderr)
     return status
+
+
+def _dial_via(args: argparse.Namespace, local: object, clock: object) -> int:
+    """``ussd dial --via smpp://HOST:PORT``: the same handset, its dialogue carried through the
+    fake USSD centre to the gateway bound to it (the local menus only read the number's form)."""
+    from simulator.centre_client import CentreError, ViaCentre, parse_via
+    from simulator.handset import Handset, keyboard_replies, piped_replies, read_msisdn
+
+    if args.at is not None or args.record:
+        print("--via: --at and --record are for a local dial (the gateway's clock is its own: ussd serve --at)",
+              file=sys.stderr)
+        return 2
+    try:
+        host, port = parse_via(args.via)
+        msisdn = read_msisdn(local, args.code, args.msisdn)  # type: ignore[arg-type]
+        remote = ViaCentre(host, port)
+    except (ValueError, OSError, CentreError) as exc:
+        print(f"--via {args.via}: {exc}", file=sys.stderr)
+        return 1
+    handset = Handset(remote, sys.stdout, clock)  # type: ignore[arg-type]
+    replies = keyboard_replies() if sys.stdin.isatty() else piped_replies(sys.stdin, lambda line: print(line, flush=True))
+    try:
+        handset.dial(args.code, msisdn, replies, lang=args.lang)
+    except CentreError as exc:
+        print(f"(the centre: {exc})", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\n(hung up)")
+        return 130
+    finally:
+        remote.close()
+    return 0
 
 
 def cmd_transcript(args: argparse.Namespace) -> int:
@@ -231,7 +265,12 @@ def parser() -> argparse.ArgumentParser:
     dial.add_argument("--menus", action="append", metavar="DIR", help="menu folder or file (repeatable)")
     dial.add_argument("--db", help="account store URL (default: the embedded SQLite file, demo data on first use)")
     dial.add_argument("--record", metavar="FILE", help="write the dialogue as a transcript (see `ussd transcript`)")
+    dial.add_argument("--via", metavar="smpp://HOST:PORT",
+                      help="dial through the fake USSD centre at this address (see `ussd centre`)")
     dial.set_defaults(func=cmd_dial)
+
+    # `ussd centre ...` is handed to simulator.centre.main before parsing; listed here for --help.
+    sub.add_parser("centre", help="run the fake USSD centre (SMPP binds and handsets on one port)")
 
     transcript = sub.add_parser("transcript", help="replay QA transcripts and check every screen; exit 1 if any fails")
     transcript.add_argument("paths", nargs="+", metavar="PATH", help="transcript files or folders (*.yaml, recursively)")
@@ -265,7 +304,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from accounts.policy import PolicyError
     from accounts.store import StoreError
 
-    args = parser().parse_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    if given[:1] == ["centre"]:  # its own options, parsed by its own parser (--help included)
+        from simulator.centre import main as centre_main
+
+        return centre_main(given[1:])
+    args = parser().parse_args(given)
     try:
         return int(args.func(args))
     except BrokenPipeError:
