@@ -37,6 +37,7 @@ check: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/accounts.py
+	$(BIN)/python bench/smpp.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .hypothesis

@@ -70,6 +70,10 @@ _ITS = "its_session_info"
 _BAD_ESCAPE: Final = re.compile(b"\x1b(?![" + re.escape(bytes(sorted(gsm.EXTENSION_TABLE))) + b"])")
 
 
+#: Step latencies a centre keeps (the latest).
+LATENCIES_KEPT: Final = 200_000
+
+
 @dataclass(frozen=True, slots=True)
 class CentreConfig:
     """How the centre behaves; the defaults are a lenient-about-binds, strict-about-USSD centre."""
@@ -325,6 +329,8 @@ class _Dialogue:
     link: Hashable | None = None
     step_deadline: float | None = None
     vendor: bytes | None = None
+    #: When the unit now awaiting its screen went to the gateway (for ``Centre.latencies``).
+    delivered_at: float | None = None
 
     @property
     def session(self) -> str:
@@ -351,6 +357,9 @@ class Centre:
         self.faults: list[str] = []
         #: submit_sm answered ESME_RTHROTTLED.
         self.throttled = 0
+        #: Seconds from each unit's deliver_sm to its screen's submit_sm (the gateway's time per
+        #: step, as the network sees it), the latest ones.
+        self.latencies: deque[float] = deque(maxlen=LATENCIES_KEPT)
         self._links: dict[Hashable, _Link] = {}
         self._turn = 0
         self._open: dict[str, dict[int, _Dialogue]] = {}  # msisdn -> session number -> dialogue
@@ -605,6 +614,8 @@ class Centre:
         if self._vendor is not None:
             fields[self._vendor] = dialogue.vendor
         link.session.request("deliver_sm", tag=(dialogue.id, kind), now=now, **fields)
+        if kind != "abort":
+            dialogue.delivered_at = now
 
     def _abort(self, dialogue: _Dialogue, now: float) -> None:
         """Tell the gateway the dialogue is over, as the dialect does (if it can)."""
@@ -648,6 +659,9 @@ class Centre:
             self._refuse(link, read, refusal)
             return
         link.session.respond(read, message_id=f"{next(self._message_ids):08x}")
+        if dialogue.delivered_at is not None:
+            self.latencies.append(now - dialogue.delivered_at)
+            dialogue.delivered_at = None
         dialogue.sequence = sequence
         self._tell(dialogue.handset, Screen(dialogue.session, text, end, coding, units))
         if end:

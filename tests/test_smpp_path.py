@@ -15,6 +15,7 @@ from typing import Iterator
 import pytest
 
 from gateway.ussd_smpp import DIALECTS
+from simulator.load import WALKS
 
 ROOT = Path(__file__).resolve().parent.parent
 AT = "2026-11-25T10:00"
@@ -82,3 +83,24 @@ def test_a_dial_through_the_centre_and_the_gateway_shows_what_a_direct_dial_show
     # The same screens, word for word; only the screen ids the handset shows a local engine's
     # dialogue with do not travel over SMPP.
     assert through.stdout == re.sub(r" · [a-z_0-9]+$", "", direct.stdout, flags=re.M)
+
+
+def test_the_load_generator_walks_many_subscribers_through_the_whole_path() -> None:
+    with smpp_path("default") as port:
+        for _ in range(100):  # until the gateway has bound (bounded)
+            run = subprocess.run([sys.executable, "-m", "ussd.cli", "load", "--via", f"smpp://127.0.0.1:{port}",
+                                  "--dialogues", "60", "--concurrency", "12"], cwd=ROOT, capture_output=True,
+                                 text=True, timeout=120)
+            if "no_gateway_bound" not in run.stdout:
+                break
+            time.sleep(0.2)
+    assert run.returncode == 0, run.stdout + run.stderr
+    summary = dict(field.split("=") for field in run.stdout.split())
+    assert (summary["dialogues"], summary["completed"], summary["lost"], summary["aborted"]) == ("60", "60", "0", "0")
+    assert int(summary["steps"]) == sum(1 + len(walk) for walk in (list(WALKS) * 10))
+
+
+def test_the_load_generator_refuses_a_bad_option() -> None:
+    run = subprocess.run([sys.executable, "-m", "ussd.cli", "load", "--via", "http://x", "--dialogues", "1"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and "expected smpp://HOST:PORT" in run.stderr

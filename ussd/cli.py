@@ -269,8 +269,9 @@ def parser() -> argparse.ArgumentParser:
                       help="dial through the fake USSD centre at this address (see `ussd centre`)")
     dial.set_defaults(func=cmd_dial)
 
-    # `ussd centre ...` is handed to simulator.centre.main before parsing; listed here for --help.
+    # `ussd centre ...` and `ussd load ...` go to their own parsers before parsing; listed for --help.
     sub.add_parser("centre", help="run the fake USSD centre (SMPP binds and handsets on one port)")
+    sub.add_parser("load", help="scripted walks of many subscribers at once through the fake centre")
 
     transcript = sub.add_parser("transcript", help="replay QA transcripts and check every screen; exit 1 if any fails")
     transcript.add_argument("paths", nargs="+", metavar="PATH", help="transcript files or folders (*.yaml, recursively)")
@@ -309,6 +310,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from simulator.centre import main as centre_main
 
         return centre_main(given[1:])
+    if given[:1] == ["load"]:
+        from simulator.load import main as load_main
+
+        return load_main(given[1:])
     args = parser().parse_args(given)
     try:
         return int(args.func(args))
