@@ -92,3 +92,34 @@ def test_net_smpp_as_the_centre_and_tshark_decoding_the_link(tmp_path: Path) -> 
          f"_ws.malformed || _ws.expert.severity >= \"warning\" || (tcp.port=={port} && tcp.len>0 && !smpp)"],
         capture_output=True, text=True, timeout=60, check=True).stdout
     assert malformed.strip() == "", malformed
+
+
+def test_net_smpp_as_the_esme_against_our_centre() -> None:
+    import re
+
+    from simulator.centre_client import CentreHandset
+
+    centre = subprocess.Popen([sys.executable, "-m", "ussd.cli", "centre", "--port", "0"], cwd=HERE.parent,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    esme = None
+    try:
+        port = int(re.search(r":(\d+) ", centre.stdout.readline()).group(1))  # type: ignore[union-attr]
+        esme = subprocess.Popen(["perl", str(HERE / "interop" / "netsmpp_esme.pl"), str(port)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert lines_until(esme.stdout, lambda line: "bound" in line) == ["bound status=0"]
+        with CentreHandset("127.0.0.1", port, timeout=30) as handset:
+            first = handset.begin(SUBSCRIBER, "#122#")
+            assert (first.text, first.end) == ("Menu Perl\n1. Suite", False)
+            last = handset.reply("1")
+            assert (last.text, last.end) == ("Merci, au revoir", True)
+        centre.send_signal(signal.SIGTERM)  # the centre unbinds its ESMEs as it stops
+        seen = lines_until(esme.stdout, lambda line: "unbound" in line)
+        assert centre.wait(30) == 0
+    finally:
+        for process in (esme, centre):
+            if process is not None and process.poll() is None:
+                process.kill()
+    assert seen[:4] == ["deliver_sm op=1 session=0 sequence=0 end=0 text=#122#", "submit_sm_resp status=0",
+                        "deliver_sm op=18 session=0 sequence=2 end=0 text=1", "submit_sm_resp status=0"], seen
+    assert seen[-1] == "unbound"
+    assert "violation" not in centre.stderr.read()
