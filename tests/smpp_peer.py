@@ -54,8 +54,14 @@ class SocketPeer:
                 assert event.pdu.command == command, f"expected {command}, got {event.pdu.command}"
                 return event.pdu
 
-    def bind(self) -> pdu.Pdu:
-        request = self.expect_request("bind_transceiver")
+    def bind(self, *modes: str) -> pdu.Pdu:
+        """Accept the other end's bind (of one of ``modes``; default: a transceiver)."""
+        while True:
+            event = self.next_event()
+            if isinstance(event, Request):
+                break
+        request = event.pdu
+        assert request.command in [f"bind_{mode}" for mode in (modes or ("transceiver",))], request.command
         self.session.accept_bind(request)
         self.flush()
         return request

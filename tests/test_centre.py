@@ -664,3 +664,21 @@ def test_fuzz_the_handset_parser_never_raises(line: bytes) -> None:
         net.line(piece)
     for event in net.screens["h"]:
         assert encode_event(event).endswith(b"\n")
+
+
+def test_each_step_s_time_from_deliver_sm_to_its_screen_is_kept() -> None:
+    net = bound()
+    net.now = 10.0
+    net.dial()
+    net.now = 10.25
+    net.submit()
+    net.now = 11.0
+    net.type("1")
+    net.now = 11.5
+    net.submit(Response(net.unit().unit.session, "Fin", True))
+    assert list(net.centre.latencies) == [0.25, 0.5]
+    net.now = 12.0
+    net.dial()
+    net.centre.hangup("h", 12.0)  # a hang-up's abort is no step: nothing kept for it
+    net.flush()
+    assert list(net.centre.latencies) == [0.25, 0.5]

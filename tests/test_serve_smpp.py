@@ -217,3 +217,16 @@ def test_a_centre_that_stops_answering_is_dropped_and_bound_again(centre: tuple[
         again.deliver(**deliver_fields(1, "#122#", 0))
         assert "Mon offre" in gsm.decode_gsm7(again.screen().get("short_message"))
         silent.close()
+
+
+def test_a_transmitter_and_receiver_pair_carries_a_dialogue(centre: tuple[socket.socket, int], tmp_path: Path) -> None:
+    listener, port = centre
+    serve = serve_with_file(tmp_path, port, bind="pair")
+    with running(serve):
+        peers = [SocketPeer.accept(listener), SocketPeer.accept(listener)]
+        binds = {peer.bind("transmitter", "receiver").command: peer for peer in peers}
+        assert sorted(binds) == ["bind_receiver", "bind_transmitter"]
+        receiver, transmitter = binds["bind_receiver"], binds["bind_transmitter"]
+        receiver.deliver(**deliver_fields(1, "#122#", 0))  # the centre delivers to the receiver...
+        home = transmitter.screen()  # ...and the screen comes back on the transmitter
+        assert "Mon offre" in gsm.decode_gsm7(home.get("short_message"))
