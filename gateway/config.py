@@ -49,8 +49,9 @@ class SmppLink:
     system_id: str = ""
     password: str = field(default="", repr=False)
     system_type: str = ""
-    #: The centre's name: dialogues are known by it, whatever bind carries them.
-    peer: str = "centre"
+    #: The centre's name: dialogues are known by it, whatever bind carries them (default: its
+    #: host:port, so that two centres never share dialogues; give binds to one centre one name).
+    peer: str = ""
     dialect: str = "default"
     bind: str = "transceiver"
     window: int = 10
@@ -63,6 +64,25 @@ class SmppLink:
     def address(self) -> str:
         """For logs: never the password."""
         return f"smpp://{self.system_id}@{self.host}:{self.port}"
+
+    @property
+    def centre(self) -> str:
+        return self.peer or f"{self.host}:{self.port}"
+
+
+#: SMPP 3.4's sizes of the bind's C-octet strings and of service_type, NUL excluded (smpplib cuts
+#: longer ones silently, and the centre then refuses a bind that looks right in the file).
+FIELD_SIZES: Final = {"system_id": 15, "password": 8, "system_type": 12, "service_type": 5}
+
+
+def field_problem(name: str, value: str) -> str | None:
+    """Why ``value`` cannot go in the SMPP field ``name``, if it cannot."""
+    if not value.isascii() or not value.isprintable():
+        return f"{name}: SMPP carries it as printable ASCII"
+    size = FIELD_SIZES.get(name)
+    if size is not None and len(value) > size:
+        return f"{name}: at most {size} characters in SMPP 3.4, found {len(value)}"
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,14 +159,16 @@ class _Reader(NodeReader):
         return _ENV.sub(lambda m: self.env[m.group(1)], value)
 
     def number(self, node: yaml.Node, what: str, minimum: float = 0.0) -> float | None:
+        """A number above ``minimum`` (at least it, when it is above 0)."""
         if isinstance(node, yaml.ScalarNode) and node.tag.endswith((":int", ":float")):
             try:
                 value = float(node.value.replace("_", ""))
             except ValueError:
                 value = None
-            if value is not None and value > minimum and value < 1e9:
+            if value is not None and (value >= minimum if minimum else value > 0) and value < 1e9:
                 return value
-        self.problem(self.path, node, f"{what}: expected a number above {minimum:g}, found {describe(node)}")
+        bound = f"of at least {minimum:g}" if minimum else "above 0"
+        self.problem(self.path, node, f"{what}: expected a number {bound}, found {describe(node)}")
         return None
 
     def whole(self, node: yaml.Node, what: str, low: int, high: int) -> int | None:
@@ -225,6 +247,9 @@ def load_config(path: str | Path, env: dict[str, str] | None = None) -> ServerCo
             given["at"] = datetime.fromisoformat(text) if text else None
         except ValueError:
             reader.problem(path, top["at"], f"at: not an ISO 8601 instant: {excerpt(text or '')}")
+        else:
+            if given["at"] is not None and not 1970 <= given["at"].year <= 9998:
+                reader.problem(path, top["at"], "at: expected a year from 1970 to 9998")
     dialects = dict(DIALECTS)
     if "dialects" in top:
         for name, node in (reader.mapping(path, top["dialects"], (), "dialects") or {}).items():
@@ -237,8 +262,13 @@ def load_config(path: str | Path, env: dict[str, str] | None = None) -> ServerCo
         if not isinstance(node, yaml.SequenceNode):
             reader.problem(path, node, f"smpp: expected a list of binds, found {describe(node)}")
         else:
-            links = [_link(reader, n, dialects) for n in node.value]
-            given["smpp"] = tuple(link for link in links if link is not None)
+            links = [(n, _link(reader, n, dialects)) for n in node.value]
+            given["smpp"] = tuple(link for _, link in links if link is not None)
+            spoken: dict[str, str] = {}
+            for n, link in links:
+                if link is not None and spoken.setdefault(link.centre, link.dialect) != link.dialect:
+                    reader.problem(reader.path, n, f"smpp bind: centre {link.centre!r} is spoken to in dialect "
+                                                   f"{spoken[link.centre]!r} already; one centre has one dialect")
     if problems:
         raise ConfigError(problems)
     return with_overrides(ServerConfig(), **given)
@@ -262,13 +292,18 @@ def _link(reader: _Reader, node: yaml.Node, dialects: dict[str, Dialect]) -> Smp
     for name in ("host", "system_id", "password", "system_type", "peer"):
         if name in fields:
             values[name] = reader.text(fields[name], name)
+    for name in ("system_id", "password", "system_type"):
+        problem = field_problem(name, values[name]) if values.get(name) is not None else None
+        if problem is not None:
+            reader.problem(reader.path, fields.get(name) or fields.get("url") or node, problem)
+            values[name] = None
     if "port" in fields:
         values["port"] = reader.whole(fields["port"], "port", 1, 65535)
     if "window" in fields:
         values["window"] = reader.whole(fields["window"], "window", 1, 1000)
-    for name in ("enquire_interval", "response_timeout", "reconnect_max"):
+    for name, minimum in (("enquire_interval", 0.1), ("response_timeout", 0.1), ("reconnect_max", 0.5)):
         if name in fields:
-            values[name] = reader.number(fields[name], name)
+            values[name] = reader.number(fields[name], name, minimum)
     if "bind" in fields:
         values["bind"] = reader.choice(fields["bind"], "bind", BINDS)
     if "dialect" in fields:
@@ -301,6 +336,10 @@ def _dialect(reader: _Reader, name: str, node: yaml.Node, known: dict[str, Diale
         values["correlation"] = reader.choice(fields["correlation"], "correlation", CORRELATIONS)
     if "service_type" in fields:
         values["service_type"] = reader.text(fields["service_type"], "service_type")
+        problem = field_problem("service_type", values["service_type"]) if values["service_type"] else None
+        if problem is not None:
+            reader.problem(reader.path, fields["service_type"], problem)
+            values["service_type"] = None
     if None in values.values():
         return None
     try:

@@ -36,21 +36,30 @@ RETRY_STATUSES = frozenset({pdu.RTHROTTLED, pdu.consts.SMPP_ESME_RMSGQFUL})
 RETRY_DELAY, RETRY_LIMIT = 0.2, 6
 
 
+class StepSkipped(Exception):
+    """A step not run: the runner was closing when its turn came."""
+
+
 class StepRunner:
     """Engine steps on a bounded thread pool: those of one dialogue one after the other, in the
-    order they arrived; at most ``limit`` waiting in all (past it, new dialogues are refused)."""
+    order they arrived; at most ``limit`` waiting in all (past it, units are refused)."""
 
     def __init__(self, reactor: Any, workers: int, limit: int = 10_000) -> None:
         self.reactor = reactor
         self.pool = ThreadPool(minthreads=1, maxthreads=workers, name="ussd-steps")
         self.limit = limit
         self.pending = 0
+        #: Once set, steps whose turn comes are skipped (StepSkipped), not run: a stop past its
+        #: deadline makes no more debits whose screens could not be delivered.
+        self.closing = False
         self._tails: dict[str, defer.Deferred[Any]] = {}
 
     def start(self) -> None:
         self.pool.start()
 
     def stop(self) -> None:
+        """Skip what is still queued and stop the workers (the running steps finish first)."""
+        self.closing = True
         self.pool.stop()
 
     @property
@@ -62,8 +71,13 @@ class StepRunner:
         self.pending += 1
         previous = self._tails.get(key)
 
+        def guarded() -> T:
+            if self.closing:
+                raise StepSkipped(key)
+            return step()
+
         def go(_: object) -> defer.Deferred[T]:
-            return deferToThreadPool(self.reactor, self.pool, step)
+            return deferToThreadPool(self.reactor, self.pool, guarded)
 
         done: defer.Deferred[T] = go(None) if previous is None else previous.addBoth(go)
         tail: defer.Deferred[Any] = defer.Deferred()
@@ -79,10 +93,30 @@ class StepRunner:
         done.addBoth(finished)
         return done
 
-    def drained(self) -> defer.Deferred[None]:
-        """Fires when every step taken so far is done."""
-        tails = list(self._tails.values())
-        return defer.DeferredList([t for t in tails], consumeErrors=True).addCallback(lambda _: None)
+    def drained(self, deadline: float) -> defer.Deferred[bool]:
+        """Fires with True when every step taken so far is done, or with False at ``deadline``
+        seconds if some are still running (they are left alone: nothing is cancelled)."""
+        result: defer.Deferred[bool] = defer.Deferred()
+        tails = [tail for tail in self._tails.values() if not tail.called]
+
+        def settle(value: bool) -> None:
+            if not result.called:
+                result.callback(value)
+
+        timer = self.reactor.callLater(deadline, settle, False)
+
+        def all_done(_: object) -> None:
+            if timer.active():
+                timer.cancel()
+            settle(True)
+
+        watched: list[defer.Deferred[Any]] = []
+        for tail in tails:
+            mirror: defer.Deferred[Any] = defer.Deferred()
+            tail.addBoth(lambda value, mirror=mirror: (mirror.callback(None), value)[1])
+            watched.append(mirror)
+        defer.DeferredList(watched).addCallback(all_done)
+        return result
 
 
 @dataclass
@@ -99,10 +133,12 @@ class Gateway:
                                                            "faults": 0, "lost": 0})
 
     def deliver(self, link: "EsmeProtocol", request: pdu.Pdu) -> None:
-        mapping = self.mappings[link.config.peer]
+        mapping = self.mappings[link.config.centre]
         event = mapping.receive(request)
-        if isinstance(event, Begin) and (not self.taking or self.runner.full):
-            event = Refused(pdu.consts.SMPP_ESME_RX_T_APPN, "not taking new dialogues now")
+        if isinstance(event, Begin) and not self.taking:
+            event = Refused(pdu.consts.SMPP_ESME_RX_T_APPN, "stopping: not taking new dialogues")
+        elif isinstance(event, (Begin, Reply)) and self.runner.full:
+            event = Refused(pdu.consts.SMPP_ESME_RX_T_APPN, f"{self.runner.pending} steps waiting: too many")
         if isinstance(event, Refused):
             self.stats["refused"] += 1
             link.session.respond(request, event.status)
@@ -115,7 +151,7 @@ class Gateway:
         engine = self.engine
         if isinstance(event, Abort):
             self.stats["aborts"] += 1
-            self.runner.run(unit.session, lambda: engine.abort(unit.session))
+            self.runner.run(unit.session, lambda: engine.abort(unit.session)).addErrback(self._failed)
             return
         if isinstance(event, Begin):
             self.stats["begun"] += 1
@@ -125,7 +161,7 @@ class Gateway:
             text = event.text
             step = lambda: engine.reply(unit.session, text)
         done = self.runner.run(unit.session, step)
-        done.addCallbacks(lambda response: self.show(link, mapping, response, unit), self._failed)
+        done.addCallback(lambda response: self.show(link, mapping, response, unit)).addErrback(self._failed)
 
     def show(self, link: "EsmeProtocol", mapping: UssdSmpp, response: Response, unit: Unit) -> None:
         if not response.text and response.end:  # an abort's answer: nothing to show
@@ -133,7 +169,7 @@ class Gateway:
         sender = self.sender(link)
         if sender is None:
             self.stats["lost"] += 1
-            log.warning("screen for %s lost: no bound link to %s", unit.msisdn, link.config.peer)
+            log.warning("screen for %s lost: no bound link to %s", unit.msisdn, link.config.centre)
             return
         sender.submit(mapping.submit(response, unit))
 
@@ -142,12 +178,15 @@ class Gateway:
         the same centre (a receiver's transmitter)."""
         if link.sends and link.session.state is State.BOUND:
             return link
-        bound = [s for s in self.senders.get(link.config.peer, []) if s.session.state is State.BOUND]
+        bound = [s for s in self.senders.get(link.config.centre, []) if s.session.state is State.BOUND]
         return random.choice(bound) if bound else None
 
     def _failed(self, failure: Failure) -> None:
+        if failure.check(StepSkipped):
+            self.stats["lost"] += 1
+            return
         self.stats["faults"] += 1
-        log.error("an engine step failed: %s", failure.getErrorMessage())
+        log.error("an engine step failed: %s: %s", failure.type.__name__, failure.getErrorMessage())
 
 
 class EsmeProtocol(protocol.Protocol):
@@ -160,6 +199,8 @@ class EsmeProtocol(protocol.Protocol):
         self.clock = clock
         self.session = SmppSession("esme", window=config.window)
         self._keepalive: task.LoopingCall | None = None
+        self._timers: list[Any] = []
+        self._last_enquiry = float("-inf")
 
     @property
     def sends(self) -> bool:
@@ -171,6 +212,13 @@ class EsmeProtocol(protocol.Protocol):
         self.session.bind(self.mode, self.config.system_id, self.config.password, self.config.system_type,
                           self.clock.seconds())
         self.flush()
+        self._timers.append(self.clock.callLater(self.config.response_timeout, self._bind_overdue))
+
+    def _bind_overdue(self) -> None:
+        if self.session.state is not State.BOUND and self.transport is not None:
+            log.warning("%s did not answer the bind within %g s: dropping the link", self.config.address,
+                        self.config.response_timeout)
+            self.transport.abortConnection()
 
     def dataReceived(self, data: bytes) -> None:
         for event in self.session.receive(data, self.clock.seconds()):
@@ -180,7 +228,10 @@ class EsmeProtocol(protocol.Protocol):
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
         if self._keepalive is not None and self._keepalive.running:
             self._keepalive.stop()
-        senders = self.gateway.senders.get(self.config.peer, [])
+        for timer in self._timers:
+            if timer.active():
+                timer.cancel()
+        senders = self.gateway.senders.get(self.config.centre, [])
         if self in senders:
             senders.remove(self)
         log.warning("link to %s lost: %s", self.config.address, reason.getErrorMessage())
@@ -201,13 +252,17 @@ class EsmeProtocol(protocol.Protocol):
         elif isinstance(event, Bound):
             log.info("bound to %s as %s", self.config.address, self.mode)
             if self.sends:
-                self.gateway.senders.setdefault(self.config.peer, []).append(self)
+                self.gateway.senders.setdefault(self.config.centre, []).append(self)
             factory = getattr(self, "factory", None)
             if factory is not None and hasattr(factory, "resetDelay"):
-                factory.resetDelay()
+                # only a link that stays up earns a quick reconnection: a centre that binds and
+                # drops at once is retried ever more slowly
+                self._timers.append(self.clock.callLater(self.config.enquire_interval, factory.resetDelay))
             self._keepalive = task.LoopingCall(self.keep_alive)
             self._keepalive.clock = self.clock
-            self._keepalive.start(self.config.enquire_interval, now=False)
+            self._keepalive.start(min(self.config.enquire_interval, self.config.response_timeout),
+                                  now=False).addErrback(lambda failure: log.error(
+                                      "keep-alive of %s failed: %s", self.config.address, failure.getErrorMessage()))
         elif isinstance(event, BindRefused):
             log.error("bind to %s refused (status 0x%02x)", self.config.address, event.status)
             self.transport.loseConnection()
@@ -238,14 +293,17 @@ class EsmeProtocol(protocol.Protocol):
         log.warning("submit_sm refused by %s (status 0x%02x)", self.config.address, answer.status)
 
     def keep_alive(self) -> None:
-        """enquire_link now; and if an answer is overdue, the link is dead: drop it (to reconnect)."""
+        """Runs every min(enquire_interval, response_timeout): if an answer is overdue, the link is
+        dead (drop it, to reconnect); enquire_link once the link has been quiet an interval."""
+        now = self.clock.seconds()
         oldest = self.session.oldest()
-        if oldest is not None and self.clock.seconds() - oldest > self.config.response_timeout:
+        if oldest is not None and now - oldest > self.config.response_timeout:
             log.warning("%s stopped answering: dropping the link", self.config.address)
             self.transport.abortConnection()
             return
-        if self.session.state is State.BOUND:
-            self.session.request("enquire_link", now=self.clock.seconds())
+        if self.session.state is State.BOUND and now - self._last_enquiry >= self.config.enquire_interval - 1e-6:
+            self._last_enquiry = now
+            self.session.request("enquire_link", now=now)
             self.flush()
 
     def unbind(self) -> None:

@@ -12,7 +12,7 @@ from typing import Any, TextIO
 
 #: Runs of digits long enough to be a phone number (the short code 122, counts, and hex values
 #: such as 0x00000007 are left alone).
-_NUMBER = re.compile(r"(?<![0-9A-Za-z])\+?\d{8,15}(?![0-9A-Za-z])")
+_NUMBER = re.compile(r"(?<![0-9A-Za-z])\+?\d{8,}(?![0-9A-Za-z])")
 
 
 def mask(text: str) -> str:

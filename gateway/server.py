@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from twisted.internet import defer, task
+from twisted.internet.threads import deferToThread
 
 from .config import ServerConfig
 from .esme import EsmeFactory, Gateway, StepRunner, binds
@@ -35,7 +36,7 @@ class Server:
     def __post_init__(self) -> None:
         config = self.service.config
         runner = StepRunner(self.reactor, config.workers)
-        mappings = {link.peer: UssdSmpp(config.dialect(link.dialect), link.peer) for link in config.smpp}
+        mappings = {link.centre: UssdSmpp(config.dialect(link.dialect), link.centre) for link in config.smpp}
         self.gateway = Gateway(self.service.engine, runner, mappings)
 
     def start(self) -> None:
@@ -48,11 +49,15 @@ class Server:
                 log.info("binding to %s as %s (dialect %s)", link.address, mode, link.dialect)
         self._sweeper = task.LoopingCall(self._sweep)
         self._sweeper.clock = self.reactor
-        self._sweeper.start(SWEEP_EVERY_S, now=False)
+        self._sweeper.start(SWEEP_EVERY_S, now=False).addErrback(
+            lambda failure: log.error("the sweeper stopped: %s", failure.getErrorMessage()))
 
     def _sweep(self) -> defer.Deferred[Any]:
+        """Dialogues idle or too long leave the session store (a failure is logged, and the next
+        sweep tries again: the LoopingCall must not die of it)."""
         sessions = self.service.sessions
-        return self.gateway.runner.run("_sweep", sessions.sweep)
+        return self.gateway.runner.run("_sweep", sessions.sweep).addErrback(
+            lambda failure: log.error("a sweep failed: %s", failure.getErrorMessage()))
 
     @defer.inlineCallbacks
     def stop(self, deadline: float = DRAIN_DEADLINE_S) -> Any:
@@ -61,14 +66,11 @@ class Server:
         self.gateway.taking = False
         if self._sweeper is not None and self._sweeper.running:
             self._sweeper.stop()
-        drained = self.gateway.runner.drained()
-        timer = self.reactor.callLater(deadline, lambda: drained.called or drained.cancel())
-        try:
-            yield drained
-        except defer.CancelledError:
-            log.warning("stopping with %d step(s) still running after %g s", self.gateway.runner.pending, deadline)
-        if timer.active():
-            timer.cancel()
+        finished = yield self.gateway.runner.drained(deadline)
+        if not finished:
+            log.warning("stopping with %d step(s) still waiting after %g s: those not started are dropped",
+                        self.gateway.runner.pending, deadline)
+        self.gateway.runner.closing = True
         for factory in self.factories:
             factory.stopTrying()
             for link in factory.protocols:
@@ -78,7 +80,7 @@ class Server:
             for link in factory.protocols:
                 if link.transport is not None:
                     link.transport.loseConnection()
-        self.gateway.runner.stop()
+        yield deferToThread(self.gateway.runner.stop)  # joins the workers: off the reactor thread
         self.service.close()
 
 

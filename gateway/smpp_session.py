@@ -245,6 +245,9 @@ class SmppSession:
                                    read.command_id, read.sequence))
         expected = f"{mine.name}_resp"
         if read.command not in (expected, "generic_nack"):
+            if mine.name in BIND_MODES.values():  # a bind answered by something else: no bind
+                self.state = State.CLOSED
+                return BindRefused(codec.RINVCMDID)
             self._release()
             return Faulty(PduError(codec.RINVCMDID, f"{read.command} answers our {mine.name} #{read.sequence}",
                                    read.command_id, read.sequence))
@@ -261,14 +264,17 @@ class SmppSession:
         self._release()
         return Answer(mine.name, mine.tag, read)
 
-    def _refuse(self, error: PduError) -> Faulty:
+    def _refuse(self, error: PduError) -> Faulty | BindRefused:
         """Answer a bad PDU as SMPP 3.4 says: an unknown command, a wrong length or a command this
         end does not take gets generic_nack; another fault in a request, the request's own
         response with the status; a response gets nothing."""
         command_id = error.command_id
         if command_id & codec.RESPONSE_BIT:
-            if error.sequence in self.outstanding:
-                self.outstanding.pop(error.sequence)
+            mine = self.outstanding.pop(error.sequence, None)
+            if mine is not None and mine.name in BIND_MODES.values():  # an unreadable answer to a bind
+                self.state = State.CLOSED
+                return BindRefused(error.status)
+            if mine is not None:
                 self._release()
             return Faulty(error)
         name = codec.NAMES.get(command_id)

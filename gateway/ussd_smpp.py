@@ -35,8 +35,9 @@ USSR_CONFIRM: Final = 18
 Correlation = Literal["its_session_info", "user_message_reference", "vendor_tlv", "msisdn"]
 CORRELATIONS: Final[tuple[str, ...]] = ("its_session_info", "user_message_reference", "vendor_tlv", "msisdn")
 #: data_coding values read as the GSM 7-bit default alphabet (0: the centre's default, 15: the
-#: USSD DCS "GSM 7-bit, language unspecified"), as Latin-1, and as UCS-2.
-GSM7_CODINGS: Final = frozenset({0, 1, 15})
+#: USSD DCS "GSM 7-bit, language unspecified"), as IA5 (ASCII), as Latin-1, and as UCS-2.
+GSM7_CODINGS: Final = frozenset({0, 15})
+IA5_CODING: Final = 1
 LATIN1_CODING: Final = 3
 UCS2_CODING: Final = 8
 #: The longest message short_message carries; longer ones go in message_payload.
@@ -143,7 +144,9 @@ def read_text(pdu: Pdu) -> str:
         return data.decode("utf-16-be", "replace")
     if coding == LATIN1_CODING:
         return data.decode("latin-1")
-    return gsm.decode_gsm7(data)  # 0, 1, 15 and anything unknown: the default alphabet
+    if coding == IA5_CODING:
+        return data.decode("ascii", "replace")
+    return gsm.decode_gsm7(data)  # 0, 15 and anything unknown: the default alphabet
 
 
 def write_text(text: str, coding: str, dialect: Dialect) -> tuple[int, bytes]:

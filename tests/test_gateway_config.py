@@ -66,6 +66,12 @@ def test_a_good_file_with_secrets_from_the_environment(tmp_path: Path) -> None:
     ("dialects:\n  x: {correlation: vendor_tlv}\n", (2, 6), "vendor_tag is given with correlation vendor_tlv"),
     ("dialects:\n  x: {abort_ops: [300]}\n", (2, 19), "expected 0 to 255"),
     ("menus: [a\n", (2, 1), "cannot read the configuration"),
+    ("smpp:\n  - {host: h, system_id: gateway-abidjan-1}\n", (2, 26), "system_id: at most 15 characters"),
+    ("smpp:\n  - {url: 'smpp://gw:averylongpassword@h'}\n", (2, 11), "password: at most 8 characters"),
+    ("smpp:\n  - {host: h, enquire_interval: 0.001}\n", (2, 33), "expected a number of at least 0.1"),
+    ("smpp:\n  - {host: h}\n  - {host: h, dialect: umr}\n", (3, 5), "one centre has one dialect"),
+    ("dialects:\n  x: {service_type: 'USSD€'}\n", (2, 21), "service_type: SMPP carries it as printable ASCII"),
+    ("at: 1066-10-14T09:00\n", (1, 5), "expected a year from 1970 to 9998"),
 ])
 def test_every_problem_names_its_place(tmp_path: Path, text: str, where: tuple[int, int], says: str) -> None:
     path = write(tmp_path, text)
@@ -129,3 +135,9 @@ def test_a_frozen_clock_freezes_the_screens_not_the_timers() -> None:
     first = service.clock.seconds()
     assert service.clock.seconds() >= first > 0  # the timers' clock is real time
     service.close()
+
+
+def test_binds_to_two_centres_never_share_dialogues(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, "smpp:\n  - {host: a}\n  - {host: b, port: 2800}\n  - {host: b, port: 2801, peer: b}\n"),
+                         env={})
+    assert [link.centre for link in config.smpp] == ["a:2775", "b:2800", "b"]

@@ -73,3 +73,59 @@ def test_numbers_are_masked_but_their_last_four_digits() -> None:
     line = json.loads(JsonLines().format(record))
     assert (line["message"], line["msisdn"], line["status"], line["level"]) == (
         "dialogue of *********0304", "******0304", 88, "info")
+
+
+def test_a_stop_past_its_deadline_skips_the_steps_not_started_and_cancels_none() -> None:
+    from gateway.esme import StepSkipped
+
+    clock = ImmediateReactor()
+    runner = StepRunner(clock, workers=1)
+    runner.start()
+    release = threading.Event()
+    started = threading.Event()
+    ran: list[str] = []
+
+    def slow() -> str:
+        started.set()
+        release.wait(30)
+        ran.append("slow")
+        return "slow"
+
+    outcomes: list[object] = []
+    try:
+        runner.run("a", slow).addBoth(outcomes.append)
+        runner.run("a", lambda: ran.append("next") or "next").addBoth(outcomes.append)
+        assert started.wait(30)
+        drained: list[bool] = []
+        runner.drained(5.0).addCallback(drained.append)
+        clock.advance(5.0)  # the deadline passes with the slow step still running
+        assert drained == [False] and outcomes == []  # nothing cancelled, nothing run out of order
+        runner.closing = True
+        release.set()
+        for _ in range(3000):
+            if len(outcomes) == 2:
+                break
+            time.sleep(0.01)
+        assert outcomes[0] == "slow" and ran == ["slow"]
+        assert getattr(outcomes[1], "type", None) is StepSkipped  # its turn came after the stop: skipped
+    finally:
+        release.set()
+        runner.stop()
+
+
+def test_a_bind_left_unanswered_drops_the_link() -> None:
+    from twisted.internet.testing import StringTransport
+
+    from gateway.config import SmppLink
+    from gateway.esme import EsmeProtocol, Gateway
+
+    clock = Clock()
+    link = EsmeProtocol(Gateway(None, StepRunner(clock, 1)), SmppLink("127.0.0.1", response_timeout=2.0),  # type: ignore[arg-type]
+                        "transceiver", clock)
+    transport = StringTransport()
+    link.makeConnection(transport)
+    assert transport.value()[4:8] == b"\x00\x00\x00\x09"  # bind_transceiver sent
+    clock.advance(1.9)
+    assert not transport.disconnecting
+    clock.advance(0.2)
+    assert transport.disconnecting, "a centre that never answers the bind must not hold the link"

@@ -148,3 +148,14 @@ def test_any_bytes_make_events_and_valid_answers(chunks: list[bytes], role: str)
     out = session.data_to_send()
     for frame in pdu.Framer().feed(out):  # whatever it answers is itself a valid PDU
         assert pdu.decode(frame).command in pdu.COMMANDS
+
+
+@pytest.mark.parametrize("answer", [
+    pdu.encode("enquire_link_resp", 1),  # the wrong command
+    struct.pack(">LLLL", 16, pdu.CODES["bind_transceiver_resp"], 0, 1),  # ROK without its system_id
+])
+def test_a_bind_answered_by_anything_but_its_response_is_no_bind(answer: bytes) -> None:
+    esme = SmppSession("esme")
+    esme.bind("transceiver", "gw", "pw")
+    [event] = esme.receive(answer)
+    assert isinstance(event, BindRefused) and esme.state is State.CLOSED

@@ -206,6 +206,16 @@ def _run_transcript(path: Path) -> bool:
     return result.passed
 
 
+def workers_arg(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 256:
+        raise argparse.ArgumentTypeError(f"expected 1 to 256 threads, found {text!r}")
+    return value
+
+
 def smpp_arg(text: str):  # type: ignore[no-untyped-def]
     from gateway.config import parse_smpp_url
 
@@ -230,6 +240,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"{len(exc.problems)} problem(s) in {args.config}: nothing started", file=sys.stderr)
         return 1
     links = tuple(replace(link, dialect=args.dialect) if args.dialect else link for link in args.smpp or ())
+    if args.dialect and not args.smpp:
+        print("--dialect applies to the --smpp binds: give them (a file's binds name their own dialect)",
+              file=sys.stderr)
+        return 2
     if args.dialect and args.dialect not in config.dialects:
         print(f"--dialect {args.dialect}: expected one of {', '.join(sorted(config.dialects))}", file=sys.stderr)
         return 2
@@ -290,7 +304,7 @@ def parser() -> argparse.ArgumentParser:
                        help=f"end a dialogue this old (default {DEFAULT_MAX_DURATION:g})")
     serve.add_argument("--at", type=instant_arg, help="freeze the engine's clock at this instant (QA set-ups)")
     serve.add_argument("--demo", action="store_true", help="fill an empty store with the demo population")
-    serve.add_argument("--workers", type=int, metavar="N", help="engine steps run on N threads (default 8)")
+    serve.add_argument("--workers", type=workers_arg, metavar="N", help="engine steps run on N threads (1 to 256; default 8)")
     serve.set_defaults(func=cmd_serve)
 
     from accounts.cli import add_parser as add_accounts
