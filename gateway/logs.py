@@ -46,4 +46,9 @@ def log_to(stream: TextIO = sys.stderr, level: int = logging.INFO) -> logging.Ha
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # Twisted's own log (an unhandled error in a Deferred, a protocol's exception) goes the same
+    # way, masked, instead of plain-text tracebacks on stderr.
+    from twisted.logger import STDLibLogObserver, globalLogBeginner
+
+    globalLogBeginner.beginLoggingTo([STDLibLogObserver()], redirectStandardIO=False)
     return handler
