@@ -21,6 +21,7 @@ from twisted.python.threadpool import ThreadPool
 from twisted.internet.threads import deferToThreadPool
 
 from ussd.engine import Engine, Response
+from ussd.messages import DEFAULTS
 
 from . import pdu
 from .config import SmppLink
@@ -32,6 +33,8 @@ T = TypeVar("T")
 
 #: Statuses a centre answers a submit_sm with when it wants it again, later.
 RETRY_STATUSES = frozenset({pdu.RTHROTTLED, pdu.consts.SMPP_ESME_RMSGQFUL})
+#: What a subscriber is told when a step could not run (the engine's own words for an outage).
+UNAVAILABLE = DEFAULTS["error"]
 #: A throttled submit_sm is tried again after this many seconds, doubling, at most this often.
 RETRY_DELAY, RETRY_LIMIT = 0.2, 6
 
@@ -161,7 +164,8 @@ class Gateway:
             text = event.text
             step = lambda: engine.reply(unit.session, text)
         done = self.runner.run(unit.session, step)
-        done.addCallback(lambda response: self.show(link, mapping, response, unit)).addErrback(self._failed)
+        done.addCallback(lambda response: self.show(link, mapping, response, unit)).addErrback(
+            self._step_failed, link, mapping, unit)
 
     def show(self, link: "EsmeProtocol", mapping: UssdSmpp, response: Response, unit: Unit) -> None:
         if not response.text and response.end:  # an abort's answer: nothing to show
@@ -180,6 +184,19 @@ class Gateway:
             return link
         bound = [s for s in self.senders.get(link.config.centre, []) if s.session.state is State.BOUND]
         return random.choice(bound) if bound else None
+
+    def _step_failed(self, failure: Failure, link: "EsmeProtocol", mapping: UssdSmpp, unit: Unit) -> None:
+        """A step that could not run (a bug, or the stop): the subscriber is not left waiting for
+        the network's timer, but told the service is unavailable, and the dialogue ends."""
+        self._failed(failure)
+        said = UNAVAILABLE.get(self.engine_language(), UNAVAILABLE["fr"])
+        self.runner.run(unit.session, lambda: self.engine.abort(unit.session)).addErrback(self._failed)
+        self.show(link, mapping, Response.final(unit.session, said), unit)
+
+    def engine_language(self) -> str:
+        machines = getattr(self.engine, "machines", {})
+        first = next(iter(machines.values()), None)
+        return first.service.default_language if first is not None else "fr"
 
     def _failed(self, failure: Failure) -> None:
         if failure.check(StepSkipped):

@@ -129,3 +129,56 @@ def test_a_bind_left_unanswered_drops_the_link() -> None:
     assert not transport.disconnecting
     clock.advance(0.2)
     assert transport.disconnecting, "a centre that never answers the bind must not hold the link"
+
+
+def test_a_step_that_fails_ends_the_dialogue_with_words_not_silence() -> None:
+    from twisted.internet.testing import StringTransport
+
+    from gateway import pdu
+    from gateway.config import SmppLink
+    from gateway.esme import EsmeProtocol, Gateway
+    from gateway.smpp_session import Request, SmppSession
+    from gateway.ussd_smpp import UssdSmpp
+    from ussd import gsm
+
+    class Broken:
+        machines: dict[str, object] = {}
+
+        def begin(self, *args: object, **kwargs: object) -> None:
+            raise RuntimeError("a bug in a provider")
+
+        def abort(self, session: str) -> None:
+            return None
+
+    clock = ImmediateReactor()
+    runner = StepRunner(clock, 1)
+    runner.start()
+    try:
+        config = SmppLink("127.0.0.1")
+        gateway = Gateway(Broken(), runner, {config.centre: UssdSmpp(peer=config.centre)})  # type: ignore[arg-type]
+        link = EsmeProtocol(gateway, config, "transceiver", clock)
+        transport = StringTransport()
+        link.makeConnection(transport)
+        centre = SmppSession("smsc")
+        [bind] = centre.receive(transport.value())
+        transport.clear()
+        centre.accept_bind(bind.pdu)
+        link.dataReceived(centre.data_to_send())
+        centre.request("deliver_sm", source_addr="2250701020304", destination_addr="122", short_message=b"#122#",
+                       ussd_service_op=1, its_session_info=0x0100)
+        link.dataReceived(centre.data_to_send())
+        submits: list[pdu.Pdu] = []
+        read = 0
+        for _ in range(3000):
+            data = transport.value()
+            submits += [e.pdu for e in centre.receive(data[read:]) if isinstance(e, Request)]
+            read = len(data)
+            if submits:
+                break
+            time.sleep(0.01)
+        [screen] = submits
+        assert screen.get("ussd_service_op") == 17 and screen.get("its_session_info") & 1
+        assert gsm.decode_gsm7(screen.get("short_message")).startswith("Service momentan")
+        assert gateway.stats["faults"] == 1
+    finally:
+        runner.stop()
