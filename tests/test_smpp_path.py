@@ -104,3 +104,10 @@ def test_the_load_generator_refuses_a_bad_option() -> None:
     run = subprocess.run([sys.executable, "-m", "ussd.cli", "load", "--via", "http://x", "--dialogues", "1"],
                          cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and "expected smpp://HOST:PORT" in run.stderr
+
+
+def test_dial_via_refuses_what_only_a_local_dial_has() -> None:
+    run = dial("--via", "smpp://127.0.0.1:1", "--lang", "en", replies="")
+    assert run.returncode == 2 and "--lang are for a local dial" in run.stderr
+    run = dial("--via", "smpp://127.0.0.1:1", replies="")  # nobody listening: one line, no traceback
+    assert run.returncode == 1 and run.stderr.startswith("--via smpp://127.0.0.1:1:") and "Traceback" not in run.stderr

@@ -80,6 +80,8 @@ def cmd_dial(args: argparse.Namespace) -> int:
     from simulator.demo import demo_engine
     from simulator.handset import Handset, keyboard_replies, piped_replies, read_msisdn
 
+    if args.via:
+        return _dial_via(args)
     if args.record and not Path(args.record).resolve().parent.is_dir():
         print(f"--record {args.record}: no such folder", file=sys.stderr)
         return 1
@@ -95,8 +97,6 @@ def cmd_dial(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         print("the menus have problems: fix them (see `ussd check`)", file=sys.stderr)
         return 1
-    if args.via:
-        return _dial_via(args, engine, clock)
     try:
         msisdn = read_msisdn(engine, args.code, args.msisdn)
     except ValueError as exc:
@@ -134,19 +134,28 @@ def cmd_dial(args: argparse.Namespace) -> int:
     return status
 
 
-def _dial_via(args: argparse.Namespace, local: object, clock: object) -> int:
+def _dial_via(args: argparse.Namespace) -> int:
     """``ussd dial --via smpp://HOST:PORT``: the same handset, its dialogue carried through the
-    fake USSD centre to the gateway bound to it (the local menus only read the number's form)."""
+    fake USSD centre to the gateway bound to it; nothing local is opened (no store, no menus)."""
     from simulator.centre_client import CentreError, ViaCentre, parse_via
-    from simulator.handset import Handset, keyboard_replies, piped_replies, read_msisdn
+    from simulator.clock import HandsetClock
+    from simulator.handset import Handset, keyboard_replies, piped_replies
+    from ussd.inputs import normalise_phone
+    from ussd.model import PhoneRule
 
-    if args.at is not None or args.record:
-        print("--via: --at and --record are for a local dial (the gateway's clock is its own: ussd serve --at)",
-              file=sys.stderr)
+    given = [flag for flag, value in (("--at", args.at), ("--record", args.record), ("--lang", args.lang),
+                                      ("--db", args.db), ("--menus", args.menus)) if value]
+    if given:
+        print(f"--via: {', '.join(given)} are for a local dial (over the network the gateway has its own clock, "
+              "store and menus, and the subscriber's account says the language)", file=sys.stderr)
         return 2
+    msisdn = normalise_phone(args.msisdn, PhoneRule())
+    if msisdn is None:
+        print(f"--msisdn: not a phone number: {args.msisdn!r}", file=sys.stderr)
+        return 2
+    clock = HandsetClock()
     try:
         host, port = parse_via(args.via)
-        msisdn = read_msisdn(local, args.code, args.msisdn)  # type: ignore[arg-type]
         remote = ViaCentre(host, port)
     except (ValueError, OSError, CentreError) as exc:
         print(f"--via {args.via}: {exc}", file=sys.stderr)
@@ -154,7 +163,7 @@ def _dial_via(args: argparse.Namespace, local: object, clock: object) -> int:
     handset = Handset(remote, sys.stdout, clock)  # type: ignore[arg-type]
     replies = keyboard_replies() if sys.stdin.isatty() else piped_replies(sys.stdin, lambda line: print(line, flush=True))
     try:
-        handset.dial(args.code, msisdn, replies, lang=args.lang)
+        handset.dial(args.code, msisdn, replies)
     except CentreError as exc:
         print(f"(the centre: {exc})", file=sys.stderr)
         return 1
