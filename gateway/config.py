@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from accounts.store import redact
 from ussd.model import Problem, Where
 from ussd.sessions import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_DURATION
 from ussd.yamlnodes import NodeReader, describe, excerpt
@@ -112,16 +113,12 @@ def parse_smpp_url(text: str) -> SmppLink:
     """``smpp://SYSTEM_ID:PASSWORD@HOST:PORT`` (the port defaults to 2775); raises ValueError."""
     parts = urlsplit(text)
     if parts.scheme != "smpp" or not parts.hostname:
-        raise ValueError(f"expected smpp://SYSTEM_ID:PASSWORD@HOST:PORT, found {excerpt(_hide(text))}")
+        raise ValueError(f"expected smpp://SYSTEM_ID:PASSWORD@HOST:PORT, found {excerpt(redact(text))}")
     try:
         port = parts.port or DEFAULT_PORT
     except ValueError:
-        raise ValueError(f"bad port in {excerpt(_hide(text))}") from None
+        raise ValueError(f"bad port in {excerpt(redact(text))}") from None
     return SmppLink(parts.hostname, port, unquote(parts.username or ""), unquote(parts.password or ""))
-
-
-def _hide(text: str) -> str:
-    return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", text)
 
 
 def with_overrides(config: ServerConfig, **given: Any) -> ServerConfig:

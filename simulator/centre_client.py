@@ -147,16 +147,13 @@ class CentreHandset:
 
 def parse_via(text: str) -> tuple[str, int]:
     """``smpp://HOST:PORT`` (the address the centre takes binds on) -> (host, port); ValueError."""
-    from urllib.parse import urlsplit
+    from gateway.config import parse_smpp_url
 
-    parts = urlsplit(text)
     try:
-        port = parts.port or 2775
+        link = parse_smpp_url(text)
     except ValueError:
-        raise ValueError(f"bad port in {text!r}") from None
-    if parts.scheme != "smpp" or not parts.hostname:
-        raise ValueError(f"expected smpp://HOST:PORT (the fake centre's address), found {text!r}")
-    return parts.hostname, port
+        raise ValueError(f"expected smpp://HOST:PORT (the fake centre's address), found {text[:80]!r}") from None
+    return link.host, link.port
 
 
 class ViaCentre:
