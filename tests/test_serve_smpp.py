@@ -14,6 +14,7 @@ from typing import Iterator
 import pytest
 
 from gateway.smpp_session import Unbound
+from processes import terminate
 from smpp_peer import SocketPeer
 from ussd import gsm
 
@@ -137,16 +138,7 @@ def running(serve: subprocess.Popen[str]) -> Iterator[subprocess.Popen[str]]:
     except Exception as exc:
         raise said(serve, exc) from exc
     finally:
-        stop(serve)
-
-
-def stop(serve: subprocess.Popen[str]) -> None:
-    if serve.poll() is None:
-        serve.send_signal(signal.SIGTERM)
-        try:
-            serve.wait(30)
-        except subprocess.TimeoutExpired:
-            serve.kill()
+        terminate(serve)
 
 
 def test_garbage_from_the_centre_is_answered_and_the_link_goes_on(centre: tuple[socket.socket, int]) -> None:

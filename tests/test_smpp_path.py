@@ -4,7 +4,6 @@ it, and `ussd dial --via` as the handset, in every dialect; the screens are thos
 from __future__ import annotations
 
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from typing import Iterator
 import pytest
 
 from gateway.ussd_smpp import DIALECTS
+from processes import terminate
 from simulator.load import WALKS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,12 +28,8 @@ def ussd(*args: str, **kwargs: object) -> subprocess.Popen[str]:
 
 
 def stop(process: subprocess.Popen[str]) -> str:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    """Stop it; what it said on stderr."""
+    terminate(process)
     return process.communicate(timeout=10)[1]
 
 
