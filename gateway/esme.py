@@ -251,6 +251,9 @@ class EsmeProtocol(protocol.Protocol):
         senders = self.gateway.senders.get(self.config.centre, [])
         if self in senders:
             senders.remove(self)
+        # screens still waiting for the window, or sent and never answered, went with the link
+        unanswered = sum(1 for o in self.session.outstanding.values() if o.name == "submit_sm")
+        self.gateway.stats["lost"] += self.session.waiting + unanswered
         log.warning("link to %s lost: %s", self.config.address, reason.getErrorMessage())
 
     def flush(self) -> None:

@@ -1,6 +1,6 @@
 """``ussd serve``: the process an operator runs. It builds the service, binds to every configured
 centre, and on SIGTERM stops taking new dialogues, lets running steps finish up to a deadline,
-unbinds and exits 0."""
+unbinds and exits 0 (1 if the stop itself failed)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 
 from twisted.internet import defer, task
 from twisted.internet.threads import deferToThread
+from twisted.python.failure import Failure
 
 from .config import ServerConfig
 from .esme import EsmeFactory, Gateway, StepRunner, binds
@@ -93,16 +94,23 @@ def serve(config: ServerConfig) -> int:
         log.warning("no SMPP bind configured (--smpp or smpp: in --config): nothing will reach the service")
     server = Server(service, reactor)
     stopping: list[bool] = []
+    failed: list[str] = []
+
+    def stopped(result: object) -> None:
+        if isinstance(result, Failure):
+            failed.append(result.getErrorMessage())
+            log.error("the stop failed: %s", result.getErrorMessage())
+        reactor.stop()
 
     def on_signal(signum: int, frame: object) -> None:
         if stopping:
             return
         stopping.append(True)
         log.info("signal %d: stopping", signum)
-        reactor.callFromThread(lambda: server.stop().addBoth(lambda _: reactor.stop()))
+        reactor.callFromThread(lambda: server.stop().addBoth(stopped))
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     reactor.callWhenRunning(server.start)
     reactor.run(installSignalHandlers=False)
-    return 0
+    return 1 if failed else 0

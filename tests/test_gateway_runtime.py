@@ -182,3 +182,25 @@ def test_a_step_that_fails_ends_the_dialogue_with_words_not_silence() -> None:
         assert gateway.stats["faults"] == 1
     finally:
         runner.stop()
+
+
+def test_screens_that_go_with_a_dropped_link_are_counted_lost() -> None:
+    from twisted.internet.testing import StringTransport
+
+    from gateway.config import SmppLink
+    from gateway.esme import EsmeProtocol, Gateway
+    from gateway.smpp_session import SmppSession
+
+    clock = Clock()
+    gateway = Gateway(None, StepRunner(clock, 1))  # type: ignore[arg-type]
+    link = EsmeProtocol(gateway, SmppLink("127.0.0.1", window=1), "transceiver", clock)
+    transport = StringTransport()
+    link.makeConnection(transport)
+    centre = SmppSession("smsc")
+    [bind] = centre.receive(transport.value())
+    centre.accept_bind(bind.pdu)
+    link.dataReceived(centre.data_to_send())
+    for n in range(3):  # one in flight, two waiting for the window
+        link.submit({"source_addr": "122", "destination_addr": "2250701020304", "short_message": b"x"})
+    link.connectionLost()
+    assert gateway.stats["lost"] == 3
