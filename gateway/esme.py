@@ -21,7 +21,6 @@ from twisted.python.threadpool import ThreadPool
 from twisted.internet.threads import deferToThreadPool
 
 from ussd.engine import Engine, Response
-from ussd.messages import DEFAULTS
 
 from . import pdu
 from .config import SmppLink
@@ -33,8 +32,6 @@ T = TypeVar("T")
 
 #: Statuses a centre answers a submit_sm with when it wants it again, later.
 RETRY_STATUSES = frozenset({pdu.RTHROTTLED, pdu.consts.SMPP_ESME_RMSGQFUL})
-#: What a subscriber is told when a step could not run (the engine's own words for an outage).
-UNAVAILABLE = DEFAULTS["error"]
 #: A throttled submit_sm is tried again after this many seconds, doubling, at most this often.
 RETRY_DELAY, RETRY_LIMIT = 0.2, 6
 
@@ -189,14 +186,8 @@ class Gateway:
         """A step that could not run (a bug, or the stop): the subscriber is not left waiting for
         the network's timer, but told the service is unavailable, and the dialogue ends."""
         self._failed(failure)
-        said = UNAVAILABLE.get(self.engine_language(), UNAVAILABLE["fr"])
         self.runner.run(unit.session, lambda: self.engine.abort(unit.session)).addErrback(self._failed)
-        self.show(link, mapping, Response.final(unit.session, said), unit)
-
-    def engine_language(self) -> str:
-        machines = getattr(self.engine, "machines", {})
-        first = next(iter(machines.values()), None)
-        return first.service.default_language if first is not None else "fr"
+        self.show(link, mapping, self.engine.unavailable(unit.session), unit)
 
     def _failed(self, failure: Failure) -> None:
         if failure.check(StepSkipped):

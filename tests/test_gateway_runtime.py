@@ -141,21 +141,21 @@ def test_a_step_that_fails_ends_the_dialogue_with_words_not_silence() -> None:
     from gateway.ussd_smpp import UssdSmpp
     from ussd import gsm
 
-    class Broken:
-        machines: dict[str, object] = {}
+    from simulator.demo import demo_engine
 
-        def begin(self, *args: object, **kwargs: object) -> None:
-            raise RuntimeError("a bug in a provider")
+    engine = demo_engine()
 
-        def abort(self, session: str) -> None:
-            return None
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug in a provider")
+
+    engine.begin = broken  # type: ignore[method-assign]
 
     clock = ImmediateReactor()
     runner = StepRunner(clock, 1)
     runner.start()
     try:
         config = SmppLink("127.0.0.1")
-        gateway = Gateway(Broken(), runner, {config.centre: UssdSmpp(peer=config.centre)})  # type: ignore[arg-type]
+        gateway = Gateway(engine, runner, {config.centre: UssdSmpp(peer=config.centre)})
         link = EsmeProtocol(gateway, config, "transceiver", clock)
         transport = StringTransport()
         link.makeConnection(transport)

@@ -556,10 +556,22 @@ class Engine:
             self.sessions.put(record)
         return Response(record.id, text, end, record.state, number, len(pages), measured.coding, measured.units)
 
-    def _expired(self, session_id: str, record: Dialogue | None = None) -> Response:
+    def unavailable(self, session_id: str) -> Response:
+        """The service's "momentarily unavailable" for a dialogue whose step could not run at all
+        (a gateway's worker failing, a stop): it reads nothing, since nothing can be trusted then."""
+        sm = self._machine_for(None)
+        if sm is None:
+            return Response.final(session_id, "")
+        return self._said(sm, session_id, "error", None, ERROR_SCREEN)
+
+    def _machine_for(self, record: Dialogue | None) -> ServiceMachine | None:
+        """The dialogue's service; for an unknown one, the first service (its words, its default
+        language)."""
         sm = self.machines.get(record.service) if record else None
-        if sm is None:  # unknown session: speak the first service's words in its default language
-            sm = next(iter(self.machines.values()), None)
+        return sm if sm is not None else next(iter(self.machines.values()), None)
+
+    def _expired(self, session_id: str, record: Dialogue | None = None) -> Response:
+        sm = self._machine_for(record)
         if sm is None:
             return Response.final(session_id, "")
         return self._said(sm, session_id, "expired", record.lang if record else None)
