@@ -91,6 +91,18 @@ for _cls in (command.DeliverSM, command.DataSM):
     register_tlv(_cls, "ussd_service_op", 0x0501, Param(type=int, size=1))
 
 
+def _generate_ostring_tlv(self: command.Command, name: str) -> bytes | None:
+    """An octet-string TLV, written whenever it is given. smpplib's own writes it only if its value
+    is truthy, so ``b""`` was dropped: yet tag, length 0 and no value is a legal TLV, and one a
+    centre sends (a vendor TLV a dialogue is tied by) must be echoed as it came. ``None`` is absent."""
+    value: bytes | None = getattr(self, name, None)
+    if value is None:
+        return None
+    return struct.pack(">HH", command.get_optional_code(name), len(value)) + value
+
+
+command.Command._generate_ostring_tlv = _generate_ostring_tlv  # type: ignore[method-assign]
+
 
 def _is_optional(cls: type[command.Command], name: str) -> bool:
     """What smpplib itself treats as a TLV (``Command.field_is_optional``)."""

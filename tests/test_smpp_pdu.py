@@ -63,6 +63,19 @@ def test_vendor_tlvs_are_kept_apart_and_unknown_ones_do_not_stop_the_read() -> N
     assert read.unknown_tlvs == {0x3FF0: b"\x81", 0x0600: b""} and read.fields["ussd_service_op"] == 1
 
 
+VENDOR_TAG = 0x1402
+VENDOR = pdu.vendor_tlv(VENDOR_TAG)
+
+
+@given(st.sampled_from(["submit_sm", "deliver_sm", "data_sm"]), st.binary(max_size=255))
+def test_vendor_tlv_values_of_any_length_round_trip(command: str, value: bytes) -> None:
+    """Length 0 included: a TLV of tag, length 0 and no value is written, read and checked as given."""
+    data = pdu.encode(command, 3, source_addr="2250701020304", destination_addr="122", **{VENDOR: value})
+    assert data.endswith(struct.pack(">HH", VENDOR_TAG, len(value)) + value)
+    read = pdu.decode(data)
+    assert read.fields[VENDOR] == value and read.unknown_tlvs == {}
+
+
 def with_length(data: bytes) -> bytes:
     return struct.pack(">L", len(data)) + data[4:]
 

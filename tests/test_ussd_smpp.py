@@ -3,6 +3,7 @@ in, submit_sm bytes out; for every dialect, and a whole #122# dialogue through t
 
 from __future__ import annotations
 
+import struct
 from datetime import datetime, timezone
 
 import pytest
@@ -116,6 +117,43 @@ def test_a_vendor_tlv_dialect_reads_and_echoes_its_tlv() -> None:
     assert isinstance(first, Begin) and first.unit.session == f"smpp:centre:{SUBSCRIBER}:002a"
     ask = sent(mapping, Response(first.unit.session, "Menu", False), first.unit)
     assert ask.fields["vendor_1401"] == b"\x00\x2a"
+
+
+#: The submit_sm answering "Menu" in the ``tlv`` dialect to a deliver_sm whose TLV 0x1401 is empty,
+#: as the specification lays it out (built by hand, not by the codec).
+SUBMIT_EMPTY_VENDOR_BYTES = bytes.fromhex(
+    "00000042" "00000004" "00000000" "0000000c"  # header: 66 octets, submit_sm, ROK, sequence 12
+    "5553534400" "00" "00" "31323200"  # service_type USSD, the service: TON 0, NPI 0, "122"
+    "01" "01" "3232353037303130323033303400"  # the subscriber: TON 1, NPI 1, as the centre wrote it
+    "00" "00" "00" "00" "00" "00" "00" "00" "00"  # esm_class .. sm_default_msg_id (two empty C-strings)
+    "04" "4d656e75"  # sm_length 4, "Menu" (GSM 7-bit, unpacked)
+    "0501" "0001" "02"  # ussd_service_op 2: USSR request
+    "1401" "0000"  # the vendor TLV, echoed as received: tag, length 0, no value
+)
+
+
+def test_a_zero_length_vendor_tlv_is_echoed_with_length_0() -> None:
+    """A TLV of length 0 is legal and is the dialogue's tie: it goes back as it came, not dropped
+    (smpplib's generator skips an empty octet string)."""
+    mapping = UssdSmpp(Dialect("tlv", correlation="vendor_tlv", vendor_tag=0x1401, end_flag_aborts=False))
+    data = deliver_bytes(1, its=None) + struct.pack(">HH", 0x1401, 0)
+    first = receive(mapping, struct.pack(">L", len(data)) + data[4:])
+    assert isinstance(first, Begin) and first.unit.vendor == b""
+    out = pdu.encode("submit_sm", 12, **mapping.submit(Response(first.unit.session, "Menu", False), first.unit))
+    assert out == SUBMIT_EMPTY_VENDOR_BYTES
+    name, known, unknown = pdu.check(out)
+    assert (name, unknown) == ("submit_sm", {}) and known.endswith(b"\x14\x01\x00\x00")
+    assert pdu.decode(out).fields["vendor_1401"] == b""  # present, empty: not None
+
+
+@given(value=st.binary(max_size=255))
+def test_a_vendor_tlv_is_echoed_octet_for_octet(value: bytes) -> None:
+    mapping = UssdSmpp(Dialect("tlv", correlation="vendor_tlv", vendor_tag=0x1401, end_flag_aborts=False))
+    tlv = struct.pack(">HH", 0x1401, len(value)) + value
+    data = deliver_bytes(1, its=None) + tlv
+    unit = receive(mapping, struct.pack(">L", len(data)) + data[4:]).unit
+    out = pdu.encode("submit_sm", 12, **mapping.submit(Response(unit.session, "Menu", True), unit))
+    assert out.endswith(tlv) and pdu.decode(out).fields["vendor_1401"] == value
 
 
 def test_the_msisdn_dialect_knows_one_dialogue_per_subscriber() -> None:
