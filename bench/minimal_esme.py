@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from twisted.internet import protocol, reactor  # noqa: E402
 
+from gateway.tcp import no_delay  # noqa: E402
 from gateway.smpp_session import Request, SmppSession  # noqa: E402
 from gateway.ussd_smpp import Begin, Reply, UssdSmpp  # noqa: E402
 from ussd import gsm  # noqa: E402
@@ -29,6 +30,7 @@ class MinimalEsme(protocol.Protocol):
         self.coding = gsm.measure(MENU).coding
 
     def connectionMade(self) -> None:
+        no_delay(self.transport)
         self.session.bind("transceiver", "baseline", "pw")
         self.transport.write(self.session.data_to_send())
 

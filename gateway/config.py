@@ -103,6 +103,8 @@ class ServerConfig:
     #: Freeze the engine's clock here (QA set-ups); announced in the log.
     at: datetime | None = None
     smpp: tuple[SmppLink, ...] = ()
+    #: The QA control's loopback address (``ussd serve --qa``; never from a file): see gateway.qa.
+    qa: tuple[str, int] | None = None
     dialects: dict[str, Dialect] = field(default_factory=lambda: dict(DIALECTS))
 
     def dialect(self, name: str) -> Dialect:

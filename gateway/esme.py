@@ -2,7 +2,7 @@
 
 A thin shell around the sans-IO parts: :class:`~gateway.smpp_session.SmppSession` speaks SMPP,
 :class:`~gateway.ussd_smpp.UssdSmpp` maps USSD units to engine events, and the engine steps run on
-a bounded thread pool, those of one dialogue in order (:class:`StepRunner`), so the reactor never
+a bounded set of worker threads, those of one dialogue in order (:class:`~gateway.steps.StepRunner`), so the reactor never
 waits on a store: keep-alives and other dialogues' screens keep flowing while one step is slow.
 Every deliver_sm is answered at once; its screen follows as a submit_sm when the step is done.
 """
@@ -12,111 +12,27 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import dataclass, field
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable
 
-from twisted.internet import defer, protocol, task
+from twisted.internet import protocol, task
 from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
-from twisted.python.threadpool import ThreadPool
-from twisted.internet.threads import deferToThreadPool
 
 from ussd.engine import Engine, Response
 
 from . import pdu
 from .config import SmppLink
+from .steps import StepRunner, StepSkipped
+from .tcp import no_delay
 from .smpp_session import Answer, BindRefused, Bound, Faulty, Request, SmppSession, State, Unbound
 from .ussd_smpp import Abort, Begin, Refused, Reply, Unit, UssdSmpp
 
 log = logging.getLogger("ussd.smpp")
-T = TypeVar("T")
 
 #: Statuses a centre answers a submit_sm with when it wants it again, later.
 RETRY_STATUSES = frozenset({pdu.RTHROTTLED, pdu.consts.SMPP_ESME_RMSGQFUL})
 #: A throttled submit_sm is tried again after this many seconds, doubling, at most this often.
 RETRY_DELAY, RETRY_LIMIT = 0.2, 6
-
-
-class StepSkipped(Exception):
-    """A step not run: the runner was closing when its turn came."""
-
-
-class StepRunner:
-    """Engine steps on a bounded thread pool: those of one dialogue one after the other, in the
-    order they arrived; at most ``limit`` waiting in all (past it, units are refused)."""
-
-    def __init__(self, reactor: Any, workers: int, limit: int = 10_000) -> None:
-        self.reactor = reactor
-        self.pool = ThreadPool(minthreads=1, maxthreads=workers, name="ussd-steps")
-        self.limit = limit
-        self.pending = 0
-        #: Once set, steps whose turn comes are skipped (StepSkipped), not run: a stop past its
-        #: deadline makes no more debits whose screens could not be delivered.
-        self.closing = False
-        self._tails: dict[str, defer.Deferred[Any]] = {}
-
-    def start(self) -> None:
-        self.pool.start()
-
-    def stop(self) -> None:
-        """Skip what is still queued and stop the workers (the running steps finish first)."""
-        self.closing = True
-        self.pool.stop()
-
-    @property
-    def full(self) -> bool:
-        return self.pending >= self.limit
-
-    def run(self, key: str, step: Callable[[], T]) -> defer.Deferred[T]:
-        """``step()`` on a worker once the dialogue's earlier steps are done; fires on the reactor."""
-        self.pending += 1
-        previous = self._tails.get(key)
-
-        def guarded() -> T:
-            if self.closing:
-                raise StepSkipped(key)
-            return step()
-
-        def go(_: object) -> defer.Deferred[T]:
-            return deferToThreadPool(self.reactor, self.pool, guarded)
-
-        done: defer.Deferred[T] = go(None) if previous is None else previous.addBoth(go)
-        tail: defer.Deferred[Any] = defer.Deferred()
-        self._tails[key] = tail
-
-        def finished(result: Any) -> Any:
-            self.pending -= 1
-            if self._tails.get(key) is tail:
-                del self._tails[key]
-            tail.callback(None)
-            return result
-
-        done.addBoth(finished)
-        return done
-
-    def drained(self, deadline: float) -> defer.Deferred[bool]:
-        """Fires with True when every step taken so far is done, or with False at ``deadline``
-        seconds if some are still running (they are left alone: nothing is cancelled)."""
-        result: defer.Deferred[bool] = defer.Deferred()
-        tails = [tail for tail in self._tails.values() if not tail.called]
-
-        def settle(value: bool) -> None:
-            if not result.called:
-                result.callback(value)
-
-        timer = self.reactor.callLater(deadline, settle, False)
-
-        def all_done(_: object) -> None:
-            if timer.active():
-                timer.cancel()
-            settle(True)
-
-        watched: list[defer.Deferred[Any]] = []
-        for tail in tails:
-            mirror: defer.Deferred[Any] = defer.Deferred()
-            tail.addBoth(lambda value, mirror=mirror: (mirror.callback(None), value)[1])
-            watched.append(mirror)
-        defer.DeferredList(watched).addCallback(all_done)
-        return result
 
 
 @dataclass
@@ -129,6 +45,10 @@ class Gateway:
     #: Bound links by peer, those that may carry submit_sm (transceivers and transmitters).
     senders: dict[str, list["EsmeProtocol"]] = field(default_factory=dict)
     taking: bool = True  # False once shutting down: new dialogues are refused
+    #: The language every dialogue begins in; None: the subscriber's (set by the QA control).
+    lang: str | None = None
+    #: Told of every screen sent, with the subscriber's number (the QA control's ``shown``).
+    on_screen: Callable[[str, Response], None] | None = None
     stats: dict[str, int] = field(default_factory=lambda: {"begun": 0, "replies": 0, "aborts": 0, "refused": 0,
                                                            "faults": 0, "lost": 0})
 
@@ -155,7 +75,9 @@ class Gateway:
             return
         if isinstance(event, Begin):
             self.stats["begun"] += 1
-            step: Callable[[], Response] = lambda: engine.begin(unit.msisdn, event.code, session_id=unit.session)
+            lang = self.lang
+            step: Callable[[], Response] = lambda: engine.begin(unit.msisdn, event.code, session_id=unit.session,
+                                                                lang=lang)
         else:
             self.stats["replies"] += 1
             text = event.text
@@ -173,6 +95,8 @@ class Gateway:
             log.warning("screen for %s lost: no bound link to %s", unit.msisdn, link.config.centre)
             return
         sender.submit(mapping.submit(response, unit))
+        if self.on_screen is not None:
+            self.on_screen(unit.msisdn, response)
 
     def sender(self, link: "EsmeProtocol") -> "EsmeProtocol | None":
         """The link a screen goes back on: the one it came on if it sends, else a bound sender of
@@ -217,6 +141,7 @@ class EsmeProtocol(protocol.Protocol):
     # -- the connection --------------------------------------------------------------------
 
     def connectionMade(self) -> None:
+        no_delay(self.transport)
         self.session.bind(self.mode, self.config.system_id, self.config.password, self.config.system_type,
                           self.clock.seconds())
         self.flush()

@@ -4,6 +4,7 @@ unbinds and exits 0 (1 if the stop itself failed)."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 from dataclasses import dataclass, field
@@ -14,7 +15,8 @@ from twisted.internet.threads import deferToThread
 from twisted.python.failure import Failure
 
 from .config import ServerConfig
-from .esme import EsmeFactory, Gateway, StepRunner, binds
+from .esme import EsmeFactory, Gateway, binds
+from .steps import StepRunner
 from .service import Service, build
 from .ussd_smpp import UssdSmpp
 
@@ -48,10 +50,23 @@ class Server:
                 self.factories.append(factory)
                 self.reactor.connectTCP(link.host, link.port, factory, timeout=10)
                 log.info("binding to %s as %s (dialect %s)", link.address, mode, link.dialect)
+        if self.service.config.qa is not None:
+            from .qa import QaControl, QaFactory
+
+            host, port = self.service.config.qa
+            self.reactor.listenTCP(port, QaFactory(QaControl(self)), interface=host)
+            log.warning("QA CONTROL OPEN on %s:%d: whoever reaches it replaces the accounts and the clock "
+                        "(ussd serve --qa: for QA set-ups only)", host, port)
         self._sweeper = task.LoopingCall(self._sweep)
         self._sweeper.clock = self.reactor
         self._sweeper.start(SWEEP_EVERY_S, now=False).addErrback(
             lambda failure: log.error("the sweeper stopped: %s", failure.getErrorMessage()))
+
+    def replace_service(self, service: Service) -> None:
+        """Serve ``service`` from now on (the QA control's ``load``); the old one is closed."""
+        old, self.service = self.service, service
+        self.gateway.engine = service.engine
+        old.close()
 
     def _sweep(self) -> defer.Deferred[Any]:
         """Dialogues idle or too long leave the session store (a failure is logged, and the next
@@ -85,11 +100,20 @@ class Server:
         self.service.close()
 
 
+def settle_heap() -> None:
+    """Move what start-up built (modules, menus, the machine, the compiled templates: about half the
+    objects a serving process holds) out of the collector's sight: a full collection then walks
+    only what dialogues made, and pauses every step in flight for that much less."""
+    gc.collect()
+    gc.freeze()
+
+
 def serve(config: ServerConfig) -> int:
     """Run until SIGTERM or SIGINT; 0 after a clean stop."""
     from twisted.internet import reactor
 
     service = build(config)
+    settle_heap()
     if not config.smpp:
         log.warning("no SMPP bind configured (--smpp or smpp: in --config): nothing will reach the service")
     server = Server(service, reactor)

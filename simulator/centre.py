@@ -48,8 +48,9 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
 from gateway import pdu as codec
 from gateway.pdu import Pdu
+from gateway.tcp import no_delay
 from gateway.smpp_session import Answer, Faulty, Request, SmppSession, State, Unbound
-from gateway.ussd_smpp import DIALECTS, Dialect, vendor_tlv, write_text
+from gateway.ussd_smpp import DIALECTS, MAX_SHORT_MESSAGE, Dialect, vendor_tlv, write_text
 from ussd import gsm
 from ussd.inputs import normalise_phone
 from ussd.loader import split_short_code
@@ -95,6 +96,10 @@ class CentreConfig:
     name: str = "ussd-centre"
     #: deliver_sm in flight on one link at once.
     window: int = 10
+    #: The longest reply carried, in GSM 7-bit or UCS-2 units; None: a USSD string's own (182
+    #: septets, 80 UCS-2 units), as handsets and the network allow. QA may raise it to see how a
+    #: gateway takes what some centres pass on (a text over 254 octets goes in message_payload).
+    reply_limit: int | None = None
 
 
 # -- what comes out ------------------------------------------------------------------------------
@@ -550,10 +555,11 @@ class Centre:
         if dialogue.turn == "esme":
             self._tell(handset, Failed("the gateway has not answered yet: wait for the screen"))
             return
-        if not gsm.fits(text):
-            measured = gsm.measure(text)
-            self._tell(handset, Failed(f"reply of {measured.units} {measured.coding} units: a USSD string "
-                                       f"holds {measured.limit}"))
+        measured = gsm.measure(text)
+        limit = measured.limit if self.config.reply_limit is None else self.config.reply_limit
+        if measured.units > limit:
+            held = f"a USSD string holds {limit}" if self.config.reply_limit is None else f"this centre carries {limit}"
+            self._tell(handset, Failed(f"reply of {measured.units} {measured.coding} units: {held}"))
             return
         dialogue.turn = "esme"
         dialogue.step_deadline = now + self.config.step_timeout
@@ -606,7 +612,8 @@ class Centre:
         fields: dict[str, Any] = dict(
             service_type=dialect.service_type, source_addr_ton=1, source_addr_npi=1, source_addr=dialogue.msisdn,
             dest_addr_ton=0, dest_addr_npi=0, destination_addr=dialogue.service, data_coding=coding,
-            short_message=data, ussd_service_op=op)
+            ussd_service_op=op, **({"short_message": data} if len(data) <= MAX_SHORT_MESSAGE
+                                   else {"message_payload": data}))
         if dialect.correlation == _ITS or (end and dialect.end_flag_aborts):
             fields[_ITS] = (dialogue.number << 8) | (dialogue.sequence << 1) | int(end)
         if dialect.correlation == "user_message_reference":
@@ -904,6 +911,9 @@ class CentreConnection(protocol.Protocol):
         self.kind: Literal["smpp", "handset"] | None = None
         self._lines = LineBuffer()
 
+    def connectionMade(self) -> None:
+        no_delay(self.transport)
+
     def __repr__(self) -> str:
         peer = self.transport.getPeer() if self.transport is not None else None
         return f"{self.kind or 'conn'}@{getattr(peer, 'host', '?')}:{getattr(peer, 'port', '?')}"
@@ -1050,6 +1060,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--max-duration", type=_positive, default=180.0, help="seconds a dialogue may last (180)")
     p.add_argument("--enquire-interval", type=_positive, default=30.0, help="seconds between keep-alives (30)")
     p.add_argument("--throttle", type=_count, help="at most N submit_sm a second on one link (default: no limit)")
+    p.add_argument("--reply-limit", type=_count, metavar="UNITS",
+                   help="carry replies up to this many units (default: a USSD string's, 182 GSM 7-bit; "
+                        "longer ones go in message_payload past 254 octets)")
     return p
 
 
@@ -1063,7 +1076,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     log_to(sys.stderr)
     config = CentreConfig(DIALECTS[args.dialect], args.system_id, args.password, args.step_timeout,
-                          args.max_duration, args.enquire_interval, args.throttle)
+                          args.max_duration, args.enquire_interval, args.throttle, reply_limit=args.reply_limit)
     from twisted.internet import reactor
     from twisted.internet.error import CannotListenError
 

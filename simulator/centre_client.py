@@ -28,14 +28,81 @@ class CentreError(Exception):
     """The centre refused a command (its words), or could not be reached or read."""
 
 
-class CentreHandset:
-    def __init__(self, host: str = "127.0.0.1", port: int = 2775, timeout: float = 10.0) -> None:
+class JsonLineSocket:
+    """A blocking connection speaking one JSON object a line: each wait bounded by ``timeout``,
+    each line at most 64 KiB, every failure a :class:`CentreError` naming ``peer``."""
+
+    def __init__(self, host: str, port: int, timeout: float, peer: str) -> None:
         self.timeout = timeout
+        self.peer = peer
         try:
             self._sock = socket.create_connection((host, port), timeout=timeout)
         except OSError as exc:
-            raise CentreError(f"cannot reach the USSD centre at {host}:{port}: {exc.strerror or exc}") from None
+            raise CentreError(f"cannot reach {peer} at {host}:{port}: {exc.strerror or exc}") from None
         self._buffer = bytearray()
+
+    def send(self, obj: dict[str, Any]) -> None:
+        try:
+            self._sock.sendall(json.dumps(obj).encode("utf-8") + b"\n")
+        except OSError as exc:
+            raise CentreError(f"the connection to {self.peer} failed: {exc.strerror or exc}") from None
+
+    def next_line(self) -> dict[str, Any]:
+        """The next line, waiting for it (within the timeout)."""
+        while True:
+            line = self._cut()
+            if line is not None:
+                return line
+            try:
+                data = self._sock.recv(65536)
+            except socket.timeout:
+                raise CentreError(f"no answer from {self.peer} within {self.timeout:g} s") from None
+            except OSError as exc:
+                raise CentreError(f"the connection to {self.peer} failed: {exc.strerror or exc}") from None
+            if not data:
+                raise CentreError(f"{self.peer} closed the connection")
+            self._buffer += data
+
+    def drain(self) -> list[dict[str, Any]]:
+        """The lines said unasked, read without waiting."""
+        while True:
+            try:
+                readable, _, _ = select.select([self._sock], [], [], 0)
+                data = self._sock.recv(65536) if readable else b""
+            except OSError:
+                break
+            if not data:
+                break
+            self._buffer += data
+        lines = []
+        while (line := self._cut()) is not None:
+            lines.append(line)
+        return lines
+
+    def close(self) -> None:
+        self._sock.close()
+
+    def _cut(self) -> dict[str, Any] | None:
+        end = self._buffer.find(b"\n")
+        if end < 0:
+            if len(self._buffer) > _MAX_LINE:
+                raise CentreError(f"{self.peer} sent a line longer than {_MAX_LINE} octets")
+            return None
+        raw = bytes(self._buffer[:end])
+        del self._buffer[:end + 1]
+        try:
+            line = json.loads(raw)
+        except ValueError:
+            raise CentreError(f"{self.peer} sent a line that is not JSON: {raw[:60]!r}") from None
+        if not isinstance(line, dict):
+            raise CentreError(f"{self.peer} sent a line that is not an object: {raw[:60]!r}")
+        return line
+
+
+class CentreHandset:
+    def __init__(self, host: str = "127.0.0.1", port: int = 2775, timeout: float = 10.0) -> None:
+        self.timeout = timeout
+        self._socket = JsonLineSocket(host, port, timeout, "the USSD centre")
         self._lines: deque[dict[str, Any]] = deque()
 
     # -- the handset -------------------------------------------------------------------------
@@ -62,7 +129,7 @@ class CentreHandset:
         self._send({"hangup": True})
 
     def close(self) -> None:
-        self._sock.close()
+        self._socket.close()
 
     def __enter__(self) -> "CentreHandset":
         return self
@@ -73,13 +140,13 @@ class CentreHandset:
     # -- the line protocol ---------------------------------------------------------------------
 
     def _send(self, obj: dict[str, Any]) -> None:
-        try:
-            self._sock.sendall(json.dumps(obj).encode("ascii") + b"\n")
-        except OSError as exc:
-            raise CentreError(f"the centre connection failed: {exc.strerror or exc}") from None
+        self._socket.send(obj)
+
+    def _drain(self) -> None:
+        self._lines.extend(self._socket.drain())
 
     def _answer(self) -> Response:
-        line = self._lines.popleft() if self._lines else self._next_line()
+        line = self._lines.popleft() if self._lines else self._socket.next_line()
         return self._read(line)
 
     def _read(self, line: dict[str, Any]) -> Response:
@@ -97,52 +164,6 @@ class CentreHandset:
         if not isinstance(units, int):
             units = gsm.septets(text) if coding == "gsm7" and gsm.is_gsm7(text) else gsm.ucs2_units(text)
         return Response(session, text, end, None, 1, 1, coding, units)
-
-    def _next_line(self) -> dict[str, Any]:
-        """The next line, waiting for it (within the timeout)."""
-        while True:
-            line = self._cut()
-            if line is not None:
-                return line
-            try:
-                data = self._sock.recv(65536)
-            except socket.timeout:
-                raise CentreError(f"no answer from the centre within {self.timeout:g} s") from None
-            except OSError as exc:
-                raise CentreError(f"the centre connection failed: {exc.strerror or exc}") from None
-            if not data:
-                raise CentreError("the centre closed the connection")
-            self._buffer += data
-
-    def _drain(self) -> None:
-        """Read, without waiting, what the centre said unasked."""
-        while True:
-            try:
-                readable, _, _ = select.select([self._sock], [], [], 0)
-                data = self._sock.recv(65536) if readable else b""
-            except OSError:
-                return
-            if not data:
-                break
-            self._buffer += data
-        while (line := self._cut()) is not None:
-            self._lines.append(line)
-
-    def _cut(self) -> dict[str, Any] | None:
-        end = self._buffer.find(b"\n")
-        if end < 0:
-            if len(self._buffer) > _MAX_LINE:
-                raise CentreError(f"the centre sent a line longer than {_MAX_LINE} octets")
-            return None
-        raw = bytes(self._buffer[:end])
-        del self._buffer[:end + 1]
-        try:
-            line = json.loads(raw)
-        except ValueError:
-            raise CentreError(f"the centre sent a line that is not JSON: {raw[:60]!r}") from None
-        if not isinstance(line, dict):
-            raise CentreError(f"the centre sent a line that is not an object: {raw[:60]!r}")
-        return line
 
 
 def parse_via(text: str) -> tuple[str, int]:
@@ -177,3 +198,57 @@ class ViaCentre:
 
     def close(self) -> None:
         self.handset.close()
+
+
+class QaClient:
+    """The gateway's QA control (``ussd serve --qa``, :mod:`gateway.qa`), blocking."""
+
+    def __init__(self, host: str, port: int, timeout: float = 30.0) -> None:
+        self._socket = JsonLineSocket(host, port, timeout, "the gateway's QA control")
+
+    def call(self, command: dict[str, Any]) -> dict[str, Any]:
+        self._socket.send(command)
+        answer = self._socket.next_line()
+        if "error" in answer:
+            raise CentreError(f"the gateway's QA control: {answer['error']}")
+        return answer
+
+    def close(self) -> None:
+        self._socket.close()
+
+
+class ViaGateway(ViaCentre):
+    """:class:`ViaCentre` with the gateway's QA control beside it: the screens come through the
+    centre as a subscriber sees them, and what the network does not carry (the screen's id, the
+    page) is asked of the gateway, which must have sent the very text the handset shows."""
+
+    def __init__(self, centre: tuple[str, int], qa: tuple[str, int], timeout: float = 30.0) -> None:
+        super().__init__(*centre, timeout=timeout)
+        try:
+            self.qa = QaClient(*qa, timeout=timeout)
+        except CentreError:
+            self.handset.close()
+            raise
+        self.msisdn = ""
+
+    def begin(self, msisdn: str, code: str, at: object = None, *, lang: str | None = None,
+              session_id: str | None = None) -> Response:
+        self.msisdn = msisdn
+        return self._shown(self.handset.begin(msisdn, code))
+
+    def reply(self, session_id: str, text: str, at: object = None) -> Response:
+        return self._shown(self.handset.reply(text))
+
+    def _shown(self, seen: Response) -> Response:
+        if seen.screen == TIMEOUT_SCREEN:  # the network's timer: the gateway sent nothing
+            return seen
+        sent = self.qa.call({"shown": self.msisdn})
+        if sent.get("text") != seen.text or bool(sent.get("end")) != seen.end:
+            raise CentreError(f"the handset shows {seen.text[:60]!r} (end {seen.end}) but the gateway sent "
+                              f"{str(sent.get('text'))[:60]!r} (end {bool(sent.get('end'))})")
+        return Response(seen.session, seen.text, seen.end, sent.get("screen"), int(sent.get("page") or 1),
+                        int(sent.get("pages") or 1), seen.coding, seen.units)
+
+    def close(self) -> None:
+        super().close()
+        self.qa.close()

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime, timedelta, timezone, tzinfo
-from typing import Callable
-
+from datetime import datetime, timedelta, tzinfo
 from ussd.cli import within_years
+from ussd.clock import HandsetClock, wall_clock
+
+__all__ = ["CLOCK_FORMS", "HandsetClock", "in_zone", "parse_move", "positive_seconds", "read_instant", "wall_clock"]
 
 #: What a clock line or a step's ``at`` may say, for the messages that refuse one.
 CLOCK_FORMS = "+90s, +5m, +2h, +1d, +1h30m or an ISO 8601 instant like 2026-11-28T00:00 (years 1970 to 9998)"
@@ -67,34 +68,3 @@ def positive_seconds(text: str) -> float | None:
     except ValueError:
         return None
     return value if math.isfinite(value) and value > 0 else None
-
-
-def wall_clock() -> datetime:
-    """Real time in whole seconds, so a recorded instant is exactly the one the engine saw."""
-    return datetime.now(timezone.utc).replace(microsecond=0)
-
-
-class HandsetClock:
-    """The current instant (aware), frozen or following ``wall``, and the session store's seconds.
-
-    Pass the object itself as the engine's clock and :meth:`seconds` as the session store's."""
-
-    def __init__(self, frozen: datetime | None = None, wall: Callable[[], datetime] = wall_clock) -> None:
-        self._frozen = frozen
-        #: The frozen instant's seconds, asked at every step by the session store.
-        self._frozen_seconds = frozen.timestamp() if frozen is not None else 0.0
-        self._wall = wall
-        self._shift = timedelta(0)
-
-    def __call__(self) -> datetime:
-        return self._frozen if self._frozen is not None else self._wall() + self._shift
-
-    def seconds(self) -> float:
-        return self._frozen_seconds if self._frozen is not None else self().timestamp()
-
-    def set(self, instant: datetime) -> None:
-        """Time jumps to ``instant``: a frozen clock stands there, a real one goes on from there."""
-        if self._frozen is not None:
-            self._frozen, self._frozen_seconds = instant, instant.timestamp()
-        else:
-            self._shift = instant - self._wall()

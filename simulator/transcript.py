@@ -60,7 +60,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import yaml
 
@@ -565,20 +565,49 @@ def run_transcript(t: Transcript) -> Result:
         msisdn = read_msisdn(engine, t.code, t.subscriber)
     except ValueError as exc:
         raise TranscriptError([f"{t.display}: subscriber: {exc}"]) from None
+    return _play(t, msisdn, engine, clock.set, clock)
+
+
+def run_transcript_via(t: Transcript, centre: tuple[str, int], qa: tuple[str, int]) -> Result:
+    """Replay ``t`` through the whole SMPP path: every step dialled on the fake USSD centre at
+    ``centre`` and carried to the gateway bound to it, whose QA control at ``qa`` (``ussd serve
+    --qa``) first takes the transcript's accounts, menus, limits and instant, and moves its clock
+    at each step's ``at``. Raises :class:`~simulator.centre_client.CentreError` when the path
+    fails (nothing there, a refusal, the gateway's text not the one the handset shows)."""
+    from accounts.export import subscriber_record
+
+    from .centre_client import ViaGateway
+
+    tz = load_policy().tz
+    via = ViaGateway(centre, qa)
+    try:
+        via.qa.call({"load": {"subscribers": [subscriber_record(s, tz) for s in t.subscribers],
+                              "at": t.at.isoformat(), "menus": list(t.menus), "idle_timeout": t.idle_timeout,
+                              "max_duration": t.max_duration, "lang": t.lang}})
+        return _play(t, t.subscriber, via, lambda at: via.qa.call({"at": at.isoformat()}), lambda: None)
+    finally:
+        via.close()
+
+
+def _play(t: Transcript, msisdn: str, engine: Any, move: Callable[[datetime], object],
+          now: Callable[[], datetime | None]) -> Result:
+    """The steps of ``t`` on ``engine`` (a local one, or one reached through the network), each
+    screen checked; ``move`` sets the instant when a step gives one, ``now`` is the instant a step
+    is computed at (None: the engine's own)."""
     outcomes: list[StepOutcome] = []
     response: Response | None = None
     ended = 0
     for step in t.steps:
         if step.at is not None:
-            clock.set(step.at)
+            move(step.at)
         if step.reply is None:
-            response = engine.begin(msisdn, t.code, clock(), lang=t.lang)
+            response = engine.begin(msisdn, t.code, now(), lang=t.lang)
         else:
             assert response is not None
             if response.end:
                 outcomes.append(StepOutcome(step, response, [f"the dialogue ended at step {ended}: this reply cannot be sent"]))
                 break
-            response = engine.reply(response.session, step.reply, clock())
+            response = engine.reply(response.session, step.reply, now())
         if response.end:
             ended = step.number
         problems, diff = check(step.expect, response)

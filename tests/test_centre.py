@@ -624,6 +624,24 @@ def test_handset_commands_out_of_turn_are_refused() -> None:
     assert net.centre.open_dialogues() == [(SUBSCRIBER, 0)]
 
 
+@pytest.mark.parametrize("text", ["9" * 183, "7" * 254, "8" * 255, "ы" * 81, "ы" * 128])
+def test_a_centre_told_to_carry_long_replies_carries_them_whole(text: str) -> None:
+    net = bound(reply_limit=400)
+    net.dial()
+    net.submit()
+    net.type(text)
+    delivered = net.gateways["gw"].events[-1].pdu
+    octets = text.encode("utf-16-be") if text[0] == "ы" else text.encode("ascii")
+    # past 254 octets the text goes in message_payload, short_message left empty, as SMPP says
+    in_payload = len(octets) > 254
+    assert (delivered.get("message_payload") is not None) == in_payload
+    assert (delivered.get("short_message") or b"") == (b"" if in_payload else octets)
+    assert isinstance(net.unit(), Reply) and net.unit().text == text
+    net.submit()
+    net.type("1" * 401)
+    assert net.screens["h"][-1] == Failed("reply of 401 gsm7 units: this centre carries 400")
+
+
 def test_no_gateway_bound_is_said() -> None:
     net = Net()
     assert net.line(b'{"dial": "#122#", "msisdn": "2250701020304"}') == Failed(

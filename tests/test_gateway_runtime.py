@@ -11,12 +11,12 @@ import time
 
 from twisted.internet.task import Clock
 
-from gateway.esme import StepRunner
+from gateway.steps import WATCH_S, StepRunner
 from gateway.logs import JsonLines, mask
 
 
 class ImmediateReactor(Clock):
-    """Enough of a reactor for deferToThreadPool: callFromThread runs at once (under a lock)."""
+    """Enough of a reactor for the step runner: callFromThread runs at once (under a lock)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -28,7 +28,8 @@ class ImmediateReactor(Clock):
 
 
 def test_steps_of_one_dialogue_run_in_order_and_others_beside_them() -> None:
-    runner = StepRunner(ImmediateReactor(), workers=4)
+    reactor = ImmediateReactor()
+    runner = StepRunner(reactor, workers=4)
     runner.start()
     seen: list[str] = []
     slow_started = threading.Event()
@@ -45,9 +46,11 @@ def test_steps_of_one_dialogue_run_in_order_and_others_beside_them() -> None:
         second = runner.run("a", lambda: seen.append("a2") or "a2")
         assert slow_started.wait(30)
         other = runner.run("b", lambda: seen.append("b1") or "b1")
-        for _ in range(3000):  # the other dialogue's step is not held up by the slow one
-            if "b1" in seen:
+        for _ in range(3000):  # the other dialogue's step is not held up by the slow one: the
+            if "b1" in seen:  # ready queue made no progress for a watch, so a second worker took it
                 break
+            with reactor.lock:
+                reactor.advance(WATCH_S)
             time.sleep(0.01)
         assert seen == ["b1"] and runner.pending == 2
         release.set()
@@ -65,6 +68,27 @@ def test_steps_of_one_dialogue_run_in_order_and_others_beside_them() -> None:
         runner.stop()
 
 
+def test_quick_steps_keep_one_worker_busy_instead_of_waking_them_all() -> None:
+    """Only one thread runs Python at a time: a worker woken for a step another awake worker
+    would take as soon is a context switch for nothing, so none is woken while steps move."""
+    reactor = ImmediateReactor()
+    runner = StepRunner(reactor, workers=8)
+    runner.start()
+    ran_on: list[str] = []
+    done: list[object] = []
+    try:
+        for n in range(300):
+            runner.run(f"dialogue-{n}", lambda: ran_on.append(threading.current_thread().name)).addBoth(done.append)
+        for _ in range(3000):
+            if len(done) == 300:
+                break
+            time.sleep(0.01)
+        assert len(done) == 300 and runner.pending == 0
+        assert len(set(ran_on)) == 1, sorted(set(ran_on))
+    finally:
+        runner.stop()
+
+
 def test_numbers_are_masked_but_their_last_four_digits() -> None:
     assert mask("from 2250701020304 to 122, +2250505050505") == "from *********0304 to 122, **********0505"
     assert mask("command_id 0x00000007, seq 12345678") == "command_id 0x00000007, seq ****5678"
@@ -76,7 +100,7 @@ def test_numbers_are_masked_but_their_last_four_digits() -> None:
 
 
 def test_a_stop_past_its_deadline_skips_the_steps_not_started_and_cancels_none() -> None:
-    from gateway.esme import StepSkipped
+    from gateway.steps import StepSkipped
 
     clock = ImmediateReactor()
     runner = StepRunner(clock, workers=1)

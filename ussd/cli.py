@@ -176,8 +176,20 @@ def _dial_via(args: argparse.Namespace) -> int:
 
 
 def cmd_transcript(args: argparse.Namespace) -> int:
+    from simulator.centre_client import parse_via
     from simulator.transcript import find_transcripts
 
+    via: tuple[tuple[str, int], tuple[str, int]] | None = None
+    if (args.via is None) != (args.qa is None):
+        print("--via and --qa go together: the centre carries the steps, the gateway's QA control takes "
+              "each transcript's accounts, menus and clock", file=sys.stderr)
+        return 2
+    if args.via is not None:
+        try:
+            via = (parse_via(args.via), args.qa)
+        except ValueError as exc:
+            print(exc, file=sys.stderr)
+            return 2
     passed = failed = 0
     for raw in args.paths:
         files, problems = find_transcripts([raw])
@@ -185,7 +197,7 @@ def cmd_transcript(args: argparse.Namespace) -> int:
             print(problem)
         failed += len(problems)
         for path in files:
-            if _run_transcript(path):
+            if _run_transcript(path, via):
                 passed += 1
             else:
                 failed += 1
@@ -193,14 +205,20 @@ def cmd_transcript(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _run_transcript(path: Path) -> bool:
-    """Run one transcript file, print its verdict (and why); True if it passed."""
+def _run_transcript(path: Path, via: tuple[tuple[str, int], tuple[str, int]] | None = None) -> bool:
+    """Run one transcript file, print its verdict (and why); True if it passed. ``via``: the
+    centre's and the QA control's addresses, to play it through the SMPP path."""
     import traceback
 
-    from simulator.transcript import TranscriptError, load_transcript, run_transcript
+    from simulator.centre_client import CentreError
+    from simulator.transcript import TranscriptError, load_transcript, run_transcript, run_transcript_via
 
     try:
-        result = run_transcript(load_transcript(path))
+        transcript = load_transcript(path)
+        result = run_transcript(transcript) if via is None else run_transcript_via(transcript, *via)
+    except CentreError as exc:  # the path itself failed: the centre or the gateway is not there
+        print(f"FAIL {path}: {exc}")
+        return False
     except TranscriptError as exc:  # not a valid transcript: one line per mistake
         for message in exc.messages:
             print(message)
@@ -213,6 +231,15 @@ def _run_transcript(path: Path) -> bool:
     if not result.passed:
         print(result.report())
     return result.passed
+
+
+def qa_arg(text: str) -> tuple[str, int]:
+    from gateway.qa import parse_qa_address
+
+    try:
+        return parse_qa_address(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def workers_arg(text: str) -> int:
@@ -258,7 +285,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     config = with_overrides(config, smpp=links or None, db=args.db, menus=tuple(args.menus) if args.menus else None,
                             idle_timeout=args.idle_timeout, max_duration=args.max_duration, at=args.at,
-                            demo=True if args.demo else None, workers=args.workers)
+                            demo=True if args.demo else None, workers=args.workers, qa=args.qa)
     try:
         return serve(config)
     except MenuError as exc:
@@ -298,6 +325,12 @@ def parser() -> argparse.ArgumentParser:
 
     transcript = sub.add_parser("transcript", help="replay QA transcripts and check every screen; exit 1 if any fails")
     transcript.add_argument("paths", nargs="+", metavar="PATH", help="transcript files or folders (*.yaml, recursively)")
+    transcript.add_argument("--via", metavar="smpp://HOST:PORT",
+                            help="play every step through the fake USSD centre at this address, to the gateway "
+                                 "bound to it (needs --qa)")
+    transcript.add_argument("--qa", type=qa_arg, metavar="HOST:PORT",
+                            help="that gateway's QA control (ussd serve --qa): it takes each transcript's "
+                                 "accounts, menus and clock")
     transcript.set_defaults(func=cmd_transcript)
 
     serve = sub.add_parser("serve", help="run the gateway: bind to the USSD centre(s) and serve the menus")
@@ -314,6 +347,9 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--at", type=instant_arg, help="freeze the engine's clock at this instant (QA set-ups)")
     serve.add_argument("--demo", action="store_true", help="fill an empty store with the demo population")
     serve.add_argument("--workers", type=workers_arg, metavar="N", help="engine steps run on N threads (1 to 256; default 8)")
+    serve.add_argument("--qa", type=qa_arg, metavar="HOST:PORT",
+                       help="open the QA control on this loopback address (what `ussd transcript --qa` drives; "
+                            "it replaces accounts and clock: QA set-ups only)")
     serve.set_defaults(func=cmd_serve)
 
     from accounts.cli import add_parser as add_accounts

@@ -45,9 +45,13 @@ def compile_pattern(source: str) -> Any:
         raise PatternError(reason) from None
 
 
+#: What people and networks put between a number's digits.
+_SEPARATORS = re.compile(r"[\s.-]")
+
+
 def normalise_phone(text: str, phone: PhoneRule) -> str | None:
     """``0701020304``, ``+2250701020304``, ``002250701020304``, ``225 07 01 02 03 04`` -> E.164 digits."""
-    digits = re.sub(r"[\s.-]", "", text)
+    digits = _SEPARATORS.sub("", text)
     if digits.startswith("+"):
         digits = digits[1:]
     elif digits.startswith("00"):

@@ -1,0 +1,39 @@
+"""A clock that can be steered: the instant screens are computed at, and the seconds the session
+store counts its timers in, read from one object so they never disagree. The terminal handset,
+the transcripts and a gateway under QA control (``ussd serve --qa``) all steer one."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Callable
+
+
+def wall_clock() -> datetime:
+    """Real time in whole seconds, so a recorded instant is exactly the one the engine saw."""
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+class HandsetClock:
+    """The current instant (aware), frozen or following ``wall``, and the session store's seconds.
+
+    Pass the object itself as the engine's clock and :meth:`seconds` as the session store's."""
+
+    def __init__(self, frozen: datetime | None = None, wall: Callable[[], datetime] = wall_clock) -> None:
+        self._frozen = frozen
+        #: The frozen instant's seconds, asked at every step by the session store.
+        self._frozen_seconds = frozen.timestamp() if frozen is not None else 0.0
+        self._wall = wall
+        self._shift = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return self._frozen if self._frozen is not None else self._wall() + self._shift
+
+    def seconds(self) -> float:
+        return self._frozen_seconds if self._frozen is not None else self().timestamp()
+
+    def set(self, instant: datetime) -> None:
+        """Time jumps to ``instant``: a frozen clock stands there, a real one goes on from there."""
+        if self._frozen is not None:
+            self._frozen, self._frozen_seconds = instant, instant.timestamp()
+        else:
+            self._shift = instant - self._wall()
