@@ -16,7 +16,9 @@ the subscribers (import records, ``docs/accounts.md``) in a fresh in-memory stor
 session limits, and a clock frozen at ``at`` that the engine and its session store both read, so a
 gap longer than the idle timeout ends a dialogue as it does on a local engine; ``lang``, when
 given, is the language every dialogue begins in. ``shown`` is the last screen the gateway sent to
-a subscriber, with what the network does not carry (the screen's id, the page).
+a subscriber, with what the network does not carry (the screen's id, the page). A load while
+dialogues are running ends them: their next steps find the old service closed and say the service
+is momentarily unavailable (QA runs one dialogue at a time).
 """
 
 from __future__ import annotations
