@@ -105,6 +105,12 @@ class ServerConfig:
     smpp: tuple[SmppLink, ...] = ()
     #: The QA control's loopback address (``ussd serve --qa``; never from a file): see gateway.qa.
     qa: tuple[str, int] | None = None
+    #: Where ``POST /ussd`` listens (``ussd serve --http``), and the networks it answers (CIDRs;
+    #: none: any). The shared secret comes from the environment (USSD_HTTP_SECRET).
+    http: tuple[str, int] | None = None
+    http_allow: tuple[str, ...] = ()
+    #: GET /metrics and /healthz on a port of their own (else on the HTTP port, if any).
+    ops: tuple[str, int] | None = None
     dialects: dict[str, Dialect] = field(default_factory=lambda: dict(DIALECTS))
 
     def dialect(self, name: str) -> Dialect:
@@ -121,6 +127,15 @@ def parse_smpp_url(text: str) -> SmppLink:
     except ValueError:
         raise ValueError(f"bad port in {excerpt(redact(text))}") from None
     return SmppLink(parts.hostname, port, unquote(parts.username or ""), unquote(parts.password or ""))
+
+
+def parse_host_port(text: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
+    """``HOST:PORT``, ``[IPv6]:PORT`` or ``PORT`` -> (host, port); raises ValueError."""
+    host, _, port_text = text.rpartition(":")
+    host = (host or default_host).strip("[]")
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError(f"expected HOST:PORT or PORT, found {text[:80]!r}")
+    return host, int(port_text)
 
 
 def with_overrides(config: ServerConfig, **given: Any) -> ServerConfig:

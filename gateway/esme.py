@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -35,6 +36,11 @@ RETRY_STATUSES = frozenset({pdu.RTHROTTLED, pdu.consts.SMPP_ESME_RMSGQFUL})
 RETRY_DELAY, RETRY_LIMIT = 0.2, 6
 
 
+def new_stats() -> dict[str, int]:
+    """An adapter's counts (what ``/metrics`` shows as ``ussd_*_total{adapter=...}``)."""
+    return {"begun": 0, "replies": 0, "ended": 0, "aborts": 0, "refused": 0, "faults": 0, "lost": 0}
+
+
 @dataclass
 class Gateway:
     """The ESME application: every bind's deliver_sm to the engine, the engine's screens back."""
@@ -49,8 +55,9 @@ class Gateway:
     lang: str | None = None
     #: Told of every screen sent, with the subscriber's number (the QA control's ``shown``).
     on_screen: Callable[[str, Response], None] | None = None
-    stats: dict[str, int] = field(default_factory=lambda: {"begun": 0, "replies": 0, "aborts": 0, "refused": 0,
-                                                           "faults": 0, "lost": 0})
+    stats: dict[str, int] = field(default_factory=new_stats)
+    #: Told of each step's time from its unit's arrival to its screen's sending (the metrics).
+    observe: Callable[[float], None] | None = None
 
     def deliver(self, link: "EsmeProtocol", request: pdu.Pdu) -> None:
         mapping = self.mappings[link.config.centre]
@@ -82,19 +89,25 @@ class Gateway:
             self.stats["replies"] += 1
             text = event.text
             step = lambda: engine.reply(unit.session, text)
+        arrived = time.monotonic()
         done = self.runner.run(unit.session, step)
-        done.addCallback(lambda response: self.show(link, mapping, response, unit)).addErrback(
+        done.addCallback(lambda response: self.show(link, mapping, response, unit, arrived)).addErrback(
             self._step_failed, link, mapping, unit)
 
-    def show(self, link: "EsmeProtocol", mapping: UssdSmpp, response: Response, unit: Unit) -> None:
+    def show(self, link: "EsmeProtocol", mapping: UssdSmpp, response: Response, unit: Unit,
+             arrived: float | None = None) -> None:
         if not response.text and response.end:  # an abort's answer: nothing to show
             return
+        if response.end:
+            self.stats["ended"] += 1
         sender = self.sender(link)
         if sender is None:
             self.stats["lost"] += 1
             log.warning("screen for %s lost: no bound link to %s", unit.msisdn, link.config.centre)
             return
         sender.submit(mapping.submit(response, unit))
+        if arrived is not None and self.observe is not None:
+            self.observe(time.monotonic() - arrived)
         if self.on_screen is not None:
             self.on_screen(unit.msisdn, response)
 

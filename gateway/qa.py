@@ -41,6 +41,7 @@ from ussd.engine import Response
 from ussd.inputs import normalise_phone
 from ussd.loader import MenuError
 
+from .config import parse_host_port
 from .service import Service, build
 
 if TYPE_CHECKING:
@@ -60,17 +61,14 @@ class QaError(Exception):
 def parse_qa_address(text: str) -> tuple[str, int]:
     """``HOST:PORT`` or ``PORT`` (on 127.0.0.1) -> (host, port); ValueError unless the host is a
     loopback address: the control replaces accounts and the clock, so it never faces a network."""
-    host, _, port_text = text.rpartition(":")
-    host = (host or "127.0.0.1").strip("[]")
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise ValueError(f"expected HOST:PORT or PORT, found {text[:80]!r}")
+    host, port = parse_host_port(text)
     try:
         loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
     except ValueError:
         loopback = False
     if not loopback:
         raise ValueError(f"{host[:80]!r}: the QA control listens on a loopback address only (127.0.0.1, ::1)")
-    return host, int(port_text)
+    return host, port
 
 
 def _instant(value: Any, what: str) -> datetime:

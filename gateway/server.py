@@ -16,6 +16,7 @@ from twisted.python.failure import Failure
 
 from .config import ServerConfig
 from .esme import EsmeFactory, Gateway, binds
+from .metrics import Metrics
 from .steps import StepRunner
 from .service import Service, build
 from .ussd_smpp import UssdSmpp
@@ -35,12 +36,19 @@ class Server:
     gateway: Gateway = field(init=False)
     factories: list[EsmeFactory] = field(default_factory=list)
     _sweeper: task.LoopingCall | None = None
+    http: Any = None  # the HTTP mapping (gateway.ussd_http.HttpUssd) when --http is given
+    metrics: Any = field(init=False)
+    _http_port: Any = None
+    _ops_port: Any = None
 
     def __post_init__(self) -> None:
         config = self.service.config
         runner = StepRunner(self.reactor, config.workers)
         mappings = {link.centre: UssdSmpp(config.dialect(link.dialect), link.centre) for link in config.smpp}
         self.gateway = Gateway(self.service.engine, runner, mappings)
+        self.metrics = Metrics(self)
+        self.gateway.observe = self.metrics.step_seconds.labels("smpp").observe
+        self.service.engine.on_aborted = self.metrics.step_aborted
 
     def start(self) -> None:
         self.gateway.runner.start()
@@ -57,22 +65,50 @@ class Server:
             self.reactor.listenTCP(port, QaFactory(QaControl(self)), interface=host)
             log.warning("QA CONTROL OPEN on %s:%d: whoever reaches it replaces the accounts and the clock "
                         "(ussd serve --qa: for QA set-ups only)", host, port)
+        from .http import OpsResource, site
+
+        ops = OpsResource(self)
+        if self.service.config.ops is not None:
+            host, port = self.service.config.ops
+            self._ops_port = self.reactor.listenTCP(port, site(ops, self.metrics), interface=host)
+            log.info("metrics and health on %s:%d (GET /metrics, /healthz)", host, port)
+        if self.service.config.http is not None:
+            self._listen_http(*self.service.config.http, ops=None if self._ops_port is not None else ops)
         self._sweeper = task.LoopingCall(self._sweep)
         self._sweeper.clock = self.reactor
         self._sweeper.start(SWEEP_EVERY_S, now=False).addErrback(
             lambda failure: log.error("the sweeper stopped: %s", failure.getErrorMessage()))
 
+    def _listen_http(self, host: str, port: int, ops: Any) -> None:
+        from .http import UssdResource, access_from, site
+        from .ussd_http import HttpUssd
+
+        def phone_rule(code: str) -> Any:
+            service = self.service.engine.menus.services.get(code)
+            return service.phone if service is not None else None
+
+        access = access_from(self.service.config.http_allow)
+        self.http = HttpUssd(phone_rule, self.reactor.seconds, self.service.config.idle_timeout)
+        resource_ = UssdResource(self, access, self.http, ops)
+        self.metrics.adapters["http"] = resource_.stats
+        self._http_port = self.reactor.listenTCP(port, site(resource_, self.metrics), interface=host)
+        log.info("HTTP on %s:%d (POST /ussd, /ussd/json, /ussd/notify)%s", host, port,
+                 "" if access.secret else "; no shared secret: anyone who reaches it may ask")
+
     def replace_service(self, service: Service) -> None:
         """Serve ``service`` from now on (the QA control's ``load``); the old one is closed."""
         old, self.service = self.service, service
         self.gateway.engine = service.engine
+        service.engine.on_aborted = self.metrics.step_aborted
         old.close()
 
     def _sweep(self) -> defer.Deferred[Any]:
         """Dialogues idle or too long leave the session store (a failure is logged, and the next
         sweep tries again: the LoopingCall must not die of it)."""
         sessions = self.service.sessions
-        return self.gateway.runner.run("_sweep", sessions.sweep).addErrback(
+        if self.http is not None:
+            self.http.sweep()
+        return self.gateway.runner.run("_sweep", sessions.sweep).addCallback(self.metrics.timed_out.inc).addErrback(
             lambda failure: log.error("a sweep failed: %s", failure.getErrorMessage()))
 
     @defer.inlineCallbacks
@@ -80,6 +116,8 @@ class Server:
         """Stop taking new dialogues, let running steps finish (up to ``deadline`` seconds), unbind."""
         log.info("stopping: no new dialogues; %d step(s) running", self.gateway.runner.pending)
         self.gateway.taking = False
+        if self._http_port is not None:
+            self._http_port.stopListening()
         if self._sweeper is not None and self._sweeper.running:
             self._sweeper.stop()
         finished = yield self.gateway.runner.drained(deadline)
@@ -98,6 +136,8 @@ class Server:
                     link.transport.loseConnection()
         yield deferToThread(self.gateway.runner.stop)  # joins the workers: off the reactor thread
         self.service.close()
+        if self._ops_port is not None:
+            self._ops_port.stopListening()
 
 
 def settle_heap() -> None:
@@ -114,8 +154,8 @@ def serve(config: ServerConfig) -> int:
 
     service = build(config)
     settle_heap()
-    if not config.smpp:
-        log.warning("no SMPP bind configured (--smpp or smpp: in --config): nothing will reach the service")
+    if not config.smpp and config.http is None:
+        log.warning("no SMPP bind and no HTTP (--smpp, --http or --config): nothing will reach the service")
     server = Server(service, reactor)
     stopping: list[bool] = []
     failed: list[str] = []

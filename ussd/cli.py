@@ -233,6 +233,25 @@ def _run_transcript(path: Path, via: tuple[tuple[str, int], tuple[str, int]] | N
     return result.passed
 
 
+def listen_arg(text: str) -> tuple[str, int]:
+    from gateway.config import parse_host_port
+
+    try:
+        return parse_host_port(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def cidr_arg(text: str) -> str:
+    import ipaddress
+
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a network as 10.0.0.0/8 or 2001:db8::/32, found {text[:60]!r}") from None
+    return text
+
+
 def qa_arg(text: str) -> tuple[str, int]:
     from gateway.qa import parse_qa_address
 
@@ -285,7 +304,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     config = with_overrides(config, smpp=links or None, db=args.db, menus=tuple(args.menus) if args.menus else None,
                             idle_timeout=args.idle_timeout, max_duration=args.max_duration, at=args.at,
-                            demo=True if args.demo else None, workers=args.workers, qa=args.qa)
+                            demo=True if args.demo else None, workers=args.workers, qa=args.qa, http=args.http, ops=args.ops,
+                            http_allow=tuple(args.http_allow) if args.http_allow else None)
     try:
         return serve(config)
     except MenuError as exc:
@@ -347,6 +367,12 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--at", type=instant_arg, help="freeze the engine's clock at this instant (QA set-ups)")
     serve.add_argument("--demo", action="store_true", help="fill an empty store with the demo population")
     serve.add_argument("--workers", type=workers_arg, metavar="N", help="engine steps run on N threads (1 to 256; default 8)")
+    serve.add_argument("--http", type=listen_arg, metavar="HOST:PORT",
+                       help="answer POST /ussd (forms: CON/END), /ussd/json and /ussd/notify here (see docs/http.md)")
+    serve.add_argument("--http-allow", action="append", type=cidr_arg, metavar="CIDR",
+                       help="answer HTTP only from these networks (repeatable; default: any)")
+    serve.add_argument("--ops", type=listen_arg, metavar="HOST:PORT",
+                       help="GET /metrics and /healthz on this port of their own (default: on the --http port)")
     serve.add_argument("--qa", type=qa_arg, metavar="HOST:PORT",
                        help="open the QA control on this loopback address (what `ussd transcript --qa` drives; "
                             "it replaces accounts and clock: QA set-ups only)")

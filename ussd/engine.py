@@ -256,6 +256,9 @@ class Engine:
         self.clock = clock  # wall time for events that do not say when they happened
         self.new_id = new_id
         self.machines = {number: ServiceMachine(s) for number, s in menus.services.items()}
+        #: Told of every step ended because it could not run (a store outage, a menu past its
+        #: bounds): the gateway counts them by kind.
+        self.on_aborted: Callable[[Exception], None] | None = None
         self._envs: dict[tuple[str, str], RenderEnv] = {}
 
     # -- the four events ---------------------------------------------------------------------
@@ -584,6 +587,8 @@ class Engine:
         else:  # a menu mistake: the operator must hear of it
             log.error("dialogue %s of %s ended at %s: %s", record.id, record.msisdn, record.state, exc)
         self.sessions.delete(record.id)
+        if self.on_aborted is not None:
+            self.on_aborted(exc)
         return self._said(sm, record.id, "error", lang if lang in sm.service.languages else record.lang, ERROR_SCREEN)
 
     def _said(self, sm: ServiceMachine, session_id: str, message: str, lang: str | None,

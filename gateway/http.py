@@ -1,0 +1,281 @@
+"""The gateway's HTTP side on Twisted web: ``POST /ussd`` (the aggregators' form convention),
+``POST /ussd/json``, and ``POST /ussd/notify`` (the end-of-session notice some aggregators send).
+
+A thin shell around :mod:`gateway.ussd_http`: the request is bounded (body, fields) and checked
+(the shared secret, the allowed networks) before anything reaches a subscriber's data; the step
+runs on the same worker threads as SMPP's (one dialogue's steps in order), never on the reactor.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+import ipaddress
+import logging
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Final, Sequence
+from urllib.parse import parse_qsl
+
+from twisted.internet import defer
+from twisted.python.failure import Failure
+from twisted.web import resource, server
+
+from ussd.engine import Engine, Response
+
+from .esme import new_stats
+from .metrics import CONTENT_TYPE_LATEST, health
+from .steps import StepSkipped
+from .ussd_http import Bad, Begin, HttpUssd, Repeat, Reply, form_body, json_body, session_key
+
+if TYPE_CHECKING:
+    from .server import Server
+
+log = logging.getLogger("ussd.http")
+
+#: The largest request body read; past it, 413 before the rest is read.
+MAX_BODY: Final = 16 * 1024
+#: The environment variable holding the shared secret (``--http`` requests must carry it).
+SECRET_ENV: Final = "USSD_HTTP_SECRET"
+
+
+class BoundedRequest(server.Request):
+    """A request whose body stops being kept past :data:`MAX_BODY` octets (then answered 413),
+    and whose answer's status is counted (``ussd_http_responses_total``)."""
+
+    too_large = False
+    _received = 0
+
+    def finish(self) -> None:
+        metrics = getattr(getattr(self, "site", None), "metrics", None)
+        if metrics is not None and not self.finished:
+            metrics.http.labels(str(self.code)).inc()
+        super().finish()
+
+    def gotLength(self, length: int | None) -> None:
+        if length is not None and length > MAX_BODY:
+            self.too_large = True
+        super().gotLength(None if self.too_large else length)
+
+    def handleContentChunk(self, data: bytes) -> None:
+        self._received += len(data)
+        if self._received > MAX_BODY:
+            self.too_large = True
+        if not self.too_large:
+            super().handleContentChunk(data)
+
+
+@dataclass(frozen=True)
+class HttpAccess:
+    """Who may ask: the shared secret (None: anyone with the network's leave) and the networks
+    requests may come from (none given: any)."""
+
+    secret: str | None = None
+    allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+
+    def refusal(self, request: server.Request) -> str | None:
+        """Why ``request`` may not reach a subscriber's data, or None."""
+        host = getattr(request.getClientAddress(), "host", "")
+        if self.allow:
+            try:
+                address = ipaddress.ip_address(host)
+            except ValueError:
+                return "the client's address is not an IP address"
+            if not any(address in network for network in self.allow):
+                return f"{host} is outside the allowed networks"
+        if self.secret is not None:
+            given: bytes | None = request.requestHeaders.getRawHeaders(b"x-ussd-secret", [None])[0]
+            if given is None:
+                values = request.args.get(b"secret") if request.args else None
+                given = values[0] if values else None
+            if given is None or not hmac.compare_digest(given, self.secret.encode("utf-8")):
+                return "no valid secret (header X-Ussd-Secret or query secret)"
+        return None
+
+
+def access_from(allow: Sequence[str], env: dict[str, str] | None = None) -> HttpAccess:
+    """The access rules: the secret from the environment, the networks as CIDRs (ValueError)."""
+    secret = (os.environ if env is None else env).get(SECRET_ENV) or None
+    return HttpAccess(secret, tuple(ipaddress.ip_network(cidr, strict=False) for cidr in allow))
+
+
+class UssdResource(resource.Resource):
+    """The three endpoints, on one running server."""
+
+    isLeaf = True
+
+    def __init__(self, owner: "Server", access: HttpAccess, mapping: HttpUssd, ops: "OpsResource | None" = None) -> None:
+        super().__init__()
+        self.owner = owner
+        self.access = access
+        self.mapping = mapping
+        #: /metrics and /healthz here too, when they have no port of their own.
+        self.ops = ops
+        self.stats = new_stats()
+        #: Requests waiting for the answer of a step already asked (an aggregator's retry).
+        self._waiting: dict[str, list[tuple[server.Request, Callable[[Response], bytes]]]] = {}
+
+    @property
+    def engine(self) -> Engine:
+        return self.owner.service.engine
+
+    def render_GET(self, request: server.Request) -> Any:
+        if self.ops is not None and request.path.rstrip(b"/") in OpsResource.PATHS:
+            return self.ops.render_GET(request)
+        return self._plain(request, 405, "use POST")
+
+    def render_POST(self, request: server.Request) -> Any:
+        try:
+            return self._post(request)
+        except Exception as exc:  # a bug here costs one request's answer, never a traceback page
+            log.error("HTTP request failed: %s: %s", type(exc).__name__, exc)
+            return self._plain(request, 500, f"internal error: {type(exc).__name__}")
+
+    def _post(self, request: server.Request) -> Any:
+        path = request.path.rstrip(b"/")
+        if path not in (b"/ussd", b"/ussd/json", b"/ussd/notify"):
+            return self._plain(request, 404, "no such endpoint: POST /ussd, /ussd/json or /ussd/notify")
+        if getattr(request, "too_large", False):
+            return self._plain(request, 413, f"body larger than {MAX_BODY} octets")
+        refused = self.access.refusal(request)
+        if refused is not None:
+            log.warning("HTTP request refused: %s", refused)
+            return self._plain(request, 403, refused)
+        body = request.content.read(MAX_BODY + 1) if request.content is not None else b""
+        if path == b"/ussd/json":
+            return self._step(request, self.mapping.receive_json(body), json_body, "application/json")
+        try:
+            fields = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False,
+                                    max_num_fields=16))
+        except (UnicodeDecodeError, ValueError) as exc:
+            return self._plain(request, 400, f"body: not a form ({str(exc)[:60]})")
+        if path == b"/ussd/notify":
+            return self._notified(request, fields)
+        return self._step(request, self.mapping.receive_form(fields), form_body, "text/plain; charset=utf-8")
+
+    # -- a step --------------------------------------------------------------------------------
+
+    def _step(self, request: server.Request, event: Any, body: Callable[[Response], bytes], kind: str) -> Any:
+        if isinstance(event, Bad):
+            return self._plain(request, event.status, event.reason)
+        request.setHeader(b"content-type", kind.encode("ascii"))
+        if isinstance(event, Repeat):
+            answer = self.mapping.last_answer(event.session)
+            if answer is not None:
+                return body(answer)
+            self._waiting.setdefault(event.session, []).append((request, body))
+            return server.NOT_DONE_YET
+        gateway = self.owner.gateway
+        if isinstance(event, Begin) and not gateway.taking:
+            self.mapping.forget(event.session)
+            self.stats["refused"] += 1
+            return self._plain(request, 503, "stopping: not taking new dialogues")
+        if gateway.runner.full:
+            self.stats["refused"] += 1
+            return self._plain(request, 503, f"{gateway.runner.pending} steps waiting: too many")
+        self.stats["begun" if isinstance(event, Begin) else "replies"] += 1
+        engine = self.engine
+        if isinstance(event, Begin):
+            lang = gateway.lang
+            step: Callable[[], Response] = lambda: engine.begin(event.msisdn, event.code, session_id=event.session,
+                                                                lang=lang)
+        else:
+            assert isinstance(event, Reply)
+            text = event.text
+            step = lambda: engine.reply(event.session, text)
+        done: defer.Deferred[Response] = gateway.runner.run(event.session, step)
+        done.addErrback(self._failed, event.session)
+        done.addCallback(self._answered, event.session, request, body, time.monotonic())
+        return server.NOT_DONE_YET
+
+    def _failed(self, failure: Failure, key: str) -> Response:
+        """A step that could not run: the dialogue ends on the service's "unavailable"."""
+        self.stats["faults"] += 1
+        if not failure.check(StepSkipped):
+            log.error("an engine step failed: %s: %s", failure.type.__name__, failure.getErrorMessage())
+        self.owner.gateway.runner.run(key, lambda: self.engine.abort(key))
+        return self.engine.unavailable(key)
+
+    def _answered(self, response: Response, key: str, request: server.Request,
+                  body: Callable[[Response], bytes], arrived: float) -> None:
+        self.mapping.answered(key, response)
+        if response.end:
+            self.stats["ended"] += 1
+        if self.owner.metrics is not None:
+            self.owner.metrics.step_seconds.labels("http").observe(time.monotonic() - arrived)
+        for waiting, waiting_body in [(request, body), *self._waiting.pop(key, [])]:
+            if not waiting.finished and not getattr(waiting, "_disconnected", False):
+                waiting.write(waiting_body(response))
+                waiting.finish()
+
+    def _notified(self, request: server.Request, fields: dict[str, str]) -> bytes:
+        """An aggregator's notice that a session ended: logged; the dialogue, if open, forgotten."""
+        session = fields.get("sessionId", "")[:128]
+        if not session:
+            return self._plain(request, 400, "sessionId: missing")
+        key = session_key(session)
+        known = self.mapping.forget(key)
+        if known:
+            self.stats["aborts"] += 1
+            self.owner.gateway.runner.run(key, lambda: self.engine.abort(key))
+        log.info("session %s ended at the aggregator: %s", session, fields.get("status", "")[:40],
+                 extra={"fields": {"known": known, "error": fields.get("errorMessage", "")[:80]}})
+        return self._plain(request, 200, "OK")
+
+    @staticmethod
+    def _plain(request: server.Request, status: int, text: str) -> bytes:
+        request.setResponseCode(status)
+        request.setHeader(b"content-type", b"text/plain; charset=utf-8")
+        return (text + "\n").encode("utf-8")
+
+
+def access_line(timestamp: str, request: server.Request) -> str:
+    """One access-log line: who, what, the status. Never the query string: it may carry the
+    shared secret (``?secret=``), and nothing else in it is the log's business."""
+    host = getattr(request.getClientAddress(), "host", "-")
+    path = request.path.decode("ascii", "replace")[:80]
+    return f'{host} "{request.method.decode("ascii", "replace")} {path}" {request.code} {request.sentLength or 0}'
+
+
+class OpsResource(resource.Resource):
+    """``GET /metrics`` (the Prometheus text format) and ``GET /healthz`` (200 when the store
+    answers and every configured bind is bound; 503 and the reasons when not)."""
+
+    isLeaf = True
+    PATHS = (b"/metrics", b"/healthz")
+    #: How long the store has to answer a health check.
+    STORE_WAIT_S = 2.0
+
+    def __init__(self, owner: "Server") -> None:
+        super().__init__()
+        self.owner = owner
+
+    def render_GET(self, request: server.Request) -> Any:
+        path = request.path.rstrip(b"/")
+        if path == b"/metrics":
+            request.setHeader(b"content-type", CONTENT_TYPE_LATEST.encode("ascii"))
+            return self.owner.metrics.exposition()
+        if path != b"/healthz":
+            return UssdResource._plain(request, 404, "no such endpoint: GET /metrics or /healthz")
+        store = self.owner.service.store
+        checked = self.owner.gateway.runner.run("_health", lambda: store.get("0"))
+        checked.addTimeout(self.STORE_WAIT_S, self.owner.reactor)
+        checked.addCallbacks(lambda _: (True, ""), lambda failure: (False, failure.getErrorMessage()[:120] or
+                                                                   failure.type.__name__))
+        checked.addCallback(lambda outcome: self._healthz(request, *outcome))
+        return server.NOT_DONE_YET
+
+    def _healthz(self, request: server.Request, store_up: bool, reason: str) -> None:
+        if request.finished or getattr(request, "_disconnected", False):
+            return
+        healthy, reasons = health(self.owner, store_up, reason)
+        request.write(UssdResource._plain(request, 200 if healthy else 503, "ok" if healthy else "; ".join(reasons)))
+        request.finish()
+
+
+def site(resource_: resource.Resource, metrics: Any = None) -> server.Site:
+    made = server.Site(resource_, logFormatter=access_line)
+    made.requestFactory = BoundedRequest
+    made.displayTracebacks = False
+    made.metrics = metrics  # type: ignore[attr-defined]
+    return made

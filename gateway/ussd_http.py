@@ -1,0 +1,233 @@
+"""USSD over HTTP, sans-IO: an aggregator's request in, an engine event out; the engine's screen
+in, the answer's body out. No sockets here (the Twisted shell is :mod:`gateway.http`).
+
+Two conventions:
+
+- **Forms** (Africa's Talking's, the one most USSD developers know): ``sessionId``,
+  ``serviceCode``, ``phoneNumber``, ``networkCode``, ``text``; ``text`` is empty on the first
+  request, then every reply of the dialogue so far joined by ``*``. The answer is ``CON text``
+  while the dialogue goes on, ``END text`` when it ends. Since a reply may itself hold a ``*``, the
+  adapter remembers the text it has already answered and takes only what was added after it. A
+  request with the text already answered is a repeat (an aggregator's retry): it gets the same
+  answer and runs nothing (no second debit). Digits dialled after the short code
+  (``*122*1#``) may come in ``serviceCode`` or, on the first request, in ``text``.
+- **JSON**: ``{"session", "msisdn", "code", "input"}`` in (``input`` the new reply only, absent on
+  the first request), ``{"text", "end", "screen", "page", "pages", "coding"}`` out.
+
+Numbers come as aggregators send them (``+2250701020304``, ``2250701020304``, ``0701020304``) and
+are read by the dialled service's own phone rule. Every field is bounded; what is wrong is said in
+one line (:class:`Bad`), never with a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Callable, Final, Mapping, Union
+
+from ussd.engine import Response
+from ussd.inputs import normalise_phone
+from ussd.loader import split_short_code
+from ussd.model import PhoneRule
+
+#: The longest value of each field read; past it the request is refused (400).
+MAX_SESSION_ID: Final = 128
+MAX_CODE: Final = 64
+MAX_PHONE: Final = 32
+MAX_NETWORK_CODE: Final = 32
+#: ``text`` grows with the dialogue (every reply, joined): 30 replies of a whole USSD string.
+MAX_TEXT: Final = 8192
+#: Dialogues the adapter remembers at once (the oldest forgotten first, past this).
+MAX_DIALOGUES: Final = 200_000
+
+
+@dataclass(frozen=True, slots=True)
+class Begin:
+    session: str
+    msisdn: str
+    code: str  # with the digits dialled after the short code, as ``*122*1#``
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    session: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Repeat:
+    """The request of a step already asked: its answer (or the one on its way) again."""
+
+    session: str
+
+
+@dataclass(frozen=True, slots=True)
+class Bad:
+    """A request refused: the HTTP status and one line saying why."""
+
+    status: int
+    reason: str
+
+
+Event = Union[Begin, Reply, Repeat, Bad]
+
+
+def session_key(session_id: str) -> str:
+    """The engine's session id of an HTTP dialogue (the aggregator's id, namespaced)."""
+    return f"http:{session_id}"
+
+
+def _field(fields: Mapping[str, str], name: str, limit: int, required: bool = True) -> str | Bad:
+    value = fields.get(name)
+    if value is None or (required and not value.strip()):
+        if not required:
+            return ""
+        return Bad(400, f"{name}: missing")
+    if len(value) > limit:
+        return Bad(400, f"{name}: {len(value)} characters, at most {limit}")
+    if not value.isprintable():
+        return Bad(400, f"{name}: holds a control character")
+    return value
+
+
+@dataclass
+class _Seen:
+    """What the adapter knows of one form dialogue: the text it was last asked with, and the
+    answer to it (None while the step runs)."""
+
+    asked: str
+    answer: Response | None = None
+    touched: float = 0.0
+
+
+@dataclass
+class HttpUssd:
+    """The form and JSON conventions, and each form dialogue's text answered so far.
+    ``phone_rule(service)``: the phone rule of a service (None: no such service). ``clock`` and
+    ``idle_timeout`` forget dialogues nobody asks about any more (:meth:`sweep`). Used by one
+    thread (the reactor's)."""
+
+    phone_rule: Callable[[str], PhoneRule | None]
+    clock: Callable[[], float]
+    idle_timeout: float = 60.0
+    limit: int = MAX_DIALOGUES
+    _seen: "OrderedDict[str, _Seen]" = field(default_factory=OrderedDict)
+
+    # -- forms ---------------------------------------------------------------------------------
+
+    def receive_form(self, fields: Mapping[str, str]) -> Event:
+        values: list[str] = []
+        for name, limit, required in (("sessionId", MAX_SESSION_ID, True), ("serviceCode", MAX_CODE, True),
+                                      ("phoneNumber", MAX_PHONE, True), ("networkCode", MAX_NETWORK_CODE, False),
+                                      ("text", MAX_TEXT, False)):
+            value = _field(fields, name, limit, required)
+            if isinstance(value, Bad):
+                return value
+            values.append(value)
+        session, code, phone, _network, text = values
+        key = session_key(session)
+        seen = self._seen.get(key)
+        if seen is None:
+            return self._begin(key, code, phone, text.split("*") if text else [])
+        seen.touched = self.clock()
+        self._seen.move_to_end(key)
+        if text == seen.asked:
+            return Repeat(key)
+        if seen.answer is None:
+            return Bad(409, "sessionId: this session's previous step is still being answered")
+        if seen.answer.end:
+            return Bad(400, "sessionId: this dialogue has ended")
+        if seen.asked and not text.startswith(seen.asked + "*"):
+            return Bad(400, "text: does not continue the replies this session has given")
+        added = text[len(seen.asked) + 1:] if seen.asked else text
+        seen.asked, seen.answer = text, None
+        return Reply(key, added)
+
+    def answered(self, key: str, response: Response) -> None:
+        """The engine's answer to the last step of ``key`` (kept for a repeat of it)."""
+        seen = self._seen.get(key)
+        if seen is not None:
+            seen.answer = response
+
+    def last_answer(self, key: str) -> Response | None:
+        seen = self._seen.get(key)
+        return seen.answer if seen is not None else None
+
+    def forget(self, key: str) -> bool:
+        """The aggregator said the session ended; True if it was known."""
+        return self._seen.pop(key, None) is not None
+
+    def sweep(self) -> int:
+        """Forget dialogues idle past the timeout; returns how many."""
+        horizon = self.clock() - self.idle_timeout
+        dropped = 0
+        while self._seen:
+            key, seen = next(iter(self._seen.items()))
+            if seen.touched > horizon:
+                break
+            del self._seen[key]
+            dropped += 1
+        return dropped
+
+    def _begin(self, key: str, code: str, phone: str, dialled: list[str]) -> Event:
+        parsed = split_short_code(code)
+        if parsed is None:
+            return Bad(400, f"serviceCode: {code[:20]!r} is not a USSD code (as #122# or *122*1#)")
+        service, path = parsed
+        rule = self.phone_rule(service)
+        if rule is None:
+            return Bad(404, f"serviceCode: no service answers {code[:20]!r}")
+        msisdn = normalise_phone(phone, rule)
+        if msisdn is None:
+            return Bad(400, f"phoneNumber: {phone[:20]!r} is not a number of +{rule.country_code}")
+        path = path + [p for p in dialled if p]
+        if len(self._seen) >= self.limit:
+            self._seen.popitem(last=False)
+        self._seen[key] = _Seen("*".join(dialled), None, self.clock())
+        full = f"*{service}*{'*'.join(path)}#" if path else code.strip()
+        return Begin(key, msisdn, full)
+
+    # -- JSON ----------------------------------------------------------------------------------
+
+    def receive_json(self, body: bytes) -> Event:
+        try:
+            message = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            return Bad(400, "body: not JSON")
+        if not isinstance(message, dict):
+            return Bad(400, "body: expected an object {session, msisdn, code, input}")
+        unknown = sorted(set(message) - {"session", "msisdn", "code", "input"})
+        if unknown:
+            return Bad(400, f"body: unknown key {unknown[0][:20]!r} (expected session, msisdn, code, input)")
+        fields: dict[str, str] = {}
+        for name, limit, required in (("session", MAX_SESSION_ID, True), ("msisdn", MAX_PHONE, True),
+                                      ("code", MAX_CODE, True), ("input", MAX_TEXT, False)):
+            value = message.get(name)
+            if value is None and not required:
+                continue
+            if not isinstance(value, str):
+                return Bad(400, f"{name}: expected a string" if value is not None else f"{name}: missing")
+            checked = _field({name: value}, name, limit, required)
+            if isinstance(checked, Bad):
+                return checked
+            fields[name] = checked
+        key = session_key(fields["session"])
+        if "input" not in fields:
+            return self._begin_json(key, fields["code"], fields["msisdn"])
+        return Reply(key, fields["input"])
+
+    def _begin_json(self, key: str, code: str, phone: str) -> Event:
+        begun = self._begin(key, code, phone, [])
+        self._seen.pop(key, None)  # JSON steps say their input: nothing to remember
+        return begun
+
+
+def form_body(response: Response) -> bytes:
+    """``CON text`` or ``END text``, as the form convention answers."""
+    return (("END " if response.end else "CON ") + response.text).encode("utf-8")
+
+
+def json_body(response: Response) -> bytes:
+    return json.dumps({"text": response.text, "end": response.end, "screen": response.screen, "page": response.page,
+                       "pages": response.pages, "coding": response.coding}, ensure_ascii=False).encode("utf-8")

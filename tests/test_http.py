@@ -1,0 +1,296 @@
+"""USSD over HTTP: the sans-IO conventions (gateway.ussd_http) on plain values, and `ussd serve
+--http` as a real process answering real requests on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from accounts.demo import DEMO_ACCOUNTS
+from accounts.importer import read_subscribers
+from accounts.policy import load_policy
+from accounts.store import open_store
+from gateway.ussd_http import (MAX_TEXT, Bad, Begin, HttpUssd, Repeat, Reply, form_body, json_body,
+                               session_key)
+from processes import terminate
+from ussd.engine import Response
+from ussd.model import PhoneRule
+
+ROOT = Path(__file__).resolve().parent.parent
+SUBSCRIBER = "2250701020304"
+
+
+def mapping(now: list[float] | None = None) -> HttpUssd:
+    clock = now if now is not None else [0.0]
+    return HttpUssd(lambda code: PhoneRule() if code == "122" else None, lambda: clock[0], idle_timeout=60)
+
+
+def form(text: str = "", session: str = "s1", phone: str = "+2250701020304", code: str = "#122#") -> dict[str, str]:
+    return {"sessionId": session, "serviceCode": code, "phoneNumber": phone, "networkCode": "61201", "text": text}
+
+
+SCREEN = Response(session_key("s1"), "1. Solde", False)
+
+
+# -- the form convention, sans-IO -----------------------------------------------------------------
+
+def test_a_form_dialogue_takes_only_what_each_request_adds() -> None:
+    m = mapping()
+    assert m.receive_form(form()) == Begin("http:s1", SUBSCRIBER, "#122#")
+    m.answered("http:s1", SCREEN)
+    assert m.receive_form(form("1")) == Reply("http:s1", "1")
+    m.answered("http:s1", SCREEN)
+    # a reply that itself holds '*': only what follows the text already answered is new
+    assert m.receive_form(form("1*2*3")) == Reply("http:s1", "2*3")
+    m.answered("http:s1", SCREEN)
+    assert m.receive_form(form("1*2*3*")) == Reply("http:s1", "")
+
+
+def test_a_repeated_request_is_a_repeat_not_a_second_step() -> None:
+    m = mapping()
+    m.receive_form(form())
+    assert m.receive_form(form()) == Repeat("http:s1")  # the dial, retried while it runs
+    m.answered("http:s1", SCREEN)
+    assert m.receive_form(form("1")) == Reply("http:s1", "1")
+    assert m.receive_form(form("1")) == Repeat("http:s1")
+    assert m.receive_form(form("1*2")) == Bad(409, "sessionId: this session's previous step is still being answered")
+    m.answered("http:s1", Response("http:s1", "Merci", True))
+    assert m.receive_form(form("1")) == Repeat("http:s1") and m.last_answer("http:s1").end
+    assert m.receive_form(form("1*2")) == Bad(400, "sessionId: this dialogue has ended")
+
+
+def test_a_text_that_does_not_continue_the_dialogue_is_refused() -> None:
+    m = mapping()
+    m.receive_form(form())
+    m.answered("http:s1", SCREEN)
+    m.receive_form(form("1"))
+    m.answered("http:s1", SCREEN)
+    event = m.receive_form(form("2*1"))
+    assert isinstance(event, Bad) and event.status == 400 and "does not continue" in event.reason
+
+
+@pytest.mark.parametrize("phone", ["+2250701020304", "2250701020304", "0701020304", "00225 07 01 02 03 04"])
+def test_numbers_are_read_as_aggregators_send_them(phone: str) -> None:
+    assert mapping().receive_form(form(phone=phone)) == Begin("http:s1", SUBSCRIBER, "#122#")
+
+
+def test_digits_dialled_after_the_short_code_in_the_code_or_the_first_text() -> None:
+    assert mapping().receive_form(form(code="*122*1#")) == Begin("http:s1", SUBSCRIBER, "*122*1#")
+    m = mapping()
+    assert m.receive_form(form("6*2")) == Begin("http:s1", SUBSCRIBER, "*122*6*2#")
+    m.answered("http:s1", SCREEN)
+    assert m.receive_form(form("6*2*1")) == Reply("http:s1", "1")
+
+
+@pytest.mark.parametrize("fields,status,reason", [
+    ({"serviceCode": "#122#", "phoneNumber": "0701020304"}, 400, "sessionId: missing"),
+    (form(code="122"), 400, "is not a USSD code"),
+    (form(code="#999#"), 404, "no service answers"),
+    (form(phone="12345"), 400, "is not a number of +225"),
+    (form(session="x" * 129), 400, "sessionId: 129 characters, at most 128"),
+    (form(text="1" * (MAX_TEXT + 1)), 400, f"text: {MAX_TEXT + 1} characters"),
+    (form(text="1\x00"), 400, "text: holds a control character"),
+])
+def test_bad_forms_are_refused_in_one_line(fields: dict[str, str], status: int, reason: str) -> None:
+    event = mapping().receive_form(fields)
+    assert isinstance(event, Bad) and event.status == status and reason in event.reason
+
+
+def test_sessions_nobody_asks_about_are_forgotten() -> None:
+    now = [0.0]
+    m = mapping(now)
+    m.receive_form(form(session="old"))
+    now[0] = 30.0
+    m.receive_form(form(session="new"))
+    now[0] = 61.0
+    assert m.sweep() == 1 and m.last_answer("http:old") is None
+    assert m.receive_form(form(session="new")) == Repeat("http:new")
+
+
+def test_json_steps_and_their_refusals() -> None:
+    m = mapping()
+    assert m.receive_json(b'{"session": "j", "msisdn": "0701020304", "code": "#122#"}') == Begin("http:j", SUBSCRIBER, "#122#")
+    assert m.receive_json(b'{"session": "j", "msisdn": "0701020304", "code": "#122#", "input": "1*2"}') == Reply("http:j", "1*2")
+    for body, reason in ((b"[", "not JSON"), (b"[]", "expected an object"), (b'{"session": "j"}', "msisdn: missing"),
+                         (b'{"session": 1, "msisdn": "0701020304", "code": "#122#"}', "session: expected a string"),
+                         (b'{"session": "j", "msisdn": "0701020304", "code": "#122#", "x": 1}', "unknown key 'x'")):
+        event = m.receive_json(body)
+        assert isinstance(event, Bad) and event.status == 400 and reason in event.reason, (body, event)
+
+
+def test_answers_are_con_or_end_and_json_says_all() -> None:
+    assert form_body(Response("s", "Menu", False)) == b"CON Menu"
+    assert form_body(Response("s", "Merci", True)) == b"END Merci"
+    assert json.loads(json_body(Response("s", "Crédit", True, "home", 1, 2, "gsm7", 6))) == {
+        "text": "Crédit", "end": True, "screen": "home", "page": 1, "pages": 2, "coding": "gsm7"}
+
+
+FIELD = st.text(max_size=40) | st.sampled_from(["#122#", "*122*1#", "0701020304", "+2250701020304", "1*2", ""])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.dictionaries(st.sampled_from(["sessionId", "serviceCode", "phoneNumber", "networkCode", "text", "x"]),
+                                FIELD, max_size=6), min_size=1, max_size=6))
+def test_any_sequence_of_forms_gets_an_event_and_never_an_exception(requests: list[dict[str, str]]) -> None:
+    m = mapping()
+    for fields in requests:
+        event = m.receive_form(fields)
+        assert isinstance(event, (Begin, Reply, Repeat, Bad))
+        if isinstance(event, (Begin, Reply)):
+            m.answered(event.session, Response(event.session, "x", False))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.binary(max_size=300) | st.recursive(st.none() | st.booleans() | st.integers() | FIELD,
+                                              lambda inner: st.lists(inner, max_size=3)
+                                              | st.dictionaries(st.sampled_from(["session", "msisdn", "code", "input", "y"]),
+                                                                inner, max_size=5), max_leaves=10)
+       .map(lambda v: json.dumps(v).encode()))
+def test_any_json_body_gets_an_event_and_never_an_exception(body: bytes) -> None:
+    assert isinstance(mapping().receive_json(body), (Begin, Reply, Repeat, Bad))
+
+
+# -- `ussd serve --http`, a real process ------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def serving(*args: str, secret: str | None = "s3cret", db: str = "memory:") -> Iterator[str]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "USSD_HTTP_SECRET"}
+    if secret is not None:
+        env["USSD_HTTP_SECRET"] = secret
+    process = subprocess.Popen([sys.executable, "-m", "ussd.cli", "serve", "--http", f"127.0.0.1:{port}", "--db", db,
+                                "--demo", "--at", "2026-11-25T10:00", *args], cwd=ROOT, env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    log: list[str] = []
+    try:
+        for _ in range(200):  # until it listens (bounded)
+            line = process.stderr.readline()
+            log.append(line)
+            if "HTTP on" in line or process.poll() is not None:
+                break
+        assert any("HTTP on" in line for line in log), log
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        terminate(process)
+        out = process.communicate(timeout=10)[1]
+        assert process.returncode == 0, out
+        assert "Traceback" not in "".join(log) + out
+        assert "s3cret" not in "".join(log) + out  # the secret is never logged, even from a query string
+
+
+def post(url: str, data: bytes | dict[str, str], headers: dict[str, str] | None = None) -> tuple[int, str]:
+    body = urllib.parse.urlencode(data).encode() if isinstance(data, dict) else data
+    request = urllib.request.Request(url, body, {"X-Ussd-Secret": "s3cret", **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def test_a_purchase_over_http_with_a_retried_confirmation_is_debited_once(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'accounts.sqlite3'}"
+    with serving(db=db) as url:
+        status, first = post(f"{url}/ussd", form(session="buy"))
+        assert status == 200 and first.startswith("CON #122# Orange")
+        texts = ["6", "6*1", "6*1*1"]
+        answers = [post(f"{url}/ussd", form(text, session="buy"))[1] for text in texts]
+        assert answers[-1].startswith("END ") and "acheté" in answers[-1], answers
+        # the aggregator did not get the last answer and asks again: the same answer, no second debit
+        assert post(f"{url}/ussd", form("6*1*1", session="buy")) == (200, answers[-1])
+    with open_store(db) as store:
+        debits = store.debits(SUBSCRIBER)
+        balance = store.get(SUBSCRIBER).main.balance  # type: ignore[union-attr]
+    before = next(s for s in read_subscribers(DEMO_ACCOUNTS, load_policy().tz) if s.msisdn == SUBSCRIBER).main.balance
+    assert len(debits) == 1 and debits[0].amount > 0
+    assert balance == debits[0].balance == before - debits[0].amount
+
+
+def test_requests_without_the_secret_or_from_elsewhere_reach_no_subscriber() -> None:
+    with serving() as url:
+        assert post(f"{url}/ussd", form(), {"X-Ussd-Secret": "wrong"})[0] == 403
+        request = urllib.request.Request(f"{url}/ussd", urllib.parse.urlencode(form()).encode())
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=30)
+        assert refused.value.code == 403 and "no valid secret" in refused.value.read().decode()
+        status, text = post(f"{url}/ussd?secret=s3cret", form(), {"X-Ussd-Secret": ""})
+        assert status == 403  # an empty header is a wrong secret, not a missing one
+        request = urllib.request.Request(f"{url}/ussd?secret=s3cret", urllib.parse.urlencode(form(session="q")).encode())
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            assert answer.read().decode().startswith("CON #122#")
+    with serving("--http-allow", "10.0.0.0/8") as url:
+        status, text = post(f"{url}/ussd", form())
+        assert status == 403 and "outside the allowed networks" in text
+
+
+def test_malformed_requests_get_a_status_and_one_line() -> None:
+    with serving() as url:
+        assert post(f"{url}/ussd", b"a" * 20_000)[0] == 413
+        status, text = post(f"{url}/ussd", b"\xff\xfe")
+        assert status == 400 and text.count("\n") == 1
+        assert post(f"{url}/ussd/json", b"{")[0] == 400
+        assert post(f"{url}/nowhere", form())[0] == 404
+        status, text = post(f"{url}/ussd", form(phone="12"))
+        assert status == 400 and text.startswith("phoneNumber:")
+        with pytest.raises(urllib.error.HTTPError) as get:
+            urllib.request.urlopen(f"{url}/ussd", timeout=30)
+        assert get.value.code == 405
+        assert post(f"{url}/ussd/notify", {"sessionId": "gone", "status": "Success"}) == (200, "OK\n")
+        status, text = post(f"{url}/ussd/json", json.dumps({"session": "j", "msisdn": "0701020304",
+                                                             "code": "#122#"}).encode())
+        assert status == 200 and json.loads(text)["screen"] == "home"
+
+
+def test_health_names_what_is_down_and_metrics_count_what_was_done() -> None:
+    dead = free_port()  # a centre nobody runs: the bind never comes up
+    with serving("--smpp", f"smpp://gw:pw@127.0.0.1:{dead}") as url:
+        assert post(f"{url}/ussd", form(session="m"))[0] == 200
+        assert post(f"{url}/ussd", form("1", session="m"))[0] == 200
+        assert post(f"{url}/ussd", form(phone="12", session="bad"))[0] == 400
+        with pytest.raises(urllib.error.HTTPError) as unhealthy:
+            urllib.request.urlopen(f"{url}/healthz", timeout=30)
+        assert unhealthy.value.code == 503
+        assert f"smpp smpp://gw@127.0.0.1:{dead} (transceiver): not bound" in unhealthy.value.read().decode()
+        with urllib.request.urlopen(f"{url}/metrics", timeout=30) as answer:
+            assert answer.headers["Content-Type"].startswith("text/plain; version=")
+            figures = answer.read().decode()
+    values = dict(re.findall(r"^(ussd_\S+) (\S+)$", figures, re.M))
+    assert float(values['ussd_dialogues_started_total{adapter="http"}']) == 1
+    assert float(values['ussd_steps_total{adapter="http"}']) == 2
+    assert float(values['ussd_http_responses_total{status="200"}']) == 2
+    assert float(values['ussd_http_responses_total{status="400"}']) == 1
+    assert float(values['ussd_step_seconds_count{adapter="http"}']) == 2
+    assert float(values['ussd_smpp_link_up{centre="127.0.0.1:%d",mode="transceiver"}' % dead]) == 0
+
+
+def test_metrics_and_health_on_a_port_of_their_own_and_not_on_the_public_one() -> None:
+    ops = free_port()
+    with serving("--ops", f"127.0.0.1:{ops}") as url:
+        with urllib.request.urlopen(f"http://127.0.0.1:{ops}/healthz", timeout=30) as answer:
+            assert (answer.status, answer.read().decode()) == (200, "ok\n")
+        with urllib.request.urlopen(f"http://127.0.0.1:{ops}/metrics", timeout=30) as answer:
+            assert "ussd_dialogues_started_total" in answer.read().decode()
+        for path in ("/healthz", "/metrics"):
+            with pytest.raises(urllib.error.HTTPError) as public:
+                urllib.request.urlopen(f"{url}{path}", timeout=30)
+            assert public.value.code == 405
