@@ -8,6 +8,7 @@ Flags given on the command line override the file.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from dataclasses import dataclass, field, replace
@@ -109,6 +110,8 @@ class ServerConfig:
     #: none: any). The shared secret comes from the environment (USSD_HTTP_SECRET).
     http: tuple[str, int] | None = None
     http_allow: tuple[str, ...] = ()
+    #: The shared secret HTTP requests must carry (else USSD_HTTP_SECRET from the environment).
+    http_secret: str | None = field(default=None, repr=False)
     #: GET /metrics and /healthz on a port of their own (else on the HTTP port, if any).
     ops: tuple[str, int] | None = None
     dialects: dict[str, Dialect] = field(default_factory=lambda: dict(DIALECTS))
@@ -146,7 +149,8 @@ def with_overrides(config: ServerConfig, **given: Any) -> ServerConfig:
 # -- the file --------------------------------------------------------------------------------
 
 _TOP: Final = ("menus", "db", "db_timeout", "policy", "catalogue", "timezone", "idle_timeout", "max_duration",
-               "workers", "demo", "at", "smpp", "dialects")
+               "workers", "demo", "at", "smpp", "dialects", "http", "ops")
+_HTTP: Final = ("listen", "secret", "allow")
 _LINK: Final = ("url", "host", "port", "system_id", "password", "system_type", "peer", "dialect", "bind", "window",
                 "enquire_interval", "response_timeout", "reconnect_max")
 _DIALECT: Final = ("base", "begin_ops", "reply_ops", "abort_ops", "ask_op", "end_op", "end_flag_aborts",
@@ -253,6 +257,10 @@ def load_config(path: str | Path, env: dict[str, str] | None = None) -> ServerCo
             given[name] = reader.number(top[name], name)
     if "workers" in top:
         given["workers"] = reader.whole(top["workers"], "workers", 1, 256)
+    if "http" in top:
+        given.update(_http(reader, top["http"]))
+    if "ops" in top:
+        given["ops"] = _listen(reader, top["ops"], "ops")
     if "demo" in top:
         given["demo"] = reader.flag(top["demo"], "demo")
     if "at" in top:
@@ -286,6 +294,44 @@ def load_config(path: str | Path, env: dict[str, str] | None = None) -> ServerCo
     if problems:
         raise ConfigError(problems)
     return with_overrides(ServerConfig(), **given)
+
+
+def _listen(reader: _Reader, node: yaml.Node, what: str) -> tuple[str, int] | None:
+    text = reader.text(node, what)
+    if text is None:
+        return None
+    try:
+        return parse_host_port(text)
+    except ValueError as exc:
+        reader.problem(reader.path, node, f"{what}: {exc}")
+        return None
+
+
+def _http(reader: _Reader, node: yaml.Node) -> dict[str, Any]:
+    """``http: {listen: HOST:PORT, secret: ${USSD_HTTP_SECRET}, allow: [CIDR, ...]}``."""
+    fields = reader.mapping(reader.path, node, _HTTP, "http")
+    if fields is None:
+        return {}
+    values: dict[str, Any] = {}
+    if "listen" not in fields:
+        reader.problem(reader.path, node, "http: give where it listens (listen: HOST:PORT)")
+    else:
+        values["http"] = _listen(reader, fields["listen"], "listen")
+    if "secret" in fields:
+        values["http_secret"] = reader.text(fields["secret"], "secret")
+    if "allow" in fields:
+        allow = fields["allow"]
+        nodes = allow.value if isinstance(allow, yaml.SequenceNode) else [allow]
+        networks = []
+        for item in nodes:
+            text = reader.text(item, "allow")
+            try:
+                ipaddress.ip_network(text or "", strict=False)
+                networks.append(text)
+            except ValueError:
+                reader.problem(reader.path, item, f"allow: expected a network as 10.0.0.0/8, found {excerpt(text or '')}")
+        values["http_allow"] = tuple(n for n in networks if n)
+    return values
 
 
 def _link(reader: _Reader, node: yaml.Node, dialects: dict[str, Dialect]) -> SmppLink | None:

@@ -93,9 +93,10 @@ class HttpAccess:
         return None
 
 
-def access_from(allow: Sequence[str], env: dict[str, str] | None = None) -> HttpAccess:
-    """The access rules: the secret from the environment, the networks as CIDRs (ValueError)."""
-    secret = (os.environ if env is None else env).get(SECRET_ENV) or None
+def access_from(allow: Sequence[str], secret: str | None = None, env: dict[str, str] | None = None) -> HttpAccess:
+    """The access rules: the secret given (the configuration's), else the environment's; the
+    networks as CIDRs (ValueError)."""
+    secret = secret or (os.environ if env is None else env).get(SECRET_ENV) or None
     return HttpAccess(secret, tuple(ipaddress.ip_network(cidr, strict=False) for cidr in allow))
 
 

@@ -87,7 +87,8 @@ class Server:
             service = self.service.engine.menus.services.get(code)
             return service.phone if service is not None else None
 
-        access = access_from(self.service.config.http_allow)
+        config = self.service.config
+        access = access_from(config.http_allow, config.http_secret)
         self.http = HttpUssd(phone_rule, self.reactor.seconds, self.service.config.idle_timeout)
         resource_ = UssdResource(self, access, self.http, ops)
         self.metrics.adapters["http"] = resource_.stats

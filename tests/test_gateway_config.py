@@ -72,6 +72,12 @@ def test_a_good_file_with_secrets_from_the_environment(tmp_path: Path) -> None:
     ("smpp:\n  - {host: h}\n  - {host: h, dialect: umr}\n", (3, 5), "one centre has one dialect"),
     ("dialects:\n  x: {service_type: 'USSD€'}\n", (2, 21), "service_type: SMPP carries it as printable ASCII"),
     ("at: 1066-10-14T09:00\n", (1, 5), "expected a year from 1970 to 9998"),
+    ("http: {secret: x}\n", (1, 7), "http: give where it listens"),
+    ("http: {listen: 'h:0'}\n", (1, 16), "listen: expected HOST:PORT or PORT"),
+    ("http: {listen: 8080, allow: [10.0.0.0/8, nowhere]}\n", (1, 42), "allow: expected a network"),
+    ("http: {listen: 8080, secret: '${NOPE}'}\n", (1, 30), "environment variable NOPE is not set"),
+    ("http: {listen: 8080, port: 1}\n", (1, 22), "unknown key 'port'"),
+    ("ops: 'x:y'\n", (1, 6), "ops: expected HOST:PORT or PORT"),
 ])
 def test_every_problem_names_its_place(tmp_path: Path, text: str, where: tuple[int, int], says: str) -> None:
     path = write(tmp_path, text)
@@ -79,6 +85,15 @@ def test_every_problem_names_its_place(tmp_path: Path, text: str, where: tuple[i
         load_config(path, env={})
     places = [(p.where.path, p.where.line, p.where.column) for p in refused.value.problems]
     assert (str(path), *where) in places and says in str(refused.value), str(refused.value)
+
+
+def test_http_and_ops_from_the_file_with_the_secret_from_the_environment(tmp_path: Path) -> None:
+    text = "http:\n  listen: 0.0.0.0:8080\n  secret: ${USSD_HTTP_SECRET}\n  allow: [10.0.0.0/8, '2001:db8::/32']\nops: 9100\n"
+    config = load_config(write(tmp_path, text), env={"USSD_HTTP_SECRET": "s3cret"})
+    assert (config.http, config.http_secret, config.http_allow, config.ops) == (
+        ("0.0.0.0", 8080), "s3cret", ("10.0.0.0/8", "2001:db8::/32"), ("127.0.0.1", 9100))
+    assert "s3cret" not in repr(config)
+    assert with_overrides(config, http=("127.0.0.1", 1234)).http == ("127.0.0.1", 1234)
 
 
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:

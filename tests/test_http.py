@@ -14,7 +14,7 @@ import urllib.parse
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 from hypothesis import given, settings
@@ -173,7 +173,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(*args: str, secret: str | None = "s3cret", db: str = "memory:") -> Iterator[str]:
+def serving(*args: str, secret: str | None = "s3cret", db: str = "memory:", stop: bool = True) -> Iterator[Any]:
+    """``ussd serve --http`` on a free port: yields its URL (and the process, with ``stop=False``:
+    the test stops it); stopped with SIGTERM after, its exit status 0 and no traceback checked."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "USSD_HTTP_SECRET"}
     if secret is not None:
@@ -189,10 +191,11 @@ def serving(*args: str, secret: str | None = "s3cret", db: str = "memory:") -> I
             if "HTTP on" in line or process.poll() is not None:
                 break
         assert any("HTTP on" in line for line in log), log
-        yield f"http://127.0.0.1:{port}"
+        url = f"http://127.0.0.1:{port}"
+        yield url if stop else (url, process)
     finally:
         terminate(process)
-        out = process.communicate(timeout=10)[1]
+        out = process.communicate(timeout=30)[1]
         assert process.returncode == 0, out
         assert "Traceback" not in "".join(log) + out
         assert "s3cret" not in "".join(log) + out  # the secret is never logged, even from a query string
@@ -294,3 +297,61 @@ def test_metrics_and_health_on_a_port_of_their_own_and_not_on_the_public_one() -
             with pytest.raises(urllib.error.HTTPError) as public:
                 urllib.request.urlopen(f"{url}{path}", timeout=30)
             assert public.value.code == 405
+
+
+def test_a_stop_answers_the_step_in_flight_and_takes_no_new_dialogue(pg_url: str) -> None:
+    """SIGTERM while a purchase waits on a row lock: the port stops taking connections, the
+    purchase is answered when the lock goes, the process exits 0, and the debit is made once."""
+    import threading
+    import time
+
+    import psycopg
+
+    with serving(db=pg_url, stop=False) as (url, process):
+        for text in ("", "6", "6*1"):
+            assert post(f"{url}/ussd", form(text, session="stop"))[0] == 200
+        with psycopg.connect(pg_url) as holder:
+            holder.execute("SELECT balance FROM subscribers WHERE msisdn = %s FOR UPDATE", (SUBSCRIBER,))
+            answers: list[tuple[int, str]] = []
+            buying = threading.Thread(target=lambda: answers.append(post(f"{url}/ussd", form("6*1*1", session="stop"))))
+            buying.start()
+            time.sleep(0.5)  # the step is waiting on the lock
+            process.terminate()
+            for _ in range(100):  # the port stops listening first (bounded wait)
+                try:
+                    socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])), timeout=1).close()
+                except OSError:
+                    break
+                time.sleep(0.02)
+            else:
+                raise AssertionError("the HTTP port still takes connections while stopping")
+            holder.rollback()
+        buying.join(30)
+        assert process.wait(30) == 0
+    assert answers and answers[0][0] == 200 and answers[0][1].startswith("END ") and "acheté" in answers[0][1]
+    with open_store(pg_url) as store:
+        assert len(store.debits(SUBSCRIBER)) == 1
+
+
+def test_a_store_outage_shows_in_health_and_in_the_store_errors(pg_url: str) -> None:
+    from tcp_proxy import TcpProxy
+
+    proxy = TcpProxy(("127.0.0.1", 5432))  # listening
+    try:
+        with serving(db=proxy.url(pg_url)) as url:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=30) as answer:
+                assert answer.status == 200
+            proxy.down()
+            status, text = post(f"{url}/ussd", form(session="down"))
+            assert status == 200 and text.startswith("END ") and "indisponible" in text
+            with pytest.raises(urllib.error.HTTPError) as unhealthy:
+                urllib.request.urlopen(f"{url}/healthz", timeout=30)
+            assert unhealthy.value.code == 503 and "account store:" in unhealthy.value.read().decode()
+            with urllib.request.urlopen(f"{url}/metrics", timeout=30) as answer:
+                figures = answer.read().decode()
+            assert re.search(r'^ussd_store_errors_total\{kind="unreachable"\} [1-9]', figures, re.M), figures[-600:]
+            proxy.up()
+            with urllib.request.urlopen(f"{url}/healthz", timeout=30) as answer:
+                assert answer.status == 200
+    finally:
+        proxy.down()
