@@ -23,10 +23,11 @@ from twisted.web import resource, server
 
 from ussd.engine import Engine, Response
 
+from . import openapi
 from .esme import new_stats
 from .metrics import CONTENT_TYPE_LATEST, health
 from .steps import StepSkipped
-from .ussd_http import Bad, Begin, HttpUssd, Repeat, Reply, form_body, json_body, session_key
+from .ussd_http import MAX_SESSION_ID, Bad, Begin, HttpUssd, Repeat, Reply, form_body, json_body, session_key
 
 if TYPE_CHECKING:
     from .server import Server
@@ -120,10 +121,23 @@ class UssdResource(resource.Resource):
     def engine(self) -> Engine:
         return self.owner.service.engine
 
+    def render(self, request: server.Request) -> Any:
+        if request.method not in (b"GET", b"HEAD", b"POST"):
+            return self._not_allowed(request)
+        return super().render(request)
+
+    def _not_allowed(self, request: server.Request) -> bytes:
+        request.setHeader(b"allow", b"POST")
+        return self._plain(request, 405, f"method {request.method.decode('ascii', 'replace')[:10]} not allowed: use POST")
+
     def render_GET(self, request: server.Request) -> Any:
-        if self.ops is not None and request.path.rstrip(b"/") in OpsResource.PATHS:
+        path = request.path.rstrip(b"/")
+        if path == b"/openapi.json":
+            request.setHeader(b"content-type", b"application/json")
+            return openapi.document()
+        if self.ops is not None and path in OpsResource.PATHS:
             return self.ops.render_GET(request)
-        return self._plain(request, 405, "use POST")
+        return self._not_allowed(request)
 
     def render_POST(self, request: server.Request) -> Any:
         try:
@@ -211,9 +225,9 @@ class UssdResource(resource.Resource):
 
     def _notified(self, request: server.Request, fields: dict[str, str]) -> bytes:
         """An aggregator's notice that a session ended: logged; the dialogue, if open, forgotten."""
-        session = fields.get("sessionId", "")[:128]
-        if not session:
-            return self._plain(request, 400, "sessionId: missing")
+        session = fields.get("sessionId", "")
+        if not session.strip() or len(session) > MAX_SESSION_ID:
+            return self._plain(request, 400, f"sessionId: expected 1 to {MAX_SESSION_ID} characters")
         key = session_key(session)
         known = self.mapping.forget(key)
         if known:
