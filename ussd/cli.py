@@ -10,10 +10,12 @@ import argparse
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import NoReturn, Sequence
+from typing import Callable, NoReturn, Sequence, TypeVar
 
 from .loader import MenuError, load_menus
 from .sessions import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_DURATION
+
+T = TypeVar("T")
 
 
 class Parser(argparse.ArgumentParser):
@@ -233,13 +235,18 @@ def _run_transcript(path: Path, via: tuple[tuple[str, int], tuple[str, int]] | N
     return result.passed
 
 
+def _read_arg(parse: Callable[[str], T], text: str) -> T:
+    """``parse(text)`` for argparse: its ValueError's reason becomes the usage error."""
+    try:
+        return parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def listen_arg(text: str) -> tuple[str, int]:
     from gateway.config import parse_host_port
 
-    try:
-        return parse_host_port(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    return _read_arg(parse_host_port, text)
 
 
 def cidr_arg(text: str) -> str:
@@ -255,10 +262,7 @@ def cidr_arg(text: str) -> str:
 def qa_arg(text: str) -> tuple[str, int]:
     from gateway.qa import parse_qa_address
 
-    try:
-        return parse_qa_address(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    return _read_arg(parse_qa_address, text)
 
 
 def workers_arg(text: str) -> int:
@@ -274,10 +278,7 @@ def workers_arg(text: str) -> int:
 def smpp_arg(text: str):  # type: ignore[no-untyped-def]
     from gateway.config import parse_smpp_url
 
-    try:
-        return parse_smpp_url(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    return _read_arg(parse_smpp_url, text)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
