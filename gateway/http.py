@@ -181,13 +181,12 @@ class UssdResource(resource.Resource):
             self._waiting.setdefault(event.session, []).append((request, body))
             return server.NOT_DONE_YET
         gateway = self.owner.gateway
-        if isinstance(event, Begin) and not gateway.taking:
-            self.mapping.forget(event.session)
+        refusal = ("stopping: not taking new dialogues" if isinstance(event, Begin) and not gateway.taking
+                   else f"{gateway.runner.pending} steps waiting: too many" if gateway.runner.full else None)
+        if refusal is not None:
+            self.mapping.retract(event.session)
             self.stats["refused"] += 1
-            return self._plain(request, 503, "stopping: not taking new dialogues")
-        if gateway.runner.full:
-            self.stats["refused"] += 1
-            return self._plain(request, 503, f"{gateway.runner.pending} steps waiting: too many")
+            return self._plain(request, 503, refusal)
         self.stats["begun" if isinstance(event, Begin) else "replies"] += 1
         engine = self.engine
         if isinstance(event, Begin):

@@ -99,6 +99,8 @@ class _Seen:
     asked: str
     answer: Response | None = None
     touched: float = 0.0
+    #: The step before the one being asked, to go back to if that one is refused unrun.
+    before: tuple[str, Response | None] | None = None
 
 
 @dataclass
@@ -141,8 +143,20 @@ class HttpUssd:
         if seen.asked and not text.startswith(seen.asked + "*"):
             return Bad(400, "text: does not continue the replies this session has given")
         added = text[len(seen.asked) + 1:] if seen.asked else text
+        seen.before = (seen.asked, seen.answer)
         seen.asked, seen.answer = text, None
         return Reply(key, added)
+
+    def retract(self, key: str) -> None:
+        """The last event of ``key`` was refused without running (stopping, too many waiting):
+        a dial is forgotten, a reply undone, so the aggregator's retry is asked afresh."""
+        seen = self._seen.get(key)
+        if seen is None:
+            return
+        if seen.before is None:
+            del self._seen[key]
+        else:
+            (seen.asked, seen.answer), seen.before = seen.before, None
 
     def answered(self, key: str, response: Response) -> None:
         """The engine's answer to the last step of ``key`` (kept for a repeat of it)."""

@@ -73,6 +73,18 @@ def test_a_repeated_request_is_a_repeat_not_a_second_step() -> None:
     assert m.receive_form(form("1*2")) == Bad(400, "sessionId: this dialogue has ended")
 
 
+def test_a_step_refused_unrun_is_asked_afresh_when_the_aggregator_retries() -> None:
+    m = mapping()
+    m.receive_form(form())
+    m.retract("http:s1")  # the dial was refused (stopping): its retry is a new dial
+    assert m.receive_form(form()) == Begin("http:s1", SUBSCRIBER, "#122#")
+    m.answered("http:s1", SCREEN)
+    assert m.receive_form(form("1")) == Reply("http:s1", "1")
+    m.retract("http:s1")  # the reply was refused (too many waiting): its retry runs, it does not wait
+    assert m.last_answer("http:s1") == SCREEN
+    assert m.receive_form(form("1")) == Reply("http:s1", "1")
+
+
 def test_a_text_that_does_not_continue_the_dialogue_is_refused() -> None:
     m = mapping()
     m.receive_form(form())
