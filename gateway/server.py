@@ -16,9 +16,11 @@ from twisted.python.failure import Failure
 
 from .config import ServerConfig
 from .esme import EsmeFactory, Gateway, binds
+from .http import OpsResource, UssdResource, access_from, site
 from .metrics import Metrics
 from .steps import StepRunner
 from .service import Service, build
+from .ussd_http import HttpUssd
 from .ussd_smpp import UssdSmpp
 
 log = logging.getLogger("ussd.serve")
@@ -36,8 +38,8 @@ class Server:
     gateway: Gateway = field(init=False)
     factories: list[EsmeFactory] = field(default_factory=list)
     _sweeper: task.LoopingCall | None = None
-    http: Any = None  # the HTTP mapping (gateway.ussd_http.HttpUssd) when --http is given
-    metrics: Any = field(init=False)
+    http: HttpUssd | None = None  # the HTTP mapping, when --http is given
+    metrics: Metrics = field(init=False)
     _http_port: Any = None
     _ops_port: Any = None
 
@@ -58,38 +60,36 @@ class Server:
                 self.factories.append(factory)
                 self.reactor.connectTCP(link.host, link.port, factory, timeout=10)
                 log.info("binding to %s as %s (dialect %s)", link.address, mode, link.dialect)
-        if self.service.config.qa is not None:
-            from .qa import QaControl, QaFactory
-
-            host, port = self.service.config.qa
-            self.reactor.listenTCP(port, QaFactory(QaControl(self)), interface=host)
-            log.warning("QA CONTROL OPEN on %s:%d: whoever reaches it replaces the accounts and the clock "
-                        "(ussd serve --qa: for QA set-ups only)", host, port)
-        from .http import OpsResource, site
-
+        config = self.service.config
+        if config.qa is not None:
+            self._listen_qa(*config.qa)
         ops = OpsResource(self)
-        if self.service.config.ops is not None:
-            host, port = self.service.config.ops
+        if config.ops is not None:
+            host, port = config.ops
             self._ops_port = self.reactor.listenTCP(port, site(ops, self.metrics), interface=host)
             log.info("metrics and health on %s:%d (GET /metrics, /healthz)", host, port)
-        if self.service.config.http is not None:
-            self._listen_http(*self.service.config.http, ops=None if self._ops_port is not None else ops)
+        if config.http is not None:  # /metrics and /healthz there too, unless they have a port of their own
+            self._listen_http(*config.http, ops=None if self._ops_port is not None else ops)
         self._sweeper = task.LoopingCall(self._sweep)
         self._sweeper.clock = self.reactor
         self._sweeper.start(SWEEP_EVERY_S, now=False).addErrback(
             lambda failure: log.error("the sweeper stopped: %s", failure.getErrorMessage()))
 
-    def _listen_http(self, host: str, port: int, ops: Any) -> None:
-        from .http import UssdResource, access_from, site
-        from .ussd_http import HttpUssd
+    def _listen_qa(self, host: str, port: int) -> None:
+        from .qa import QaControl, QaFactory
 
+        self.reactor.listenTCP(port, QaFactory(QaControl(self)), interface=host)
+        log.warning("QA CONTROL OPEN on %s:%d: whoever reaches it replaces the accounts and the clock "
+                    "(ussd serve --qa: for QA set-ups only)", host, port)
+
+    def _listen_http(self, host: str, port: int, ops: OpsResource | None) -> None:
         def phone_rule(code: str) -> Any:
             service = self.service.engine.menus.services.get(code)
             return service.phone if service is not None else None
 
         config = self.service.config
         access = access_from(config.http_allow, config.http_secret)
-        self.http = HttpUssd(phone_rule, self.reactor.seconds, self.service.config.idle_timeout)
+        self.http = HttpUssd(phone_rule, self.reactor.seconds, config.idle_timeout)
         resource_ = UssdResource(self, access, self.http, ops)
         self.metrics.adapters["http"] = resource_.stats
         self._http_port = self.reactor.listenTCP(port, site(resource_, self.metrics), interface=host)

@@ -184,17 +184,26 @@ class HttpUssd:
             dropped += 1
         return dropped
 
-    def _begin(self, key: str, code: str, phone: str, dialled: list[str]) -> Event:
+    def _caller(self, code: str, phone: str, names: tuple[str, str]) -> tuple[str, list[str], str] | Bad:
+        """(service, path dialled, E.164 number) of a request, or why it has none."""
         parsed = split_short_code(code)
         if parsed is None:
-            return Bad(400, f"serviceCode: {code[:20]!r} is not a USSD code (as #122# or *122*1#)")
+            return Bad(400, f"{names[0]}: {code[:20]!r} is not a USSD code (as #122# or *122*1#)")
         service, path = parsed
         rule = self.phone_rule(service)
         if rule is None:
-            return Bad(404, f"serviceCode: no service answers {code[:20]!r}")
+            return Bad(404, f"{names[0]}: no service answers {code[:20]!r}")
         msisdn = normalise_phone(phone, rule)
         if msisdn is None:
-            return Bad(400, f"phoneNumber: {phone[:20]!r} is not a number of +{rule.country_code}")
+            return Bad(400, f"{names[1]}: {phone[:20]!r} is not a number of +{rule.country_code}")
+        return service, path, msisdn
+
+    def _begin(self, key: str, code: str, phone: str, dialled: list[str],
+               names: tuple[str, str] = ("serviceCode", "phoneNumber")) -> Event:
+        caller = self._caller(code, phone, names)
+        if isinstance(caller, Bad):
+            return caller
+        service, path, msisdn = caller
         path = path + [p for p in dialled if p]
         if len(self._seen) >= self.limit:
             self._seen.popitem(last=False)
@@ -228,13 +237,11 @@ class HttpUssd:
             fields[name] = checked
         key = session_key(fields["session"])
         if "input" not in fields:
-            return self._begin_json(key, fields["code"], fields["msisdn"])
-        return Reply(key, fields["input"])
-
-    def _begin_json(self, key: str, code: str, phone: str) -> Event:
-        begun = self._begin(key, code, phone, [])
-        self._seen.pop(key, None)  # JSON steps say their input: nothing to remember
-        return begun
+            begun = self._begin(key, fields["code"], fields["msisdn"], [], ("code", "msisdn"))
+            self._seen.pop(key, None)  # JSON steps say their input: nothing to remember
+            return begun
+        caller = self._caller(fields["code"], fields["msisdn"], ("code", "msisdn"))  # every step says who
+        return caller if isinstance(caller, Bad) else Reply(key, fields["input"])
 
 
 def form_body(response: Response) -> bytes:

@@ -139,7 +139,9 @@ def test_json_steps_and_their_refusals() -> None:
     assert m.receive_json(b'{"session": "j", "msisdn": "0701020304", "code": "#122#", "input": "1*2"}') == Reply("http:j", "1*2")
     for body, reason in ((b"[", "not JSON"), (b"[]", "expected an object"), (b'{"session": "j"}', "msisdn: missing"),
                          (b'{"session": 1, "msisdn": "0701020304", "code": "#122#"}', "session: expected a string"),
-                         (b'{"session": "j", "msisdn": "0701020304", "code": "#122#", "x": 1}', "unknown key 'x'")):
+                         (b'{"session": "j", "msisdn": "0701020304", "code": "#122#", "x": 1}', "unknown key 'x'"),
+                         (b'{"session": "j", "msisdn": "0701020304", "code": "#5*T#*", "input": "1"}', "code: '#5*T#*' is not"),
+                         (b'{"session": "j", "msisdn": "12", "code": "#122#", "input": "1"}', "msisdn: '12' is not")):
         event = m.receive_json(body)
         assert isinstance(event, Bad) and event.status == 400 and reason in event.reason, (body, event)
 
