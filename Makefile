@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/accounts.py
 	$(BIN)/python bench/smpp.py
+	$(BIN)/python bench/http.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .hypothesis

@@ -40,6 +40,14 @@ MAX_BODY: Final = 16 * 1024
 SECRET_ENV: Final = "USSD_HTTP_SECRET"
 
 
+def finish(request: server.Request, body: bytes) -> None:
+    """Answer a request left waiting (NOT_DONE_YET) with its whole body: its length said, so the
+    answer goes in one piece rather than in chunks."""
+    request.setHeader(b"content-length", str(len(body)).encode("ascii"))
+    request.write(body)
+    request.finish()
+
+
 class BoundedRequest(server.Request):
     """A request whose body stops being kept past :data:`MAX_BODY` octets (then answered 413),
     and whose answer's status is counted (``ussd_http_responses_total``)."""
@@ -219,8 +227,7 @@ class UssdResource(resource.Resource):
             self.owner.metrics.step_seconds.labels("http").observe(time.monotonic() - arrived)
         for waiting, waiting_body in [(request, body), *self._waiting.pop(key, [])]:
             if not waiting.finished and not getattr(waiting, "_disconnected", False):
-                waiting.write(waiting_body(response))
-                waiting.finish()
+                finish(waiting, waiting_body(response))
 
     def _notified(self, request: server.Request, fields: dict[str, str]) -> bytes:
         """An aggregator's notice that a session ended: logged; the dialogue, if open, forgotten."""
@@ -283,8 +290,7 @@ class OpsResource(resource.Resource):
         if request.finished or getattr(request, "_disconnected", False):
             return
         healthy, reasons = health(self.owner, store_up, reason)
-        request.write(UssdResource._plain(request, 200 if healthy else 503, "ok" if healthy else "; ".join(reasons)))
-        request.finish()
+        finish(request, UssdResource._plain(request, 200 if healthy else 503, "ok" if healthy else "; ".join(reasons)))
 
 
 def site(resource_: resource.Resource, metrics: Any = None) -> server.Site:

@@ -1,0 +1,28 @@
+"""The HTTP benchmark's baseline: a bare Twisted web resource answering every POST with a fixed
+CON screen, no engine, no store, no thread hop: the transport's own limit here.
+
+    python bench/minimal_http.py PORT
+"""
+
+from __future__ import annotations
+
+import sys
+
+from twisted.internet import reactor
+from twisted.web import resource, server
+
+SCREEN = "CON #122# Orange\n1. Bonus Crédit\n2. Bonus Minutes\n3. Internet\n4. Mon offre\n5. Suivi conso\n6. Options et pass".encode()
+
+
+class Fixed(resource.Resource):
+    isLeaf = True
+
+    def render_POST(self, request: server.Request) -> bytes:
+        request.content.read()
+        request.setHeader(b"content-type", b"text/plain; charset=utf-8")
+        return SCREEN
+
+
+if __name__ == "__main__":
+    reactor.listenTCP(int(sys.argv[1]), server.Site(Fixed()), interface="127.0.0.1")  # type: ignore[attr-defined]
+    reactor.run()  # type: ignore[attr-defined]
