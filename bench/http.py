@@ -32,8 +32,7 @@ from urllib.parse import urlencode
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-# this file's name would hide the standard library's http package from everything imported below
-sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != HERE]
+sys.path[0] = str(ROOT)  # the project first, in bench/'s place: bench/http.py would hide the standard library's http
 
 from twisted.internet import defer, protocol, reactor, task  # noqa: E402
 
@@ -236,14 +235,7 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--concurrency", type=int, default=50)
     p.add_argument("--seconds", type=float, default=10.0)
-    args = p.parse_args()
-    failure: list[Any] = []
-    reactor.callWhenRunning(lambda: bench(args).addErrback(failure.append).addBoth(lambda _: reactor.stop()))
-    reactor.run()
-    if failure:
-        failure[0].printTraceback()
-        return 1
-    return 0
+    return int(_SMPP.on_reactor(bench, p.parse_args()))
 
 
 if __name__ == "__main__":

@@ -7,9 +7,12 @@ CON screen, no engine, no store, no thread hop: the transport's own limit here.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
-from twisted.internet import reactor
-from twisted.web import resource, server
+sys.path[0] = str(Path(__file__).resolve().parent.parent)  # the project first, in bench/'s place: bench/http.py would hide the standard library's http
+
+from twisted.internet import reactor  # noqa: E402
+from twisted.web import resource, server  # noqa: E402
 
 SCREEN = "CON #122# Orange\n1. Bonus Crédit\n2. Bonus Minutes\n3. Internet\n4. Mon offre\n5. Suivi conso\n6. Options et pass".encode()
 

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path[0] = str(ROOT)  # the project first, in bench/'s place: bench/http.py would hide the standard library's http
 
 from twisted.internet import defer, reactor, task  # noqa: E402
 
@@ -144,13 +144,14 @@ def main() -> int:
     p.add_argument("--concurrency", type=int, default=100)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--live", type=int, default=1000)
-    args = p.parse_args()
+    return on_reactor(bench, p.parse_args())
+
+
+def on_reactor(run: Any, args: argparse.Namespace) -> int:
+    """``run(args)`` (a Deferred) on the reactor until it fires; 1 with its traceback if it failed.
+    bench/http.py runs on it too."""
     failure: list[Any] = []
-
-    def run() -> None:
-        bench(args).addErrback(failure.append).addBoth(lambda _: reactor.stop())
-
-    reactor.callWhenRunning(run)
+    reactor.callWhenRunning(lambda: run(args).addErrback(failure.append).addBoth(lambda _: reactor.stop()))
     reactor.run()
     if failure:
         failure[0].printTraceback()
