@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from twisted.internet import protocol, task
+from twisted.internet import defer, protocol, task
 from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 
@@ -62,10 +62,9 @@ class Gateway:
     def deliver(self, link: "EsmeProtocol", request: pdu.Pdu) -> None:
         mapping = self.mappings[link.config.centre]
         event = mapping.receive(request)
-        if isinstance(event, Begin) and not self.taking:
-            event = Refused(pdu.consts.SMPP_ESME_RX_T_APPN, "stopping: not taking new dialogues")
-        elif isinstance(event, (Begin, Reply)) and self.runner.full:
-            event = Refused(pdu.consts.SMPP_ESME_RX_T_APPN, f"{self.runner.pending} steps waiting: too many")
+        refusal = self.refusal(isinstance(event, Begin)) if isinstance(event, (Begin, Reply)) else None
+        if refusal is not None:
+            event = Refused(pdu.consts.SMPP_ESME_RX_T_APPN, refusal)
         if isinstance(event, Refused):
             self.stats["refused"] += 1
             link.session.respond(request, event.status)
@@ -80,19 +79,38 @@ class Gateway:
             self.stats["aborts"] += 1
             self.runner.run(unit.session, lambda: engine.abort(unit.session)).addErrback(self._failed)
             return
-        if isinstance(event, Begin):
-            self.stats["begun"] += 1
-            lang = self.lang
-            step: Callable[[], Response] = lambda: engine.begin(unit.msisdn, event.code, session_id=unit.session,
-                                                                lang=lang)
-        else:
-            self.stats["replies"] += 1
-            text = event.text
-            step = lambda: engine.reply(unit.session, text)
         arrived = time.monotonic()
-        done = self.runner.run(unit.session, step)
-        done.addCallback(lambda response: self.show(link, mapping, response, unit, arrived)).addErrback(
-            self._step_failed, link, mapping, unit)
+        if isinstance(event, Begin):
+            done = self.run_step(unit.session, self.stats, (unit.msisdn, event.code))
+        else:
+            done = self.run_step(unit.session, self.stats, text=event.text)
+        done.addCallback(lambda response: self.show(link, mapping, response, unit, arrived)).addErrback(self._failed)
+
+    def refusal(self, begins: bool) -> str | None:
+        """Why a unit is not taken now, on any adapter: the stop (for a new dialogue), or too many
+        steps waiting; None when it is taken."""
+        if begins and not self.taking:
+            return "stopping: not taking new dialogues"
+        if self.runner.full:
+            return f"{self.runner.pending} steps waiting: too many"
+        return None
+
+    def run_step(self, session: str, stats: dict[str, int], begin: tuple[str, str] | None = None,
+                 text: str = "") -> "defer.Deferred[Response]":
+        """A dialogue's dial (``begin``: its number and the code) or reply, on the workers after
+        its earlier steps, counted in ``stats`` (the adapter's). Fires with the screen; if the
+        step could not run (a bug, or the stop), with the service's "unavailable", the dialogue
+        ended: the subscriber is never left waiting for the network's timer."""
+        engine = self.engine
+        work: Callable[[], Response]
+        if begin is not None:
+            stats["begun"] += 1
+            (msisdn, code), lang = begin, self.lang
+            work = lambda: engine.begin(msisdn, code, session_id=session, lang=lang)
+        else:
+            stats["replies"] += 1
+            work = lambda: engine.reply(session, text)
+        return self.runner.run(session, work).addErrback(self._unavailable, session, stats)
 
     def show(self, link: "EsmeProtocol", mapping: UssdSmpp, response: Response, unit: Unit,
              arrived: float | None = None) -> None:
@@ -119,18 +137,17 @@ class Gateway:
         bound = [s for s in self.senders.get(link.config.centre, []) if s.session.state is State.BOUND]
         return random.choice(bound) if bound else None
 
-    def _step_failed(self, failure: Failure, link: "EsmeProtocol", mapping: UssdSmpp, unit: Unit) -> None:
-        """A step that could not run (a bug, or the stop): the subscriber is not left waiting for
-        the network's timer, but told the service is unavailable, and the dialogue ends."""
-        self._failed(failure)
-        self.runner.run(unit.session, lambda: self.engine.abort(unit.session)).addErrback(self._failed)
-        self.show(link, mapping, self.engine.unavailable(unit.session), unit)
+    def _unavailable(self, failure: Failure, session: str, stats: dict[str, int]) -> Response:
+        self._failed(failure, stats)
+        self.runner.run(session, lambda: self.engine.abort(session)).addErrback(self._failed)
+        return self.engine.unavailable(session)
 
-    def _failed(self, failure: Failure) -> None:
+    def _failed(self, failure: Failure, stats: dict[str, int] | None = None) -> None:
+        stats = self.stats if stats is None else stats
         if failure.check(StepSkipped):
-            self.stats["lost"] += 1
+            stats["lost"] += 1
             return
-        self.stats["faults"] += 1
+        stats["faults"] += 1
         log.error("an engine step failed: %s: %s", failure.type.__name__, failure.getErrorMessage())
 
 

@@ -9,16 +9,14 @@ runs on the same worker threads as SMPP's (one dialogue's steps in order), never
 from __future__ import annotations
 
 import hmac
-import time
 import ipaddress
 import logging
 import os
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Final, Sequence
 from urllib.parse import parse_qsl
 
-from twisted.internet import defer
-from twisted.python.failure import Failure
 from twisted.web import resource, server
 
 from ussd.engine import Engine, Response
@@ -26,8 +24,7 @@ from ussd.engine import Engine, Response
 from . import openapi
 from .esme import new_stats
 from .metrics import CONTENT_TYPE_LATEST, health
-from .steps import StepSkipped
-from .ussd_http import MAX_SESSION_ID, Bad, Begin, HttpUssd, Repeat, Reply, form_body, json_body, session_key
+from .ussd_http import MAX_SESSION_ID, Bad, Begin, HttpUssd, Repeat, form_body, json_body, session_key
 
 if TYPE_CHECKING:
     from .server import Server
@@ -189,34 +186,17 @@ class UssdResource(resource.Resource):
             self._waiting.setdefault(event.session, []).append((request, body))
             return server.NOT_DONE_YET
         gateway = self.owner.gateway
-        refusal = ("stopping: not taking new dialogues" if isinstance(event, Begin) and not gateway.taking
-                   else f"{gateway.runner.pending} steps waiting: too many" if gateway.runner.full else None)
+        refusal = gateway.refusal(isinstance(event, Begin))
         if refusal is not None:
             self.mapping.retract(event.session)
             self.stats["refused"] += 1
             return self._plain(request, 503, refusal)
-        self.stats["begun" if isinstance(event, Begin) else "replies"] += 1
-        engine = self.engine
         if isinstance(event, Begin):
-            lang = gateway.lang
-            step: Callable[[], Response] = lambda: engine.begin(event.msisdn, event.code, session_id=event.session,
-                                                                lang=lang)
+            done = gateway.run_step(event.session, self.stats, (event.msisdn, event.code))
         else:
-            assert isinstance(event, Reply)
-            text = event.text
-            step = lambda: engine.reply(event.session, text)
-        done: defer.Deferred[Response] = gateway.runner.run(event.session, step)
-        done.addErrback(self._failed, event.session)
+            done = gateway.run_step(event.session, self.stats, text=event.text)
         done.addCallback(self._answered, event.session, request, body, time.monotonic())
         return server.NOT_DONE_YET
-
-    def _failed(self, failure: Failure, key: str) -> Response:
-        """A step that could not run: the dialogue ends on the service's "unavailable"."""
-        self.stats["faults"] += 1
-        if not failure.check(StepSkipped):
-            log.error("an engine step failed: %s: %s", failure.type.__name__, failure.getErrorMessage())
-        self.owner.gateway.runner.run(key, lambda: self.engine.abort(key))
-        return self.engine.unavailable(key)
 
     def _answered(self, response: Response, key: str, request: server.Request,
                   body: Callable[[Response], bytes], arrived: float) -> None:
