@@ -114,6 +114,8 @@ class ServerConfig:
     http_secret: str | None = field(default=None, repr=False)
     #: GET /metrics and /healthz on a port of their own (else on the HTTP port, if any).
     ops: tuple[str, int] | None = None
+    #: The secret ``POST /admin/reload`` must carry (else USSD_ADMIN_SECRET; neither: it is off).
+    admin_secret: str | None = field(default=None, repr=False)
     dialects: dict[str, Dialect] = field(default_factory=lambda: dict(DIALECTS))
 
     def dialect(self, name: str) -> Dialect:
@@ -149,7 +151,8 @@ def with_overrides(config: ServerConfig, **given: Any) -> ServerConfig:
 # -- the file --------------------------------------------------------------------------------
 
 _TOP: Final = ("menus", "db", "db_timeout", "policy", "catalogue", "timezone", "idle_timeout", "max_duration",
-               "workers", "demo", "at", "smpp", "dialects", "http", "ops")
+               "workers", "demo", "at", "smpp", "dialects", "http", "ops",
+               "admin_secret")
 _HTTP: Final = ("listen", "secret", "allow")
 _LINK: Final = ("url", "host", "port", "system_id", "password", "system_type", "peer", "dialect", "bind", "window",
                 "enquire_interval", "response_timeout", "reconnect_max")
@@ -261,6 +264,8 @@ def load_config(path: str | Path, env: dict[str, str] | None = None) -> ServerCo
         given.update(_http(reader, top["http"]))
     if "ops" in top:
         given["ops"] = _listen(reader, top["ops"], "ops")
+    if "admin_secret" in top:
+        given["admin_secret"] = reader.text(top["admin_secret"], "admin_secret") or None
     if "demo" in top:
         given["demo"] = reader.flag(top["demo"], "demo")
     if "at" in top:

@@ -35,6 +35,8 @@ log = logging.getLogger("ussd.http")
 MAX_BODY: Final = 16 * 1024
 #: The environment variable holding the shared secret (``--http`` requests must carry it).
 SECRET_ENV: Final = "USSD_HTTP_SECRET"
+#: The environment variable holding the admin secret (``POST /admin/reload`` must carry it).
+ADMIN_SECRET_ENV: Final = "USSD_ADMIN_SECRET"
 
 
 def finish(request: server.Request, body: bytes) -> None:
@@ -90,20 +92,33 @@ class HttpAccess:
             if not any(address in network for network in self.allow):
                 return f"{host} is outside the allowed networks"
         if self.secret is not None:
-            given: bytes | None = request.requestHeaders.getRawHeaders(b"x-ussd-secret", [None])[0]
+            given = request.requestHeaders.getRawHeaders(b"x-ussd-secret", [None])[0]
             if given is None:
                 values = request.args.get(b"secret") if request.args else None
                 given = values[0] if values else None
-            if given is None or not hmac.compare_digest(given, self.secret.encode("utf-8")):
+            if not same_secret(given, self.secret):
                 return "no valid secret (header X-Ussd-Secret or query secret)"
         return None
+
+
+def same_secret(given: bytes | None, secret: str) -> bool:
+    """Whether the secret a request gave is ``secret`` (compared in constant time)."""
+    return given is not None and hmac.compare_digest(given, secret.encode("utf-8"))
 
 
 def access_from(allow: Sequence[str], secret: str | None = None, env: dict[str, str] | None = None) -> HttpAccess:
     """The access rules: the secret given (the configuration's), else the environment's; the
     networks as CIDRs (ValueError)."""
-    secret = secret or (os.environ if env is None else env).get(SECRET_ENV) or None
-    return HttpAccess(secret, tuple(ipaddress.ip_network(cidr, strict=False) for cidr in allow))
+    return HttpAccess(_secret(secret, SECRET_ENV, env), tuple(ipaddress.ip_network(cidr, strict=False) for cidr in allow))
+
+
+def admin_secret_from(secret: str | None = None, env: dict[str, str] | None = None) -> str | None:
+    """The admin secret: the configuration's, else the environment's; None: the admin endpoints are off."""
+    return _secret(secret, ADMIN_SECRET_ENV, env)
+
+
+def _secret(given: str | None, name: str, env: dict[str, str] | None) -> str | None:
+    return given or (os.environ if env is None else env).get(name) or None
 
 
 class UssdResource(resource.Resource):
@@ -153,6 +168,8 @@ class UssdResource(resource.Resource):
 
     def _post(self, request: server.Request) -> Any:
         path = request.path.rstrip(b"/")
+        if self.ops is not None and path in OpsResource.POST_PATHS:
+            return self.ops.render_POST(request)
         if path not in (b"/ussd", b"/ussd/json", b"/ussd/notify"):
             return self._plain(request, 404, "no such endpoint: POST /ussd, /ussd/json or /ussd/notify")
         if getattr(request, "too_large", False):
@@ -244,12 +261,60 @@ class OpsResource(resource.Resource):
 
     isLeaf = True
     PATHS = (b"/metrics", b"/healthz")
+    POST_PATHS = (b"/admin/reload",)
     #: How long the store has to answer a health check.
     STORE_WAIT_S = 2.0
 
-    def __init__(self, owner: "Server") -> None:
+    def __init__(self, owner: "Server", admin_secret: str | None = None) -> None:
         super().__init__()
         self.owner = owner
+        #: None: the admin endpoints answer 403 (nothing configured, nothing open).
+        self.admin_secret = admin_secret
+
+    def render(self, request: server.Request) -> Any:
+        if request.method not in (b"GET", b"HEAD", b"POST"):
+            request.setHeader(b"allow", b"GET, POST")
+            return UssdResource._plain(request, 405, "method not allowed: GET /metrics, /healthz; POST /admin/reload")
+        return super().render(request)
+
+    def render_POST(self, request: server.Request) -> Any:
+        """``POST /admin/reload``: the menus read again (see :meth:`Server.reload`)."""
+        if request.path.rstrip(b"/") not in self.POST_PATHS:
+            return UssdResource._plain(request, 404, "no such endpoint: POST /admin/reload")
+        if self.admin_secret is None:
+            return UssdResource._plain(request, 403, f"admin endpoints are off: no admin secret configured "
+                                                     f"({ADMIN_SECRET_ENV} or admin_secret)")
+        if not same_secret(request.requestHeaders.getRawHeaders(b"x-ussd-admin-secret", [None])[0], self.admin_secret):
+            log.warning("admin request refused: no valid admin secret")
+            return UssdResource._plain(request, 403, "no valid admin secret (header X-Ussd-Admin-Secret)")
+        self.owner.reload("POST /admin/reload").addCallbacks(
+            lambda result: self._reloaded(request, result), lambda failure: self._reload_failed(request, failure))
+        return server.NOT_DONE_YET
+
+    def _reloaded(self, request: server.Request, result: Any) -> None:
+        if result.problems:
+            lines = [f"refused: {len(result.problems)} problem(s); menus {result.version} keep serving",
+                     *result.problems]
+            status = 422
+        elif result.changed:
+            lines, status = [f"reloaded: menus {result.version} for new dialogues; {result.kept} older "
+                             f"version(s) kept for running ones"], 200
+        else:
+            lines, status = [f"unchanged: menus {result.version} already serving"], 200
+        self._answer(request, status, "\n".join(lines))
+
+    def _reload_failed(self, request: server.Request, failure: Any) -> None:
+        from .server import ReloadRunning
+
+        if failure.check(ReloadRunning):
+            self._answer(request, 409, "a reload is already running: ask again when it is done")
+        else:
+            self._answer(request, 500, f"the reload failed: {failure.type.__name__}; the menus in use keep serving")
+
+    @staticmethod
+    def _answer(request: server.Request, status: int, text: str) -> None:
+        if not request.finished and not getattr(request, "_disconnected", False):
+            finish(request, UssdResource._plain(request, status, text))
 
     def render_GET(self, request: server.Request) -> Any:
         path = request.path.rstrip(b"/")
@@ -267,10 +332,8 @@ class OpsResource(resource.Resource):
         return server.NOT_DONE_YET
 
     def _healthz(self, request: server.Request, store_up: bool, reason: str) -> None:
-        if request.finished or getattr(request, "_disconnected", False):
-            return
         healthy, reasons = health(self.owner, store_up, reason)
-        finish(request, UssdResource._plain(request, 200 if healthy else 503, "ok" if healthy else "; ".join(reasons)))
+        self._answer(request, 200 if healthy else 503, "ok" if healthy else "; ".join(reasons))
 
 
 def site(resource_: resource.Resource, metrics: Any = None) -> server.Site:

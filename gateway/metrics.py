@@ -47,6 +47,22 @@ class _Links:
         yield from (up, window, waiting)
 
 
+class _Menus:
+    """The menu version serving new dialogues, and how many older ones running dialogues keep."""
+
+    def __init__(self, server: "Server") -> None:
+        self.server = server
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        engine = self.server.service.engine
+        serving = GaugeMetricFamily("ussd_menus_serving", "1 for the menu version new dialogues begin on",
+                                    labels=["version"])
+        serving.add_metric([engine.version], 1.0)
+        yield serving
+        yield GaugeMetricFamily("ussd_menus_kept", "older menu versions kept for the dialogues begun on them",
+                                value=float(len(engine.retired())))
+
+
 #: An adapter's counts (``gateway.esme.new_stats``) as the counters they are.
 _COUNTED = (("begun", "ussd_dialogues_started", "dialogues begun"),
             ("ended", "ussd_dialogues_ended", "dialogues ended by their last screen"),
@@ -88,8 +104,11 @@ class Metrics:
         self.store_errors = Counter("ussd_store_errors", "steps ended because they could not run, by kind",
                                     ["kind"], registry=r)
         self.http = Counter("ussd_http_responses", "HTTP answers, by status", ["status"], registry=r)
+        self.reloads = Counter("ussd_menu_reloads", "menu reloads, by outcome (reloaded, unchanged, refused, "
+                               "failed)", ["outcome"], registry=r)
         r.register(_Counts(self.adapters))
         r.register(_Links(server))
+        r.register(_Menus(server))
 
     def step_aborted(self, exc: Exception) -> None:
         """The engine ended a step it could not run (a store outage: its kind; a menu past its

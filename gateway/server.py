@@ -16,10 +16,10 @@ from twisted.python.failure import Failure
 
 from .config import ServerConfig
 from .esme import EsmeFactory, Gateway, binds
-from .http import OpsResource, UssdResource, access_from, site
+from .http import OpsResource, UssdResource, access_from, admin_secret_from, site
 from .metrics import Metrics
 from .steps import StepRunner
-from .service import Service, build
+from .service import Reloaded, Service, build, reload_menus
 from .ussd_http import HttpUssd
 from .ussd_smpp import UssdSmpp
 
@@ -29,6 +29,11 @@ log = logging.getLogger("ussd.serve")
 DRAIN_DEADLINE_S = 10.0
 #: How often dialogues idle or too long are swept from the session store.
 SWEEP_EVERY_S = 5.0
+
+
+@dataclass
+class ReloadRunning(Exception):
+    """A reload was asked while another was running (the second is refused, not queued)."""
 
 
 @dataclass
@@ -42,6 +47,7 @@ class Server:
     metrics: Metrics = field(init=False)
     _http_port: Any = None
     _ops_port: Any = None
+    _reloading: bool = False
 
     def __post_init__(self) -> None:
         config = self.service.config
@@ -63,7 +69,7 @@ class Server:
         config = self.service.config
         if config.qa is not None:
             self._listen_qa(*config.qa)
-        ops = OpsResource(self)
+        ops = OpsResource(self, admin_secret_from(config.admin_secret))
         if config.ops is not None:
             host, port = config.ops
             self._ops_port = self.reactor.listenTCP(port, site(ops, self.metrics), interface=host)
@@ -102,6 +108,40 @@ class Server:
         self.gateway.engine = service.engine
         service.engine.on_aborted = self.metrics.step_aborted
         old.close()
+
+    def reload(self, why: str) -> defer.Deferred[Reloaded]:
+        """Read the menus again (SIGHUP, ``POST /admin/reload``): new dialogues begin on them if
+        they pass the checks, running ones finish on theirs; refused menus are logged with every
+        problem, and the old ones keep serving. One at a time (:class:`ReloadRunning`)."""
+        if self._reloading:
+            return defer.fail(ReloadRunning("a reload is already running"))
+        self._reloading = True
+        log.info("reloading the menus (%s)", why)
+        service = self.service
+
+        def done(result: Reloaded | Failure) -> Reloaded | Failure:
+            self._reloading = False
+            if isinstance(result, Failure):
+                self.metrics.reloads.labels("failed").inc()
+                log.error("reloading the menus failed (%s): %s: %s; menus %s keep serving", why,
+                          result.type.__name__, result.getErrorMessage(), service.engine.version)
+                return result
+            if result.problems:
+                self.metrics.reloads.labels("refused").inc()
+                log.error("menus NOT reloaded (%s): %d problem(s); menus %s keep serving", why,
+                          len(result.problems), result.version)
+                for problem in result.problems:
+                    log.error("  %s", problem)
+            elif result.changed:
+                self.metrics.reloads.labels("reloaded").inc()
+                log.info("menus %s now serve new dialogues (%s); %d older version(s) kept for running ones",
+                         result.version, why, result.kept)
+            else:
+                self.metrics.reloads.labels("unchanged").inc()
+                log.info("menus unchanged (%s): %s keeps serving", why, result.version)
+            return result
+
+        return deferToThread(reload_menus, service).addBoth(done)
 
     def _sweep(self) -> defer.Deferred[Any]:
         """Dialogues idle or too long leave the session store (a failure is logged, and the next
@@ -174,8 +214,13 @@ def serve(config: ServerConfig) -> int:
         log.info("signal %d: stopping", signum)
         reactor.callFromThread(lambda: server.stop().addBoth(stopped))
 
+    def on_hangup(signum: int, frame: object) -> None:
+        reactor.callFromThread(lambda: server.reload("SIGHUP").addErrback(
+            lambda failure: log.warning("SIGHUP: %s", failure.getErrorMessage())))
+
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGHUP, on_hangup)
     reactor.callWhenRunning(server.start)
     reactor.run(installSignalHandlers=False)
     return 1 if failed else 0

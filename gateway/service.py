@@ -21,7 +21,7 @@ from accounts.policy import POLICY_FILE, Policy, load_policy
 from accounts.providers import AccountProviders
 from accounts.store import AccountStore, open_store
 from ussd.engine import Engine
-from ussd.loader import load_menus_or_raise
+from ussd.loader import MenuError, load_menus_or_raise
 from ussd.registry import Registry
 from ussd.sessions import MemorySessionStore, SessionStore
 
@@ -76,6 +76,36 @@ def default_menu_paths() -> list[str]:
     return env.split(os.pathsep) if env else [str(SHIPPED_MENUS)]
 
 
+def menu_paths(config: ServerConfig) -> list[str]:
+    """Where the service's menus are read from: the configuration's, else the defaults."""
+    return list(config.menus) or default_menu_paths()
+
+
+@dataclass(frozen=True)
+class Reloaded:
+    """What a reload did: the version now served, whether it changed, and the problems that
+    made it refuse the new menus (then the old ones keep serving)."""
+
+    version: str
+    changed: bool = False
+    problems: tuple[str, ...] = ()
+    #: Menu versions still kept for dialogues begun on them.
+    kept: int = 0
+
+
+def reload_menus(service: Service) -> Reloaded:
+    """Read the service's menus again and begin new dialogues on them, if they pass the checks
+    ``ussd serve`` starts with; running dialogues finish on the version they began on. Slow
+    (reads and compiles every file): off the reactor's thread."""
+    engine = service.engine
+    try:
+        menus = load_menus_or_raise(menu_paths(service.config), engine.registry)
+    except MenuError as exc:
+        return Reloaded(engine.version, problems=tuple(str(problem) for problem in exc.problems))
+    changed = engine.reload(menus)
+    return Reloaded(engine.version, changed, kept=len(engine.retired()))
+
+
 def build(config: ServerConfig, *, store: AccountStore | None = None, clock: Clock | None = None,
           policy: Policy | None = None) -> Service:
     """A service as ``config`` says. ``store``, ``clock`` and ``policy``: ones the caller made
@@ -92,7 +122,7 @@ def build(config: ServerConfig, *, store: AccountStore | None = None, clock: Clo
             if store.count() == 0:
                 store.put_many(read_subscribers(DEMO_ACCOUNTS, policy.tz))
     registry = AccountProviders(store, policy, catalogue).register(Registry())
-    loaded = load_menus_or_raise(list(config.menus) or default_menu_paths(), registry)
+    loaded = load_menus_or_raise(menu_paths(config), registry)
     at = config.at if config.at is None or config.at.tzinfo is not None else config.at.replace(tzinfo=tz)
     clock = clock or WallClock(tz, at)
     if at is not None:

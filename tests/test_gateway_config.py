@@ -88,11 +88,12 @@ def test_every_problem_names_its_place(tmp_path: Path, text: str, where: tuple[i
 
 
 def test_http_and_ops_from_the_file_with_the_secret_from_the_environment(tmp_path: Path) -> None:
-    text = "http:\n  listen: 0.0.0.0:8080\n  secret: ${USSD_HTTP_SECRET}\n  allow: [10.0.0.0/8, '2001:db8::/32']\nops: 9100\n"
-    config = load_config(write(tmp_path, text), env={"USSD_HTTP_SECRET": "s3cret"})
-    assert (config.http, config.http_secret, config.http_allow, config.ops) == (
-        ("0.0.0.0", 8080), "s3cret", ("10.0.0.0/8", "2001:db8::/32"), ("127.0.0.1", 9100))
-    assert "s3cret" not in repr(config)
+    text = ("http:\n  listen: 0.0.0.0:8080\n  secret: ${USSD_HTTP_SECRET}\n  allow: [10.0.0.0/8, '2001:db8::/32']\n"
+            "ops: 9100\nadmin_secret: ${ADMIN}\n")
+    config = load_config(write(tmp_path, text), env={"USSD_HTTP_SECRET": "s3cret", "ADMIN": "adm1n"})
+    assert (config.http, config.http_secret, config.http_allow, config.ops, config.admin_secret) == (
+        ("0.0.0.0", 8080), "s3cret", ("10.0.0.0/8", "2001:db8::/32"), ("127.0.0.1", 9100), "adm1n")
+    assert "s3cret" not in repr(config) and "adm1n" not in repr(config)
     assert with_overrides(config, http=("127.0.0.1", 1234)).http == ("127.0.0.1", 1234)
 
 

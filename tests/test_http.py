@@ -7,8 +7,10 @@ import json
 import os
 import re
 import socket
+import signal
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -187,13 +189,17 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(*args: str, secret: str | None = "s3cret", db: str = "memory:", stop: bool = True) -> Iterator[Any]:
+def serving(*args: str, secret: str | None = "s3cret", db: str = "memory:", stop: bool = True,
+            admin: str | None = None, logs: list[str] | None = None) -> Iterator[Any]:
     """``ussd serve --http`` on a free port: yields its URL (and the process, with ``stop=False``:
-    the test stops it); stopped with SIGTERM after, its exit status 0 and no traceback checked."""
+    the test stops it); stopped with SIGTERM after, its exit status 0 and no traceback checked.
+    ``admin``: the admin secret; ``logs``: gets what the process logged."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "USSD_HTTP_SECRET"}
+    env = {k: v for k, v in os.environ.items() if k not in ("USSD_HTTP_SECRET", "USSD_ADMIN_SECRET")}
     if secret is not None:
         env["USSD_HTTP_SECRET"] = secret
+    if admin is not None:
+        env["USSD_ADMIN_SECRET"] = admin
     process = subprocess.Popen([sys.executable, "-m", "ussd.cli", "serve", "--http", f"127.0.0.1:{port}", "--db", db,
                                 "--demo", "--at", "2026-11-25T10:00", *args], cwd=ROOT, env=env, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -210,9 +216,12 @@ def serving(*args: str, secret: str | None = "s3cret", db: str = "memory:", stop
     finally:
         terminate(process)
         out = process.communicate(timeout=30)[1]
+        if logs is not None:
+            logs.extend([*log, out])
         assert process.returncode == 0, out
         assert "Traceback" not in "".join(log) + out
         assert "s3cret" not in "".join(log) + out  # the secret is never logged, even from a query string
+        assert admin is None or admin not in "".join(log) + out
 
 
 def post(url: str, data: bytes | dict[str, str], headers: dict[str, str] | None = None) -> tuple[int, str]:
@@ -311,6 +320,8 @@ def test_metrics_and_health_on_a_port_of_their_own_and_not_on_the_public_one() -
             with pytest.raises(urllib.error.HTTPError) as public:
                 urllib.request.urlopen(f"{url}{path}", timeout=30)
             assert public.value.code == 405
+        assert reload(url, "x")[0] == 404  # the admin endpoint is on the operations port only
+        assert reload(f"http://127.0.0.1:{ops}", "x")[0] == 403
 
 
 def test_a_stop_answers_the_step_in_flight_and_takes_no_new_dialogue(pg_url: str) -> None:
@@ -369,3 +380,80 @@ def test_a_store_outage_shows_in_health_and_in_the_store_errors(pg_url: str) -> 
                 assert answer.status == 200
     finally:
         proxy.down()
+
+
+# -- menus reloaded while dialogues run -------------------------------------------------------------
+
+def write_menu(folder: Path, tag: str, broken: bool = False) -> None:
+    (folder / "m.yaml").write_text(f"""service:
+  code: "*777#"
+  entry: home
+screens:
+  home:
+    type: menu
+    text: "Accueil {tag}"
+    options:
+      - label: "Suite"
+        goto: {"nowhere" if broken else "next"}
+  next:
+    type: end
+    text: "Fin {tag}"
+""", encoding="utf-8")
+
+
+def reload(url: str, secret: str | None) -> tuple[int, str]:
+    return post(f"{url}/admin/reload", b"", {"X-Ussd-Admin-Secret": secret} if secret is not None else {})
+
+
+def test_menus_reloaded_on_request_and_on_sighup_while_a_dialogue_runs(tmp_path: Path) -> None:
+    folder = tmp_path / "menus"
+    folder.mkdir()
+    write_menu(folder, "v1")
+    logs: list[str] = []
+    with serving("--menus", str(folder), admin="adm1n-secret", logs=logs, stop=False) as (url, process):
+        def dial(session: str) -> str:
+            return post(f"{url}/ussd", form(session=session, code="*777#"))[1]
+
+        assert dial("running") == "CON Accueil v1\n1. Suite"
+        write_menu(folder, "v2")
+        assert reload(url, None)[0] == 403 and reload(url, "wrong")[0] == 403
+        assert dial("still-v1") == "CON Accueil v1\n1. Suite"  # a refused request reloaded nothing
+        status, said = reload(url, "adm1n-secret")
+        assert status == 200 and said.startswith("reloaded: menus ") and "1 older version(s) kept" in said, said
+        assert dial("new") == "CON Accueil v2\n1. Suite"
+        assert post(f"{url}/ussd", form("1", session="running", code="*777#")) == (200, "END Fin v1")
+        assert post(f"{url}/ussd", form("1", session="new", code="*777#")) == (200, "END Fin v2")
+        status, said = reload(url, "adm1n-secret")
+        assert status == 200 and said.startswith("unchanged: menus "), said
+
+        write_menu(folder, "v3", broken=True)
+        status, said = reload(url, "adm1n-secret")
+        lines = said.splitlines()
+        assert status == 422 and re.fullmatch(r"refused: 2 problem\(s\); menus \w{12} keep serving", lines[0]), said
+        assert any(re.match(r".*m\.yaml:\d+:\d+: .*nowhere", line) for line in lines[1:]), said  # file:line:column
+        assert dial("after-refusal") == "CON Accueil v2\n1. Suite"
+
+        write_menu(folder, "v3")
+        process.send_signal(signal.SIGHUP)
+        for attempt in range(100):  # bounded: the reload runs on a thread of its own
+            if dial(f"after-sighup-{attempt}") == "CON Accueil v3\n1. Suite":
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("SIGHUP did not reload the menus")
+        with urllib.request.urlopen(f"{url}/metrics", timeout=30) as answer:
+            figures = answer.read().decode()
+    values = dict(re.findall(r"^(ussd_\S+) (\S+)$", figures, re.M))
+    assert [float(values[f'ussd_menu_reloads_total{{outcome="{outcome}"}}'])
+            for outcome in ("reloaded", "unchanged", "refused")] == [2, 1, 1]
+    assert float(values["ussd_menus_kept"]) == 2
+    assert len([key for key in values if key.startswith("ussd_menus_serving{")]) == 1
+    said = "".join(logs)
+    assert "menus NOT reloaded (POST /admin/reload): 2 problem(s)" in said and "nowhere" in said
+    assert "reloading the menus (SIGHUP)" in said
+
+
+def test_the_admin_endpoint_is_off_without_an_admin_secret() -> None:
+    with serving() as url:
+        status, said = reload(url, "anything")
+    assert status == 403 and "admin endpoints are off" in said

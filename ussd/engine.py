@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime, tzinfo
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -66,6 +68,9 @@ DEFAULT_TZ = ZoneInfo("Africa/Abidjan")
 MAX_HOPS = 16
 #: The screen shown when something the menu did not plan for happens (action without a route...).
 ERROR_SCREEN = "_error"
+#: Menu versions kept after a reload for the dialogues begun on them (each is dropped anyway once
+#: no dialogue begun on it can still be live: the session store's ``max_duration`` after it left).
+RETIRED_VERSIONS = 8
 #: Static screens' pages kept per service (screens x languages x error lines: small, but bounded).
 PAGE_CACHE_LIMIT = 4096
 
@@ -222,6 +227,8 @@ class ServiceMachine:
         self.page_cache: dict[tuple[str, str, str | None, tuple[int, ...]], list[str]] = {}
         #: Key -> option of menus whose options are always all shown.
         self.fixed_keys: dict[str, dict[str, Option]] = {}
+        #: The rendering environment of each language (the service's phone rule, the zone).
+        self.envs: dict[str, RenderEnv] = {}
         for sid, screen in service.screens.items():
             if isinstance(screen, MenuScreen) and all(o.when is None and o.each is None for o in screen.options):
                 self.fixed_keys[sid] = {key: option for key, option, _ in visible_options(service, screen, {}, RenderEnv())}
@@ -238,6 +245,23 @@ class ServiceMachine:
         record.state = state
 
 
+@dataclass(frozen=True)
+class MenuVersion:
+    """One loaded menu set and its services' machines: what a reload swaps, whole, so that a step
+    never reads one version's menus with another's machines."""
+
+    menus: MenuSet
+    machines: dict[str, ServiceMachine]
+
+    @classmethod
+    def of(cls, menus: MenuSet) -> "MenuVersion":
+        return cls(menus, {number: ServiceMachine(s) for number, s in menus.services.items()})
+
+    @property
+    def id(self) -> str:
+        return self.menus.version
+
+
 class Engine:
     def __init__(
         self,
@@ -249,17 +273,69 @@ class Engine:
         tz: tzinfo = DEFAULT_TZ,
         new_id: Callable[[], str] = lambda: secrets.token_hex(8),
     ) -> None:
-        self.menus = menus
         self.registry = registry
         self.sessions = sessions
         self.tz = tz
         self.clock = clock  # wall time for events that do not say when they happened
         self.new_id = new_id
-        self.machines = {number: ServiceMachine(s) for number, s in menus.services.items()}
+        #: The version new dialogues begin on; read whole by each step (a reload replaces it).
+        self.current = MenuVersion.of(menus)
+        #: Versions replaced by a reload, by id, with when they were (the store's clock): the
+        #: dialogues begun on them finish on them. Replaced whole, never changed in place, so a
+        #: worker reading it while a reload runs sees the old or the new one.
+        self._retired: dict[str, tuple[MenuVersion, float]] = {}
+        self._reloading = threading.Lock()
         #: Told of every step ended because it could not run (a store outage, a menu past its
         #: bounds): the gateway counts them by kind.
         self.on_aborted: Callable[[Exception], None] | None = None
-        self._envs: dict[tuple[str, str], RenderEnv] = {}
+
+    @property
+    def menus(self) -> MenuSet:
+        return self.current.menus
+
+    @property
+    def machines(self) -> dict[str, ServiceMachine]:
+        return self.current.machines
+
+    @property
+    def version(self) -> str:
+        return self.current.id
+
+    def reload(self, menus: MenuSet) -> bool:
+        """Begin new dialogues on ``menus`` from now on; those already running finish on the
+        version they began on. False (nothing changes) when ``menus`` is the version served.
+        Compiling the machines takes a while: call it off the thread that answers the network."""
+        if menus.version and menus.version == self.current.id:
+            return False
+        fresh = MenuVersion.of(menus)
+        with self._reloading:
+            old = self._current_swap(fresh)
+        log.info("menus %s replace %s for new dialogues", fresh.id or "(unversioned)", old.id or "(unversioned)")
+        return True
+
+    def _current_swap(self, fresh: MenuVersion) -> MenuVersion:
+        """(Under ``_reloading``.) ``fresh`` current; the old one retired; the stale ones dropped."""
+        old, now = self.current, self.sessions.now()
+        horizon = now - self.sessions.max_duration
+        kept = {vid: (version, left) for vid, (version, left) in self._retired.items()
+                if left > horizon and vid != fresh.id}
+        kept[old.id] = (old, now)
+        while len(kept) > RETIRED_VERSIONS:
+            del kept[next(iter(kept))]
+        self._retired, self.current = kept, fresh
+        return old
+
+    def retired(self) -> list[str]:
+        """The ids of the versions kept for the dialogues begun on them, oldest first."""
+        return list(self._retired)
+
+    def _version_of(self, record: Dialogue | None) -> MenuVersion | None:
+        """The menus ``record`` began on (None: dropped, or ``record`` None and nothing served)."""
+        current = self.current
+        if record is None or not record.menus or record.menus == current.id:
+            return current
+        kept = self._retired.get(record.menus)
+        return kept[0] if kept is not None else None
 
     # -- the four events ---------------------------------------------------------------------
 
@@ -269,19 +345,20 @@ class Engine:
         at = at or self.clock()
         session_id = session_id or self.new_id()
         parsed = split_short_code(service_code)
-        sm = self.machines.get(parsed[0]) if parsed else None
+        current = self.current
+        sm = current.machines.get(parsed[0]) if parsed else None
         if sm is None or parsed is None:
             said = default_messages.UNKNOWN_SERVICE
             return Response.final(session_id, said.get(lang or "fr", said["fr"]))
         service = sm.service
         now = self.sessions.now()
         record = Dialogue(session_id, msisdn, parsed[0], service.entry, service.default_language, now, now,
-                          uid=self.new_id())
+                          uid=self.new_id(), menus=current.id)
         try:
             scope = self._scope(record, at)
             record.lang = self._language(service, scope, lang)
             scope.set("lang", record.lang)
-            env = self._env(service, record.lang)
+            env = self._env(sm, record.lang)
             self._settle(sm, record, scope, env, at)
             error = None
             for text in parsed[1]:
@@ -302,14 +379,15 @@ class Engine:
         record = self.sessions.get(session_id)
         if record is None:
             return self._expired(session_id, self.sessions.ended(session_id))
-        sm = self.machines.get(record.service)
-        if sm is None:  # the menus were reloaded without this service
+        version = self._version_of(record)
+        sm = version.machines.get(record.service) if version is not None else None
+        if sm is None:  # reloaded without this service, or begun on a version long replaced
             self.sessions.delete(session_id)
             return self._expired(session_id)
         at = at or self.clock()
         try:
             scope = self._scope(record, at)
-            env = self._env(sm.service, record.lang)
+            env = self._env(sm, record.lang)
             error = self._advance(sm, record, text, scope, env, at)
             return self._respond(sm, record, scope, env, error)
         except StepAborted as exc:
@@ -328,12 +406,11 @@ class Engine:
 
     # -- a step ------------------------------------------------------------------------------
 
-    def _env(self, service: Service, lang: str) -> RenderEnv:
-        key = (service.code, lang)
-        env = self._envs.get(key)
+    def _env(self, sm: ServiceMachine, lang: str) -> RenderEnv:
+        env = sm.envs.get(lang)
         if env is None:
-            phone = service.phone
-            env = self._envs[key] = RenderEnv(lang, self.tz, phone.country_code, phone.national_digits)
+            phone = sm.service.phone
+            env = sm.envs[lang] = RenderEnv(lang, self.tz, phone.country_code, phone.national_digits)
         return env
 
     def _scope(self, record: Dialogue, at: datetime) -> Scope:
@@ -570,8 +647,9 @@ class Engine:
     def _machine_for(self, record: Dialogue | None) -> ServiceMachine | None:
         """The dialogue's service; for an unknown one, the first service (its words, its default
         language)."""
-        sm = self.machines.get(record.service) if record else None
-        return sm if sm is not None else next(iter(self.machines.values()), None)
+        version = self._version_of(record)
+        sm = version.machines.get(record.service) if version is not None and record is not None else None
+        return sm if sm is not None else next(iter(self.current.machines.values()), None)
 
     def _expired(self, session_id: str, record: Dialogue | None = None) -> Response:
         sm = self._machine_for(record)
@@ -597,5 +675,5 @@ class Engine:
         said when they cannot be trusted)."""
         service = sm.service
         lang = lang or service.default_language
-        text = render_text(service.message(message), {}, self._env(service, lang), service.default_language)
+        text = render_text(service.message(message), {}, self._env(sm, lang), service.default_language)
         return Response.final(session_id, prepared(service, text), screen)

@@ -8,11 +8,12 @@ returns the problems, and ``load_menus`` callers decide (the checker prints them
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Callable, Sequence, TypeVar
+from typing import Callable, Iterable, Sequence, TypeVar
 
 import yaml
 
@@ -101,6 +102,8 @@ class _File:
     path: str
     root: yaml.MappingNode | None
     fields: dict[str, yaml.Node] = field(default_factory=dict)
+    #: The SHA-256 of the bytes read (empty when the file could not be read).
+    digest: str = ""
 
 
 @dataclass
@@ -789,6 +792,7 @@ def _parse_file(path: str, reader: NodeReader) -> _File:
             reader.problems.append(Problem(Where(path, 1, 1), f"file too large: a menu file holds at most "
                                                               f"{MAX_MENU_FILE_BYTES // 1024} KiB"))
             return _File(path, None)
+        digest = hashlib.sha256(raw).hexdigest()
         root = yaml.compose(raw.decode("utf-8"), Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -816,7 +820,7 @@ def _parse_file(path: str, reader: NodeReader) -> _File:
     fields = reader.mapping(path, root, _FILE_KEYS, "file")
     if fields is None:
         return _File(path, None)
-    return _File(path, root, fields)  # type: ignore[arg-type]
+    return _File(path, root, fields, digest)  # type: ignore[arg-type]
 
 
 def menu_files(paths: Sequence[str | Path]) -> tuple[list[str], list[Problem]]:
@@ -872,7 +876,17 @@ def load_menus(paths: Sequence[str | Path], registry: Registry) -> LoadResult:
     for service in services.values():
         problems.extend(check_fit(service))
     ordered = sorted(reader.problems, key=lambda p: (p.where.path, p.where.line, p.where.column))
-    return LoadResult(MenuSet(services, tuple(parsed)), list(dict.fromkeys(ordered)), list(parsed))
+    return LoadResult(MenuSet(services, tuple(parsed), menu_version(parsed.values())),
+                      list(dict.fromkeys(ordered)), list(parsed))
+
+
+def menu_version(files: Iterable[_File]) -> str:
+    """A menu set's version: what its files held, as read (the same files give the same
+    version, on any node; an edit anywhere gives another)."""
+    whole = hashlib.sha256()
+    for file in files:
+        whole.update(f"{file.path}\0{file.digest}\n".encode("utf-8"))
+    return whole.hexdigest()[:12]
 
 
 def load_menus_or_raise(paths: Sequence[str | Path], registry: Registry) -> MenuSet:

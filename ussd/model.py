@@ -242,3 +242,5 @@ class MenuSet:
 
     services: Mapping[str, Service]
     files: tuple[str, ...] = ()
+    #: What the files held (:func:`ussd.loader.menu_version`): a dialogue keeps the version it began on.
+    version: str = ""

@@ -48,6 +48,9 @@ class Dialogue:
     offered: dict[str, list[Any]] | None = None
     #: Unique to this dialogue (``id`` is the network's session id, which may be recycled).
     uid: str = ""
+    #: The version of the menus the dialogue began on (``MenuSet.version``): it finishes on them
+    #: even if the menus are reloaded meanwhile. Empty: whatever is served now.
+    menus: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
