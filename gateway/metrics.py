@@ -9,7 +9,7 @@ never mix their figures.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -106,9 +106,20 @@ class Metrics:
         self.http = Counter("ussd_http_responses", "HTTP answers, by status", ["status"], registry=r)
         self.reloads = Counter("ussd_menu_reloads", "menu reloads, by outcome (reloaded, unchanged, refused, "
                                "failed)", ["outcome"], registry=r)
+        #: Each status's counter, and each adapter's histogram, found once (``labels()`` takes a lock
+        #: and builds a key on every call: a request's hot path need not pay that).
+        self._statuses: dict[int, Any] = {}
+        self.observe_step = {adapter: self.step_seconds.labels(adapter).observe for adapter in ("smpp", "http")}
         r.register(_Counts(self.adapters))
         r.register(_Links(server))
         r.register(_Menus(server))
+
+    def http_answered(self, status: int) -> None:
+        """One more HTTP answer of ``status`` (on the reactor's thread)."""
+        counter = self._statuses.get(status)
+        if counter is None:
+            counter = self._statuses[status] = self.http.labels(str(status))
+        counter.inc()
 
     def step_aborted(self, exc: Exception) -> None:
         """The engine ended a step it could not run (a store outage: its kind; a menu past its

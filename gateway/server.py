@@ -17,8 +17,10 @@ from twisted.python.failure import Failure
 from .config import ServerConfig
 from .esme import EsmeFactory, Gateway, binds
 from .http import OpsResource, UssdResource, access_from, admin_secret_from, site
+from .logs import AccessLog
 from .metrics import Metrics
 from .steps import StepRunner
+from .tcp import listen
 from .service import Reloaded, Service, build, reload_menus
 from .ussd_http import HttpUssd
 from .ussd_smpp import UssdSmpp
@@ -29,6 +31,8 @@ log = logging.getLogger("ussd.serve")
 DRAIN_DEADLINE_S = 10.0
 #: How often dialogues idle or too long are swept from the session store.
 SWEEP_EVERY_S = 5.0
+#: How often the access log's lines waiting in its batch are written out.
+ACCESS_LOG_EVERY_S = 0.25
 
 
 @dataclass
@@ -48,6 +52,9 @@ class Server:
     _http_port: Any = None
     _ops_port: Any = None
     _reloading: bool = False
+    #: Every HTTP request's line (ops and public ports), written in batches.
+    access: AccessLog = field(default_factory=AccessLog)
+    _access_flusher: task.LoopingCall | None = None
 
     def __post_init__(self) -> None:
         config = self.service.config
@@ -55,7 +62,7 @@ class Server:
         mappings = {link.centre: UssdSmpp(config.dialect(link.dialect), link.centre) for link in config.smpp}
         self.gateway = Gateway(self.service.engine, runner, mappings)
         self.metrics = Metrics(self)
-        self.gateway.observe = self.metrics.step_seconds.labels("smpp").observe
+        self.gateway.observe = self.metrics.observe_step["smpp"]
         self.service.engine.on_aborted = self.metrics.step_aborted
 
     def start(self) -> None:
@@ -72,10 +79,13 @@ class Server:
         ops = OpsResource(self, admin_secret_from(config.admin_secret))
         if config.ops is not None:
             host, port = config.ops
-            self._ops_port = self.reactor.listenTCP(port, site(ops, self.metrics), interface=host)
+            self._ops_port = listen(self.reactor, port, site(ops, self.metrics, self.access), host)
             log.info("metrics and health on %s:%d (GET /metrics, /healthz)", host, port)
         if config.http is not None:  # /metrics and /healthz there too, unless they have a port of their own
             self._listen_http(*config.http, ops=None if self._ops_port is not None else ops)
+        self._access_flusher = task.LoopingCall(self.access.flush)
+        self._access_flusher.clock = self.reactor
+        self._access_flusher.start(ACCESS_LOG_EVERY_S, now=False)
         self._sweeper = task.LoopingCall(self._sweep)
         self._sweeper.clock = self.reactor
         self._sweeper.start(SWEEP_EVERY_S, now=False).addErrback(
@@ -98,7 +108,7 @@ class Server:
         self.http = HttpUssd(phone_rule, self.reactor.seconds, config.idle_timeout)
         resource_ = UssdResource(self, access, self.http, ops)
         self.metrics.adapters["http"] = resource_.stats
-        self._http_port = self.reactor.listenTCP(port, site(resource_, self.metrics), interface=host)
+        self._http_port = listen(self.reactor, port, site(resource_, self.metrics, self.access), host)
         log.info("HTTP on %s:%d (POST /ussd, /ussd/json, /ussd/notify)%s", host, port,
                  "" if access.secret else "; no shared secret: anyone who reaches it may ask")
 
@@ -179,6 +189,9 @@ class Server:
         self.service.close()
         if self._ops_port is not None:
             self._ops_port.stopListening()
+        if self._access_flusher is not None and self._access_flusher.running:
+            self._access_flusher.stop()
+        self.access.flush()
 
 
 def settle_heap() -> None:

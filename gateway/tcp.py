@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from twisted.internet import tcp
+
 
 def no_delay(transport: Any) -> None:
     """Send each write at once (TCP_NODELAY). A USSD exchange is a few small PDUs that each wait
@@ -13,3 +15,27 @@ def no_delay(transport: Any) -> None:
     setter = getattr(transport, "setTcpNoDelay", None)
     if setter is not None:
         setter(True)
+
+
+class _Connection(tcp.Server):
+    """An accepted connection whose local address is asked of the kernel once: Twisted's web
+    server asks for it on every request (``Request.__init__``), a system call each time, a
+    twentieth of a request's time on the reactor's thread under load."""
+
+    _host: Any = None
+
+    def getHost(self) -> Any:
+        if self._host is None:
+            self._host = super().getHost()
+        return self._host
+
+
+class _Port(tcp.Port):
+    transport = _Connection
+
+
+def listen(reactor: Any, port: int, factory: Any, interface: str) -> tcp.Port:
+    """``reactor.listenTCP``, for a server whose connections' local address is read once."""
+    listening = _Port(port, factory, 50, interface, reactor)
+    listening.startListening()
+    return listening

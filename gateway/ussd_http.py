@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
+from urllib.parse import unquote_to_bytes
 from dataclasses import dataclass, field
 from typing import Callable, Final, Mapping, Union
 
@@ -40,6 +41,8 @@ MAX_NETWORK_CODE: Final = 32
 MAX_TEXT: Final = 8192
 #: Dialogues the adapter remembers at once (the oldest forgotten first, past this).
 MAX_DIALOGUES: Final = 200_000
+#: The most fields a form may have (the convention has five; an aggregator may add a few).
+MAX_FIELDS: Final = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +79,26 @@ Event = Union[Begin, Reply, Repeat, Bad]
 def session_key(session_id: str) -> str:
     """The engine's session id of an HTTP dialogue (the aggregator's id, namespaced)."""
     return f"http:{session_id}"
+
+
+def parse_form(body: bytes) -> dict[str, str] | Bad:
+    """An ``application/x-www-form-urlencoded`` body: names and values decoded (``+`` a space,
+    ``%XX`` an octet), the last value of a name repeated kept, empty pairs skipped; 400 for text
+    that is not UTF-8 and for more than :data:`MAX_FIELDS` fields. What ``urllib``'s
+    ``parse_qsl`` reads, at half its cost: the octets are unquoted before being decoded once."""
+    fields: dict[str, str] = {}
+    pairs = body.split(b"&")
+    if len(pairs) > MAX_FIELDS:
+        return Bad(400, f"body: {len(pairs)} fields, at most {MAX_FIELDS}")
+    try:
+        for pair in pairs:
+            if pair:
+                name, _, value = pair.partition(b"=")
+                fields[unquote_to_bytes(name.replace(b"+", b" ")).decode("utf-8")] = \
+                    unquote_to_bytes(value.replace(b"+", b" ")).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return Bad(400, f"body: not UTF-8 text (at octet {exc.start} of a field)")
+    return fields
 
 
 def _field(fields: Mapping[str, str], name: str, limit: int, required: bool = True) -> str | Bad:

@@ -3,16 +3,20 @@ them; JSON log lines with numbers masked."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
+import os
 import threading
 import time
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from twisted.internet.task import Clock
 
 from gateway.steps import WATCH_S, StepRunner
-from gateway.logs import JsonLines, mask
+from gateway.logs import AccessLog, JsonLines, json_line, mask
 
 
 class ImmediateReactor(Clock):
@@ -97,6 +101,32 @@ def test_numbers_are_masked_but_their_last_four_digits() -> None:
     line = json.loads(JsonLines().format(record))
     assert (line["message"], line["msisdn"], line["status"], line["level"]) == (
         "dialogue of *********0304", "******0304", 88, "info")
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.text(max_size=300), max_size=60))
+def test_access_lines_go_out_whole_in_batches_as_the_log_writes_them(messages: list[str]) -> None:
+    """Each batch is one write of whole lines within the batch size (one atomic write on a pipe,
+    never torn by another thread's log line); each line is what the log's formatter makes."""
+    read, write = os.pipe()
+    os.set_blocking(read, False)
+    access = AccessLog(write, clock=lambda: 1764064800.25)
+    try:
+        writes: list[bytes] = []
+        for message in messages:
+            access.write(message)
+            with contextlib.suppress(BlockingIOError):
+                writes.append(os.read(read, 1 << 20))
+        access.flush()
+        with contextlib.suppress(BlockingIOError):
+            writes.append(os.read(read, 1 << 20))
+    finally:
+        os.close(read)
+        os.close(write)
+    lines = b"".join(writes).decode("utf-8").split("\n")[:-1]
+    assert lines == [json_line(1764064800.25, "info", AccessLog.LOGGER, message) for message in messages]
+    longest = max((len(line.encode()) + 1 for line in lines), default=0)
+    assert all(w.endswith(b"\n") and len(w) <= max(AccessLog.BATCH, longest) for w in writes)
 
 
 def test_a_stop_past_its_deadline_skips_the_steps_not_started_and_cancels_none() -> None:

@@ -26,8 +26,8 @@ from accounts.demo import DEMO_ACCOUNTS
 from accounts.importer import read_subscribers
 from accounts.policy import load_policy
 from accounts.store import open_store
-from gateway.ussd_http import (MAX_TEXT, Bad, Begin, HttpUssd, Repeat, Reply, form_body, json_body,
-                               session_key)
+from gateway.ussd_http import (MAX_FIELDS, MAX_TEXT, Bad, Begin, HttpUssd, Repeat, Reply, form_body, json_body,
+                               parse_form, session_key)
 from processes import terminate
 from ussd.engine import Response
 from ussd.model import PhoneRule
@@ -168,6 +168,31 @@ def test_any_sequence_of_forms_gets_an_event_and_never_an_exception(requests: li
         assert isinstance(event, (Begin, Reply, Repeat, Bad))
         if isinstance(event, (Begin, Reply)):
             m.answered(event.session, Response(event.session, "x", False))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(st.text(min_size=1, max_size=12), st.text(max_size=40), max_size=MAX_FIELDS))
+def test_a_form_body_reads_back_what_was_encoded(fields: dict[str, str]) -> None:
+    body = urllib.parse.urlencode(fields).encode()
+    assert parse_form(body) == fields == dict(urllib.parse.parse_qsl(body.decode(), keep_blank_values=True))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.binary(max_size=200) | st.lists(st.sampled_from([b"&", b"=", b"+", b"%", b"%2", b"%C3", b"%A9", b"a", b"\xe9",
+                                                           b"text", b"%26"]), max_size=30).map(b"".join))
+def test_any_form_body_gets_fields_or_a_reason(body: bytes) -> None:
+    parsed = parse_form(body)
+    if isinstance(parsed, Bad):
+        assert parsed.status == 400 and parsed.reason.startswith("body: ")
+    else:
+        assert all(isinstance(k, str) and isinstance(v, str) for k, v in parsed.items())
+        assert len(parsed) <= MAX_FIELDS
+
+
+def test_form_bodies_refused_in_one_line() -> None:
+    assert parse_form(b"a=%E9t%E9") == Bad(400, "body: not UTF-8 text (at octet 0 of a field)")
+    assert parse_form(b"&".join([b"a=1"] * (MAX_FIELDS + 1))) == Bad(400, f"body: {MAX_FIELDS + 1} fields, at most {MAX_FIELDS}")
+    assert parse_form(b"") == {} and parse_form(b"a&&b=&c=1+2%2B3") == {"a": "", "b": "", "c": "1 2+3"}
 
 
 @settings(max_examples=400, deadline=None)
@@ -451,6 +476,8 @@ def test_menus_reloaded_on_request_and_on_sighup_while_a_dialogue_runs(tmp_path:
     said = "".join(logs)
     assert "menus NOT reloaded (POST /admin/reload): 2 problem(s)" in said and "nowhere" in said
     assert "reloading the menus (SIGHUP)" in said
+    access = [json.loads(line)["message"] for line in said.splitlines() if '"ussd.http.access"' in line]
+    assert '127.0.0.1 "POST /admin/reload" 422' in "\n".join(access) and len(access) >= 12, access
 
 
 def test_the_admin_endpoint_is_off_without_an_admin_secret() -> None:
