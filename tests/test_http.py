@@ -29,6 +29,7 @@ from accounts.store import open_store
 from gateway.ussd_http import (MAX_FIELDS, MAX_TEXT, Bad, Begin, HttpUssd, Repeat, Reply, form_body, json_body,
                                parse_form, session_key)
 from processes import terminate
+from test_reload import write_menu
 from ussd.engine import Response
 from ussd.model import PhoneRule
 
@@ -409,23 +410,6 @@ def test_a_store_outage_shows_in_health_and_in_the_store_errors(pg_url: str) -> 
 
 # -- menus reloaded while dialogues run -------------------------------------------------------------
 
-def write_menu(folder: Path, tag: str, broken: bool = False) -> None:
-    (folder / "m.yaml").write_text(f"""service:
-  code: "*777#"
-  entry: home
-screens:
-  home:
-    type: menu
-    text: "Accueil {tag}"
-    options:
-      - label: "Suite"
-        goto: {"nowhere" if broken else "next"}
-  next:
-    type: end
-    text: "Fin {tag}"
-""", encoding="utf-8")
-
-
 def reload(url: str, secret: str | None) -> tuple[int, str]:
     return post(f"{url}/admin/reload", b"", {"X-Ussd-Admin-Secret": secret} if secret is not None else {})
 
@@ -451,7 +435,7 @@ def test_menus_reloaded_on_request_and_on_sighup_while_a_dialogue_runs(tmp_path:
         status, said = reload(url, "adm1n-secret")
         assert status == 200 and said.startswith("unchanged: menus "), said
 
-        write_menu(folder, "v3", broken=True)
+        write_menu(folder, "v3", target="nowhere")
         status, said = reload(url, "adm1n-secret")
         lines = said.splitlines()
         assert status == 422 and re.fullmatch(r"refused: 2 problem\(s\); menus \w{12} keep serving", lines[0]), said

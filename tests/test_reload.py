@@ -19,8 +19,9 @@ CALLER = "2250701020304"
 MAX_DURATION = 180.0
 
 
-def menu(folder: Path, tag: str, *, code: str = "*777#", extra: str = "") -> MenuSet:
-    """A two-screen service whose words carry ``tag`` (written to ``folder``, then loaded)."""
+def write_menu(folder: Path, tag: str, *, code: str = "*777#", target: str = "next") -> None:
+    """A two-screen service whose words carry ``tag``, in ``folder``/m.yaml (``target``: where its
+    one option goes; another name than ``next`` makes it fail the checks)."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "m.yaml").write_text(f"""service:
   code: "{code}"
@@ -31,11 +32,16 @@ screens:
     text: "Accueil {tag}"
     options:
       - label: "Suite"
-        goto: next{extra}
+        goto: {target}
   next:
     type: end
     text: "Fin {tag}"
 """, encoding="utf-8")
+
+
+def menu(folder: Path, tag: str, *, code: str = "*777#") -> MenuSet:
+    """:func:`write_menu`'s service, loaded."""
+    write_menu(folder, tag, code=code)
     return load_menus_or_raise([folder], Registry())
 
 
