@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import abc
 import json
+import re
 import threading
 from dataclasses import replace
 from typing import Any, Iterable, Iterator, Sequence
@@ -316,6 +317,12 @@ class SqlAccountStore(AccountStore):
         else:
             rows = self._read(self.q(f"{_LISTED} WHERE status = ? ORDER BY msisdn"), (status,))
         return iter([Listed(*row) for row in rows])
+
+    def search(self, text: str, limit: int) -> list[Listed]:
+        pattern = "%" + re.sub(r"([\\%_])", r"\\\1", text) + "%"  # the text's own % and _ match only themselves
+        rows = self._read(self.q(f"{_LISTED} WHERE msisdn LIKE ? ESCAPE '\\' ORDER BY msisdn LIMIT ?"),
+                          (pattern, max(limit, 0)))
+        return [Listed(*row) for row in rows]
 
     def debits(self, msisdn: str) -> list[DebitRecord]:
         return [DebitRecord(*row) for row in self._read(self.q(_DEBITS), (msisdn,))]

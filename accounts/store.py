@@ -225,6 +225,11 @@ class AccountStore(abc.ABC):
         """Every subscriber (or those of one status), by MSISDN."""
 
     @abc.abstractmethod
+    def search(self, text: str, limit: int) -> list[Listed]:
+        """At most ``limit`` subscribers whose number holds ``text`` (anywhere: ``0701`` finds
+        ``2250701020304``), by number: a picker's bounded look-up (``ussd web``), never a full list."""
+
+    @abc.abstractmethod
     def debits(self, msisdn: str) -> list[DebitRecord]:
         """The debits recorded for ``msisdn``, newest first (none for an unknown number)."""
 
@@ -318,6 +323,11 @@ class MemoryAccountStore(AccountStore):
             chosen = [s for s in self._subscribers.values() if status is None or s.status == status]
         chosen.sort(key=lambda s: s.msisdn)
         return iter([Listed(s.msisdn, s.status, s.offer.name, s.offer.type) for s in chosen])
+
+    def search(self, text: str, limit: int) -> list[Listed]:
+        with self._lock:
+            found = sorted((s for s in self._subscribers.values() if text in s.msisdn), key=lambda s: s.msisdn)
+        return [Listed(s.msisdn, s.status, s.offer.name, s.offer.type) for s in found[:max(limit, 0)]]
 
     def debits(self, msisdn: str) -> list[DebitRecord]:
         with self._lock:

@@ -14,6 +14,8 @@ from twisted.internet import defer, task
 from twisted.internet.threads import deferToThread
 from twisted.python.failure import Failure
 
+from ussd.model import PhoneRule
+
 from .config import ServerConfig
 from .esme import EsmeFactory, Gateway, binds
 from .http import OpsResource, UssdResource, access_from, admin_secret_from, site
@@ -98,14 +100,16 @@ class Server:
         log.warning("QA CONTROL OPEN on %s:%d: whoever reaches it replaces the accounts and the clock "
                     "(ussd serve --qa: for QA set-ups only)", host, port)
 
-    def _listen_http(self, host: str, port: int, ops: OpsResource | None) -> None:
-        def phone_rule(code: str) -> Any:
-            service = self.service.engine.menus.services.get(code)
-            return service.phone if service is not None else None
+    def phone_rule(self, code: str) -> PhoneRule | None:
+        """How the service of ``code`` (``122``) reads numbers, in the menus now served (None: no
+        such service): the HTTP adapters read the aggregators' numbers by it."""
+        service = self.service.engine.menus.services.get(code)
+        return service.phone if service is not None else None
 
+    def _listen_http(self, host: str, port: int, ops: OpsResource | None) -> None:
         config = self.service.config
         access = access_from(config.http_allow, config.http_secret)
-        self.http = HttpUssd(phone_rule, self.reactor.seconds, config.idle_timeout)
+        self.http = HttpUssd(self.phone_rule, self.reactor.seconds, config.idle_timeout)
         resource_ = UssdResource(self, access, self.http, ops)
         self.metrics.adapters["http"] = resource_.stats
         self._http_port = listen(self.reactor, port, site(resource_, self.metrics, self.access), host)

@@ -101,6 +101,33 @@ def parse_form(body: bytes) -> dict[str, str] | Bad:
     return fields
 
 
+def json_fields(body: bytes, keys: Mapping[str, tuple[int, bool]]) -> dict[str, str] | Bad:
+    """A JSON object of strings: ``keys`` says each one's longest length and whether it is
+    required (an optional one may be absent or null: then it is not in the result); anything else
+    is refused in one line, JSON nested past Python's depth included."""
+    try:
+        message = json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return Bad(400, "body: not JSON")
+    if not isinstance(message, dict):
+        return Bad(400, f"body: expected an object {{{', '.join(keys)}}}")
+    unknown = sorted(set(message) - set(keys))
+    if unknown:
+        return Bad(400, f"body: unknown key {unknown[0][:20]!r} (expected {', '.join(keys)})")
+    fields: dict[str, str] = {}
+    for name, (limit, required) in keys.items():
+        value = message.get(name)
+        if value is None and not required:
+            continue
+        if not isinstance(value, str):
+            return Bad(400, f"{name}: expected a string" if value is not None else f"{name}: missing")
+        checked = _field({name: value}, name, limit, required)
+        if isinstance(checked, Bad):
+            return checked
+        fields[name] = checked
+    return fields
+
+
 def _field(fields: Mapping[str, str], name: str, limit: int, required: bool = True) -> str | Bad:
     value = fields.get(name)
     if value is None or (required and not value.strip()):
@@ -112,6 +139,11 @@ def _field(fields: Mapping[str, str], name: str, limit: int, required: bool = Tr
     if not value.isprintable():
         return Bad(400, f"{name}: holds a control character")
     return value
+
+
+#: A JSON step's keys: each one's longest length, and whether it is required.
+_JSON_STEP: Final = {"session": (MAX_SESSION_ID, True), "msisdn": (MAX_PHONE, True), "code": (MAX_CODE, True),
+                     "input": (MAX_TEXT, False)}
 
 
 @dataclass
@@ -237,27 +269,9 @@ class HttpUssd:
     # -- JSON ----------------------------------------------------------------------------------
 
     def receive_json(self, body: bytes) -> Event:
-        try:
-            message = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            return Bad(400, "body: not JSON")
-        if not isinstance(message, dict):
-            return Bad(400, "body: expected an object {session, msisdn, code, input}")
-        unknown = sorted(set(message) - {"session", "msisdn", "code", "input"})
-        if unknown:
-            return Bad(400, f"body: unknown key {unknown[0][:20]!r} (expected session, msisdn, code, input)")
-        fields: dict[str, str] = {}
-        for name, limit, required in (("session", MAX_SESSION_ID, True), ("msisdn", MAX_PHONE, True),
-                                      ("code", MAX_CODE, True), ("input", MAX_TEXT, False)):
-            value = message.get(name)
-            if value is None and not required:
-                continue
-            if not isinstance(value, str):
-                return Bad(400, f"{name}: expected a string" if value is not None else f"{name}: missing")
-            checked = _field({name: value}, name, limit, required)
-            if isinstance(checked, Bad):
-                return checked
-            fields[name] = checked
+        fields = json_fields(body, _JSON_STEP)
+        if isinstance(fields, Bad):
+            return fields
         key = session_key(fields["session"])
         if "input" not in fields:
             begun = self._begin(key, fields["code"], fields["msisdn"], [], ("code", "msisdn"))

@@ -649,6 +649,8 @@ class Recorder:
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT
     max_duration: float = DEFAULT_MAX_DURATION
     local: tzinfo | None = None
+    #: What recorded the walk, said in the file's header.
+    by: str = "ussd dial --record"
     steps: list[tuple[str | None, datetime, Response]] = field(default_factory=list)
 
     def screen(self, reply: str | None, at: datetime, response: Response) -> None:
@@ -685,7 +687,7 @@ class Recorder:
             steps.append(step)
         doc["steps"] = steps
         header = (
-            f"# Recorded with `ussd dial --record` on {wall_clock().isoformat()}:"
+            f"# Recorded with `{self.by}` on {wall_clock().isoformat()}:"
             " replay it with `ussd transcript FILE`.\n"
             "# The account fixture is inline (`subscribers:`, the dialling subscriber as the store held them\n"
             "# before the dial), so the replay starts from the same accounts wherever it runs.\n"

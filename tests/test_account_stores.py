@@ -625,6 +625,17 @@ def test_subscribers_are_listed_by_number_with_status_and_offer(store: AccountSt
     assert list(store.subscribers("nosuch")) == []
 
 
+def test_a_search_finds_numbers_holding_the_text_by_number_and_at_most_the_limit(store: AccountStore) -> None:
+    assert store.search("0701", 10) == []
+    others = [subscriber(f"22505{n:08d}") for n in range(30)]
+    store.put_many([SERVED, RICH, PLAIN, *others])
+    assert [row.msisdn for row in store.search("0701", 10)] == [RICH.msisdn, PLAIN.msisdn, SERVED.msisdn]
+    assert store.search("01000002", 10) == [Listed(PLAIN.msisdn, "inactive", "Business", "postpaid")]
+    assert [row.msisdn for row in store.search("", 3)] == [f"22505{n:08d}" for n in range(3)]
+    assert len(store.search("22505", 50)) == 30 and len(store.search("22505", 7)) == 7
+    assert store.search("0701", 0) == []
+    assert store.search("%", 10) == store.search("_", 10) == store.search("\\", 10) == []  # only themselves
+
 def test_debits_are_listed_newest_first_with_what_came_of_them(store: AccountStore) -> None:
     store.put_many([RICH, PLAIN])
     assert store.debits(RICH.msisdn) == []

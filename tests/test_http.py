@@ -140,7 +140,7 @@ def test_json_steps_and_their_refusals() -> None:
     m = mapping()
     assert m.receive_json(b'{"session": "j", "msisdn": "0701020304", "code": "#122#"}') == Begin("http:j", SUBSCRIBER, "#122#")
     assert m.receive_json(b'{"session": "j", "msisdn": "0701020304", "code": "#122#", "input": "1*2"}') == Reply("http:j", "1*2")
-    for body, reason in ((b"[", "not JSON"), (b"[]", "expected an object"), (b'{"session": "j"}', "msisdn: missing"),
+    for body, reason in ((b"[", "not JSON"), (b"[" * 20000, "not JSON"), (b"[]", "expected an object"), (b'{"session": "j"}', "msisdn: missing"),
                          (b'{"session": 1, "msisdn": "0701020304", "code": "#122#"}', "session: expected a string"),
                          (b'{"session": "j", "msisdn": "0701020304", "code": "#122#", "x": 1}', "unknown key 'x'"),
                          (b'{"session": "j", "msisdn": "0701020304", "code": "#5*T#*", "input": "1"}', "code: '#5*T#*' is not"),

@@ -10,10 +10,13 @@ import argparse
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, NoReturn, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, NoReturn, Sequence, TypeVar
 
 from .loader import MenuError, load_menus
 from .sessions import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_DURATION
+
+if TYPE_CHECKING:
+    from gateway.config import ServerConfig
 
 T = TypeVar("T")
 
@@ -281,19 +284,32 @@ def smpp_arg(text: str):  # type: ignore[no-untyped-def]
     return _read_arg(parse_smpp_url, text)
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
+def _server_config(args: argparse.Namespace, **given: Any) -> "ServerConfig | None":
+    """The file's configuration (``--config``), with what every server's flags gave and
+    ``given``; None (said on stderr) when the file has problems."""
     from gateway.config import ConfigError, ServerConfig, load_config, with_overrides
-    from gateway.logs import log_to
-    from gateway.server import serve
 
-    log_to(sys.stderr)
     try:
         config = load_config(args.config) if args.config else ServerConfig()
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         print(f"{len(exc.problems)} problem(s) in {args.config}: nothing started", file=sys.stderr)
+        return None
+    return with_overrides(config, db=args.db, menus=tuple(args.menus) if args.menus else None, at=args.at,
+                          idle_timeout=args.idle_timeout, max_duration=args.max_duration, **given)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from gateway.config import with_overrides
+    from gateway.logs import log_to
+    from gateway.server import serve
+
+    log_to(sys.stderr)
+    config = _server_config(args, demo=True if args.demo else None, workers=args.workers, qa=args.qa,
+                            http=args.http, ops=args.ops, http_allow=tuple(args.http_allow) if args.http_allow else None)
+    if config is None:
         return 1
     links = tuple(replace(link, dialect=args.dialect) if args.dialect else link for link in args.smpp or ())
     if args.dialect and not args.smpp:
@@ -303,14 +319,32 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.dialect and args.dialect not in config.dialects:
         print(f"--dialect {args.dialect}: expected one of {', '.join(sorted(config.dialects))}", file=sys.stderr)
         return 2
-    config = with_overrides(config, smpp=links or None, db=args.db, menus=tuple(args.menus) if args.menus else None,
-                            idle_timeout=args.idle_timeout, max_duration=args.max_duration, at=args.at,
-                            demo=True if args.demo else None, workers=args.workers, qa=args.qa, http=args.http, ops=args.ops,
-                            http_allow=tuple(args.http_allow) if args.http_allow else None)
     try:
-        return serve(config)
+        return serve(with_overrides(config, smpp=links or None))
     except MenuError as exc:
         print(exc, file=sys.stderr)
+        return 1
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    from gateway.logs import log_to
+    from simulator.web import serve_web
+
+    if not 0 <= args.port <= 65535:
+        print(f"--port {args.port}: expected 0 to 65535 (0: any free one)", file=sys.stderr)
+        return 2
+    if args.record_dir is not None and not Path(args.record_dir).is_dir():
+        print(f"--record-dir {args.record_dir}: no such folder", file=sys.stderr)
+        return 1
+    config = _server_config(args)
+    if config is None:
+        return 1
+    log_to(sys.stderr)
+    try:
+        return serve_web(config, args.port, Path(args.record_dir).resolve() if args.record_dir else None)
+    except MenuError as exc:
+        print(exc, file=sys.stderr)
+        print("the menus have problems: fix them (see `ussd check`)", file=sys.stderr)
         return 1
 
 
@@ -378,6 +412,20 @@ def parser() -> argparse.ArgumentParser:
                        help="open the QA control on this loopback address (what `ussd transcript --qa` drives; "
                             "it replaces accounts and clock: QA set-ups only)")
     serve.set_defaults(func=cmd_serve)
+
+    web = sub.add_parser("web", help="serve the handset as a web page for QA, on 127.0.0.1 (see docs/web.md)")
+    web.add_argument("--port", type=int, default=8080, help="the port on 127.0.0.1 (default 8080; 0: any free one)")
+    web.add_argument("--config", metavar="FILE", help="the server's configuration (YAML; see docs/configuration.md)")
+    web.add_argument("--db", help="account store URL (default: the embedded SQLite file, demo data on first use)")
+    web.add_argument("--menus", action="append", metavar="DIR", help="menu folder or file (repeatable)")
+    web.add_argument("--at", type=instant_arg, help="the instant the page proposes (default: now)")
+    web.add_argument("--idle-timeout", type=seconds_arg, metavar="SECONDS",
+                     help=f"end a dialogue idle this long (default {DEFAULT_IDLE_TIMEOUT:g})")
+    web.add_argument("--max-duration", type=seconds_arg, metavar="SECONDS",
+                     help=f"end a dialogue this old (default {DEFAULT_MAX_DURATION:g})")
+    web.add_argument("--record-dir", metavar="DIR",
+                     help="where the page's Save button writes transcripts (downloads work without it)")
+    web.set_defaults(func=cmd_web)
 
     from accounts.cli import add_parser as add_accounts
 
