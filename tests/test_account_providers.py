@@ -111,9 +111,11 @@ def test_an_sql_store_read_equal_to_the_last_reuses_the_snapshot(tmp_path) -> No
     providers = providers_for(sub(bucket(amount=500)), store=store)
     at = t("2026-11-25T10:00:00")
     first = providers.bonus(call(at))
-    assert store.get(MSISDN) is not store.get(MSISDN), "each read builds a new subscriber"
     assert providers.bonus(call(at + 1)) is first
+    kept = store.get(MSISDN)
+    assert store.get(MSISDN) is kept, "the store keeps its last read until it writes (accounts.sqlite.Snapshots)"
     store.grant(MSISDN, bucket(amount=100, scope="all"))
+    assert store.get(MSISDN) is not kept
     assert providers.bonus(call(at + 2))["credit"]["total"] == 600
 
 

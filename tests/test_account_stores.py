@@ -31,7 +31,7 @@ from accounts.model import (Bucket, DuplicateRequest, InternetPlus, Invoice, Mai
                             Usage)
 from accounts.store import (INSUFFICIENT_FUNDS, MAIN_EXPIRED, SUCCESS, AccountStore, DebitRecord, DebitResult, Listed,
                             UnknownSubscriber, decide_debit, open_store)
-from accounts.sqlite import sqlite_path
+from accounts.sqlite import SQLiteAccountStore, Snapshots, sqlite_path
 
 HERE = Path(__file__).resolve().parent
 WORKER = HERE / "store_worker.py"
@@ -694,3 +694,73 @@ def test_a_version_2_store_is_upgraded_and_keeps_its_debits(shared_url: str) -> 
         assert store.debit(PLAIN.msisdn, "old", 100) == DebitResult(SUCCESS, 900, replayed=True)
         assert store.debits(PLAIN.msisdn) == [DebitRecord("new", 100, SUCCESS, 800, T0),
                                               DebitRecord("old", 100, SUCCESS, 900, T0)]
+
+
+# -- SQLite's kept reads (accounts.sqlite.Snapshots) ------------------------------------------------
+
+def test_sqlite_keeps_a_read_until_it_writes_and_sees_another_process_within_the_check(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'kept.db'}"
+    now = [0.0]
+    with open_store(url) as serving, open_store(url) as other:  # two connections: as two processes
+        assert isinstance(serving, SQLiteAccountStore)
+        serving.snapshots.clock = lambda: now[0]
+        serving.put_many([subscriber("2250701000001", 1500)])
+        kept = serving.get("2250701000001")
+        assert kept is not None and serving.get("2250701000001") is kept
+        serving.debit("2250701000001", "own", 100)  # its own write: seen at once
+        assert serving.get("2250701000001").main.balance == 1400  # type: ignore[union-attr]
+        other.debit("2250701000001", "elsewhere", 100)
+        assert serving.get("2250701000001").main.balance == 1400  # type: ignore[union-attr]  # not asked yet
+        now[0] += serving.snapshots.check_every
+        assert serving.get("2250701000001").main.balance == 1300  # type: ignore[union-attr]
+        assert serving.get("2250701000002") is None  # unknown: that is kept too
+        other.put_many([subscriber("2250701000002", 700)])
+        assert serving.get("2250701000002") is None
+        now[0] += serving.snapshots.check_every
+        assert serving.get("2250701000002").main.balance == 700  # type: ignore[union-attr]
+
+
+def test_a_read_that_raced_a_write_is_not_kept() -> None:
+    changes = [0]
+    snapshots = Snapshots(lambda: changes[0], check_every=1e9)
+    old, new = subscriber("2250701000001", 1500), subscriber("2250701000001", 1400)
+    reads: list[Subscriber] = []
+
+    def racing_read(msisdn: str) -> Subscriber:
+        reads.append(old)
+        if len(reads) == 1:
+            snapshots.written()  # the write commits while this read is on its way
+        return old
+
+    assert snapshots.get("2250701000001", racing_read) is old
+    assert snapshots.get("2250701000001", lambda msisdn: new) is new  # read again, not the raced one
+    assert snapshots.get("2250701000001", racing_read) is new and len(reads) == 1
+
+
+def test_threads_reading_while_one_debits_never_see_a_balance_older_than_the_last_commit(tmp_path: Path) -> None:
+    url, msisdn = f"sqlite:///{tmp_path / 'race.db'}", "2250701000001"
+    with open_store(url) as store:
+        store.put_many([subscriber(msisdn, 100_000)])
+        committed = [100_000]
+        stale: list[tuple[int, int]] = []
+        done = threading.Event()
+
+        def reader() -> None:
+            while not done.is_set():
+                floor = committed[0]  # committed before this read began: the read may not show more
+                seen = store.get(msisdn).main.balance  # type: ignore[union-attr]
+                if seen > floor:
+                    stale.append((seen, floor))
+
+        readers = [threading.Thread(target=reader) for _ in range(4)]
+        for thread in readers:
+            thread.start()
+        try:
+            for n in range(100):
+                committed[0] = store.debit(msisdn, f"r{n}", 10).balance
+        finally:
+            done.set()
+            for thread in readers:
+                thread.join(timeout=60)
+        assert not stale, stale[:3]
+        assert store.get(msisdn).main.balance == 100_000 - 1000  # type: ignore[union-attr]
