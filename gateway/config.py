@@ -114,6 +114,9 @@ class ServerConfig:
     http_secret: str | None = field(default=None, repr=False)
     #: GET /metrics and /healthz on a port of their own (else on the HTTP port, if any).
     ops: tuple[str, int] | None = None
+    #: Where dialogues live between steps: None (or ``memory:``) in this process; ``redis://HOST:PORT/DB``
+    #: shared by several nodes (``?prefix=`` names their keys' prefix; default ``ussd:``).
+    sessions: str | None = field(default=None, repr=False)
     #: The secret ``POST /admin/reload`` must carry (else USSD_ADMIN_SECRET; neither: it is off).
     admin_secret: str | None = field(default=None, repr=False)
     dialects: dict[str, Dialect] = field(default_factory=lambda: dict(DIALECTS))
@@ -134,6 +137,16 @@ def parse_smpp_url(text: str) -> SmppLink:
     return SmppLink(parts.hostname, port, unquote(parts.username or ""), unquote(parts.password or ""))
 
 
+def parse_sessions_url(text: str) -> str | None:
+    """``memory:`` (None: this process) or a Redis URL (``redis://``, ``rediss://``,
+    ``unix://``); raises ValueError."""
+    if text.strip() == "memory:":
+        return None
+    if urlsplit(text).scheme not in ("redis", "rediss", "unix"):
+        raise ValueError(f"expected memory: or redis://HOST:PORT/DB, found {excerpt(redact(text))}")
+    return text.strip()
+
+
 def parse_host_port(text: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
     """``HOST:PORT``, ``[IPv6]:PORT`` or ``PORT`` -> (host, port); raises ValueError."""
     host, _, port_text = text.rpartition(":")
@@ -152,7 +165,7 @@ def with_overrides(config: ServerConfig, **given: Any) -> ServerConfig:
 
 _TOP: Final = ("menus", "db", "db_timeout", "policy", "catalogue", "timezone", "idle_timeout", "max_duration",
                "workers", "demo", "at", "smpp", "dialects", "http", "ops",
-               "admin_secret")
+               "admin_secret", "sessions")
 _HTTP: Final = ("listen", "secret", "allow")
 _LINK: Final = ("url", "host", "port", "system_id", "password", "system_type", "peer", "dialect", "bind", "window",
                 "enquire_interval", "response_timeout", "reconnect_max")
@@ -264,6 +277,11 @@ def load_config(path: str | Path, env: dict[str, str] | None = None) -> ServerCo
         given.update(_http(reader, top["http"]))
     if "ops" in top:
         given["ops"] = _listen(reader, top["ops"], "ops")
+    if "sessions" in top:
+        try:
+            given["sessions"] = parse_sessions_url(reader.text(top["sessions"], "sessions") or "")
+        except ValueError as exc:
+            reader.problem(path, top["sessions"], f"sessions: {exc}")
     if "admin_secret" in top:
         given["admin_secret"] = reader.text(top["admin_secret"], "admin_secret") or None
     if "demo" in top:

@@ -244,6 +244,18 @@ class UssdResource(resource.Resource):
         return (text + "\n").encode("utf-8")
 
 
+def probe_stores(service: Any) -> list[str]:
+    """(On a worker.) What of the service's stores does not answer: the accounts (a read) and the
+    dialogues (Redis's ping; nothing to ask in memory)."""
+    down = []
+    for name, probe in (("account store", lambda: service.store.get("0")), ("session store", service.sessions.ping)):
+        try:
+            probe()
+        except Exception as exc:  # a store's failure of any kind is what the check reports
+            down.append(f"{name}: {str(exc)[:120] or type(exc).__name__}")
+    return down
+
+
 def access_line(request: server.Request) -> str:
     """One access-log line: who, what, the status. Never the query string: it may carry the
     shared secret (``?secret=``), and nothing else in it is the log's business."""
@@ -320,16 +332,15 @@ class OpsResource(resource.Resource):
             return self.owner.metrics.exposition()
         if path != b"/healthz":
             return UssdResource._plain(request, 404, "no such endpoint: GET /metrics or /healthz")
-        store = self.owner.service.store
-        checked = self.owner.gateway.runner.run("_health", lambda: store.get("0"))
+        service = self.owner.service
+        checked = self.owner.gateway.runner.run("_health", lambda: probe_stores(service))
         checked.addTimeout(self.STORE_WAIT_S, self.owner.reactor)
-        checked.addCallbacks(lambda _: (True, ""), lambda failure: (False, failure.getErrorMessage()[:120] or
-                                                                   failure.type.__name__))
-        checked.addCallback(lambda outcome: self._healthz(request, *outcome))
+        checked.addErrback(lambda failure: [f"stores: {failure.getErrorMessage()[:120] or failure.type.__name__}"])
+        checked.addCallback(lambda down: self._healthz(request, down))
         return server.NOT_DONE_YET
 
-    def _healthz(self, request: server.Request, store_up: bool, reason: str) -> None:
-        healthy, reasons = health(self.owner, store_up, reason)
+    def _healthz(self, request: server.Request, down: list[str]) -> None:
+        healthy, reasons = health(self.owner, down)
         self._answer(request, 200 if healthy else 503, "ok" if healthy else "; ".join(reasons))
 
 

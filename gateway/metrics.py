@@ -130,9 +130,10 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-def health(server: "Server", store_up: bool, store_reason: str = "") -> tuple[bool, list[str]]:
-    """(healthy, the reasons it is not): the store answers and every configured bind is bound."""
-    reasons = [] if store_up else [f"account store: {store_reason or 'not answering'}"]
+def health(server: "Server", down: list[str]) -> tuple[bool, list[str]]:
+    """(healthy, the reasons it is not): the stores answer (``down``: those that do not, and
+    why) and every configured bind is bound."""
+    reasons = list(down)
     for factory in server.factories:
         if not any(p.session.state is State.BOUND for p in factory.protocols):
             reasons.append(f"smpp {factory.config.address} ({factory.mode}): not bound")

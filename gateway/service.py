@@ -106,6 +106,19 @@ def reload_menus(service: Service) -> Reloaded:
     return Reloaded(engine.version, changed, kept=len(engine.retired()))
 
 
+def open_sessions(config: ServerConfig, clock: Clock) -> SessionStore:
+    """Where dialogues live between steps: this process's memory, or Redis (several nodes). In
+    Redis their times are the nodes' shared wall clock, unless the clock is a QA one (frozen or
+    steered: then its own seconds, so a transcript's clock moves reach the timers there too)."""
+    if config.sessions is None:
+        return MemorySessionStore(clock.seconds, config.idle_timeout, config.max_duration)
+    from ussd.redis_sessions import RedisSessionStore, redis_client
+
+    client, prefix = redis_client(config.sessions)
+    seconds = time.time if isinstance(clock, WallClock) else clock.seconds
+    return RedisSessionStore(client, seconds, config.idle_timeout, config.max_duration, prefix=prefix)
+
+
 def build(config: ServerConfig, *, store: AccountStore | None = None, clock: Clock | None = None,
           policy: Policy | None = None) -> Service:
     """A service as ``config`` says. ``store``, ``clock`` and ``policy``: ones the caller made
@@ -127,6 +140,6 @@ def build(config: ServerConfig, *, store: AccountStore | None = None, clock: Clo
     clock = clock or WallClock(tz, at)
     if at is not None:
         log.warning("THE ENGINE'S CLOCK IS FROZEN AT %s (--at): for QA set-ups only", at.isoformat())
-    sessions = MemorySessionStore(clock.seconds, config.idle_timeout, config.max_duration)
+    sessions = open_sessions(config, clock)
     engine = Engine(loaded, registry, sessions, clock=clock, tz=tz)
     return Service(config, engine, store, policy, sessions, clock)

@@ -113,3 +113,27 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'accounts.sqlite3'}"
     return request.getfixturevalue("pg_url")
+
+
+# -- session stores ------------------------------------------------------------------------------
+
+#: The Redis server the session suite runs against (a real one: CI starts it). Unreachable -> the
+#: tests that need it fail, they are not skipped.
+REDIS_URL = os.environ.get("USSD_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A Redis URL whose keys carry a fresh prefix, deleted afterwards."""
+    import redis
+
+    prefix = f"ussd-test-{secrets.token_hex(6)}:"
+    sep = "&" if "?" in REDIS_URL else "?"
+    try:
+        yield f"{REDIS_URL}{sep}prefix={prefix}"
+    finally:
+        client = redis.Redis.from_url(REDIS_URL, socket_timeout=5)
+        keys = list(client.scan_iter(f"{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
+        client.close()

@@ -1,14 +1,18 @@
-"""The in-memory session store on a fake clock: idle and total limits, sweeping, records."""
+"""The session stores on a fake clock: idle and total limits, sweeping, records. Every test runs
+against the in-memory store and against a real Redis (the multi-node store)."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import FakeClock
-from ussd.sessions import Dialogue, MemorySessionStore
+from ussd.redis_sessions import RedisSessionStore, redis_client
+from ussd.sessions import Dialogue, MemorySessionStore, SessionConflict, SessionStore
 
 IDLE = 60.0
 TOTAL = 180.0
@@ -21,16 +25,24 @@ def dialogue(session_id: str, clock: FakeClock, **extra) -> Dialogue:
     return Dialogue(**{**fields, **extra})
 
 
-def store_on(clock: FakeClock) -> MemorySessionStore:
-    return MemorySessionStore(clock, idle_timeout=IDLE, max_duration=TOTAL)
+@pytest.fixture(params=["memory", "redis"])
+def store_on(request: pytest.FixtureRequest) -> Any:
+    """Each session store in turn, made on a given clock."""
+    if request.param == "memory":
+        return lambda clock, **limits: MemorySessionStore(clock, **{"idle_timeout": IDLE, "max_duration": TOTAL,
+                                                                     **limits})
+    client, prefix = redis_client(request.getfixturevalue("redis_url"))
+    request.addfinalizer(client.close)
+    return lambda clock, **limits: RedisSessionStore(client, clock, prefix=prefix,
+                                                     **{"idle_timeout": IDLE, "max_duration": TOTAL, **limits})
 
 
-def test_get_put_delete(clock: FakeClock) -> None:
+def test_get_put_delete(clock: FakeClock, store_on: Any) -> None:
     store = store_on(clock)
     assert store.get("a") is None and len(store) == 0
     one = dialogue("a", clock)
     store.put(one)
-    assert store.get("a") is one and len(store) == 1
+    assert store.get("a") == one and len(store) == 1
     store.put(dialogue("b", clock))
     assert len(store) == 2
     store.delete("a")
@@ -40,7 +52,7 @@ def test_get_put_delete(clock: FakeClock) -> None:
     assert len(store) == 1
 
 
-def test_put_marks_touched_now_and_replaces(clock: FakeClock) -> None:
+def test_put_marks_touched_now_and_replaces(clock: FakeClock, store_on: Any) -> None:
     store = store_on(clock)
     record = dialogue("a", clock)
     record.touched = 0.0
@@ -49,10 +61,10 @@ def test_put_marks_touched_now_and_replaces(clock: FakeClock) -> None:
     assert record.touched == clock.now == 1005.0
     newer = dialogue("a", clock, state="amount")
     store.put(newer)
-    assert store.get("a") is newer and len(store) == 1
+    assert store.get("a") == newer and len(store) == 1
 
 
-def test_idle_expiry_is_exactly_at_idle_timeout(clock: FakeClock) -> None:
+def test_idle_expiry_is_exactly_at_idle_timeout(clock: FakeClock, store_on: Any) -> None:
     store = store_on(clock)
     store.put(dialogue("a", clock))
     start = clock.now
@@ -63,7 +75,7 @@ def test_idle_expiry_is_exactly_at_idle_timeout(clock: FakeClock) -> None:
     assert len(store) == 0  # the expired dialogue was dropped by get
 
 
-def test_an_expired_dialogue_is_remembered_as_ended_not_live(clock: FakeClock) -> None:
+def test_an_expired_dialogue_is_remembered_as_ended_not_live(clock: FakeClock, store_on: Any) -> None:
     store = store_on(clock)
     store.put(dialogue("a", clock, lang="en"))
     store.put(dialogue("b", clock))
@@ -79,8 +91,9 @@ def test_an_expired_dialogue_is_remembered_as_ended_not_live(clock: FakeClock) -
 
 
 def test_ended_dialogues_are_bounded_oldest_first(clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """(In memory; Redis forgets them by time: ``ended_ttl``.)"""
     monkeypatch.setattr("ussd.sessions.ENDED_LIMIT", 3)
-    store = store_on(clock)
+    store = MemorySessionStore(clock, idle_timeout=IDLE, max_duration=TOTAL)
     for n in range(5):
         store.put(dialogue(f"s{n}", clock))
     clock.now += IDLE
@@ -88,7 +101,7 @@ def test_ended_dialogues_are_bounded_oldest_first(clock: FakeClock, monkeypatch:
     assert [store.ended(f"s{n}") is not None for n in range(5)] == [False, False, True, True, True]
 
 
-def test_get_does_not_refresh_but_put_does(clock: FakeClock) -> None:
+def test_get_does_not_refresh_but_put_does(clock: FakeClock, store_on: Any) -> None:
     store = store_on(clock)
     store.put(dialogue("a", clock))
     store.put(dialogue("b", clock))
@@ -100,22 +113,22 @@ def test_get_does_not_refresh_but_put_does(clock: FakeClock) -> None:
     assert store.get("b") is None  # idle 100 s, although read 50 s ago
 
 
-def test_total_limit_ends_even_a_busy_dialogue(clock: FakeClock) -> None:
+def test_total_limit_ends_even_a_busy_dialogue(clock: FakeClock, store_on: Any) -> None:
     store = store_on(clock)
     record = dialogue("a", clock)
     store.put(record)
     start = clock.now
     for at in (50, 100, 150, 179):
         clock.now = start + at
-        assert store.get("a") is record
+        assert store.get("a") == record
         store.put(record)
     clock.now = start + 179.999
-    assert store.get("a") is record
+    assert store.get("a") == record
     clock.now = start + 180.0
     assert store.get("a") is None and len(store) == 0
 
 
-def test_sweep_drops_only_expired_and_counts_them(clock: FakeClock) -> None:
+def test_sweep_drops_only_expired_and_counts_them(clock: FakeClock, store_on: Any) -> None:
     store = store_on(clock)
     start = clock.now
     old = dialogue("old", clock)
@@ -138,11 +151,11 @@ def test_sweep_drops_only_expired_and_counts_them(clock: FakeClock) -> None:
     assert store.sweep() == 1 and len(store) == 1 and store.get("fresh") is not None
 
 
-def test_sweep_of_an_empty_store(clock: FakeClock) -> None:
+def test_sweep_of_an_empty_store(clock: FakeClock, store_on: Any) -> None:
     assert store_on(clock).sweep() == 0
 
 
-def test_sweep_after_many_puts(clock: FakeClock) -> None:
+def test_sweep_after_many_puts(clock: FakeClock, store_on: Any) -> None:
     store = store_on(clock)
     start = clock.now
     for n in range(500):
@@ -157,9 +170,9 @@ def test_sweep_after_many_puts(clock: FakeClock) -> None:
 
 
 @pytest.mark.parametrize("idle, total", [(0, 180), (-1, 180), (60, 0), (60, -5), (0, 0)])
-def test_invalid_timeouts_raise(clock: FakeClock, idle: float, total: float) -> None:
+def test_invalid_timeouts_raise(clock: FakeClock, idle: float, total: float, store_on: Any) -> None:
     with pytest.raises(ValueError):
-        MemorySessionStore(clock, idle_timeout=idle, max_duration=total)
+        store_on(clock, idle_timeout=idle, max_duration=total)
 
 
 def test_dialogue_round_trip_through_a_dict_and_json(clock: FakeClock) -> None:
@@ -207,11 +220,13 @@ operations = st.lists(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops=operations)
-def test_store_matches_a_model(ops) -> None:
+def test_store_matches_a_model(ops: Any, store_on: Any) -> None:
     clock = FakeClock()
     store = store_on(clock)
+    for sid in IDS:  # each example starts from nothing (Redis keeps what the last one stored)
+        store.delete(sid)
     model: dict[str, tuple[float, float]] = {}  # id -> (started, touched) of what the store holds
     records: dict[str, Dialogue] = {}
 
@@ -232,7 +247,7 @@ def test_store_matches_a_model(ops) -> None:
             got = store.get(arg)
             assert (got is not None) == expected, (op, arg, clock.now, model)
             if expected:
-                assert got is records[arg]
+                assert got == records[arg]
             else:
                 model.pop(arg, None)
         elif op == "delete":

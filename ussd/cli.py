@@ -252,6 +252,12 @@ def listen_arg(text: str) -> tuple[str, int]:
     return _read_arg(parse_host_port, text)
 
 
+def sessions_arg(text: str) -> str | None:
+    from gateway.config import parse_sessions_url
+
+    return _read_arg(parse_sessions_url, text)
+
+
 def cidr_arg(text: str) -> str:
     import ipaddress
 
@@ -308,6 +314,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     log_to(sys.stderr)
     config = _server_config(args, demo=True if args.demo else None, workers=args.workers, qa=args.qa,
+                            sessions=args.sessions,
                             http=args.http, ops=args.ops, http_allow=tuple(args.http_allow) if args.http_allow else None)
     if config is None:
         return 1
@@ -395,6 +402,9 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--dialect", help="the centre's dialect for --smpp binds (default: default)")
     serve.add_argument("--db", help="account store URL (default: the embedded SQLite file; never filled but with --demo)")
     serve.add_argument("--menus", action="append", metavar="DIR", help="menu folder or file (repeatable)")
+    serve.add_argument("--sessions", type=sessions_arg, metavar="URL",
+                       help="where dialogues live between steps: memory: (default) or redis://HOST:PORT/DB, "
+                            "shared by several nodes (see docs/deployment.md)")
     serve.add_argument("--idle-timeout", type=seconds_arg, metavar="SECONDS",
                        help=f"end a dialogue idle this long (default {DEFAULT_IDLE_TIMEOUT:g})")
     serve.add_argument("--max-duration", type=seconds_arg, metavar="SECONDS",

@@ -58,7 +58,7 @@ from .render import (
     visible_options,
     with_error,
 )
-from .sessions import HISTORY_LIMIT, Dialogue, SessionStore
+from .sessions import HISTORY_LIMIT, Dialogue, SessionConflict, SessionStore
 
 log = logging.getLogger("ussd.engine")
 logging.getLogger("transitions").setLevel(logging.WARNING)
@@ -376,33 +376,64 @@ class Engine:
 
     def reply(self, session_id: str, text: str, at: datetime | None = None) -> Response:
         """The subscriber answered the current screen with ``text``."""
-        record = self.sessions.get(session_id)
-        if record is None:
-            return self._expired(session_id, self.sessions.ended(session_id))
-        version = self._version_of(record)
-        sm = version.machines.get(record.service) if version is not None else None
-        if sm is None:  # reloaded without this service, or begun on a version long replaced
-            self.sessions.delete(session_id)
-            return self._expired(session_id)
+        try:
+            record = self.sessions.get(session_id)
+            if record is None:
+                return self._expired(session_id, self.sessions.ended(session_id))
+            version = self._version_of(record)
+            sm = version.machines.get(record.service) if version is not None else None
+            if sm is None:  # reloaded without this service, or begun on a version long replaced
+                self.sessions.delete(session_id)
+                return self._expired(session_id)
+        except Unavailable as exc:  # the session store: nothing to go on
+            return self._sessions_down(session_id, exc)
         at = at or self.clock()
         try:
             scope = self._scope(record, at)
             env = self._env(sm, record.lang)
             error = self._advance(sm, record, text, scope, env, at)
             return self._respond(sm, record, scope, env, error)
+        except SessionConflict:
+            return self._lost_race(sm, session_id, at)
         except StepAborted as exc:
             return self._aborted(sm, record, exc)
 
     def timeout(self, session_id: str) -> Response:
         """The network gave up waiting for the subscriber: forget the dialogue."""
-        record = self.sessions.get(session_id)
-        self.sessions.delete(session_id)
+        try:
+            record = self.sessions.get(session_id)
+            self.sessions.delete(session_id)
+        except Unavailable as exc:
+            return self._sessions_down(session_id, exc)
         return self._expired(session_id, record)
 
     def abort(self, session_id: str) -> Response:
         """The subscriber hung up, or the network aborted: forget the dialogue, say nothing."""
-        self.sessions.delete(session_id)
+        try:
+            self.sessions.delete(session_id)
+        except Unavailable as exc:  # it expires by itself: nothing to say to whom hung up
+            log.warning("dialogue %s aborted, not forgotten: %s", session_id, exc)
         return Response(session_id, "", True)
+
+    def _sessions_down(self, session_id: str, exc: Unavailable) -> Response:
+        """The session store cannot be reached: the service's "momentarily unavailable"."""
+        log.warning("dialogue %s: %s", session_id, exc)
+        if self.on_aborted is not None:
+            self.on_aborted(exc)
+        return self.unavailable(session_id)
+
+    def _lost_race(self, sm: ServiceMachine, session_id: str, at: datetime) -> Response:
+        """Another node stored this dialogue while this step ran (two steps of one dialogue at
+        once): this step's result is dropped, and the answer is the screen the winner left."""
+        log.info("dialogue %s: stepped elsewhere meanwhile; answering with the screen stored there", session_id)
+        try:
+            winner = self.sessions.get(session_id)
+            if winner is None:
+                return self._expired(session_id, self.sessions.ended(session_id))
+            scope = self._scope(winner, at)
+            return self._respond(sm, winner, scope, self._env(sm, winner.lang), keep=False)
+        except StepAborted as exc:
+            return self._sessions_down(session_id, exc) if isinstance(exc, Unavailable) else self.unavailable(session_id)
 
     # -- a step ------------------------------------------------------------------------------
 
@@ -619,7 +650,7 @@ class Engine:
         return pages
 
     def _respond(self, sm: ServiceMachine, record: Dialogue, scope: Scope, env: RenderEnv,
-                 error: str | None = None) -> Response:
+                 error: str | None = None, keep: bool = True) -> Response:
         pages = self._pages(sm, record, scope, env)
         number = record.page + 1
         text = pages[record.page]
@@ -630,7 +661,9 @@ class Engine:
             if checked.fits:  # only a page the pager could not give the room to goes without it
                 text, measured = shown, checked
         end = number == len(pages) and isinstance(sm.screens[record.state], EndScreen)
-        if end:
+        if not keep:  # the screen of a record another step stored: shown again, not stored
+            pass
+        elif end:
             self.sessions.delete(record.id)
         else:
             self.sessions.put(record)
@@ -664,7 +697,10 @@ class Engine:
             log.warning("dialogue %s of %s ended at %s: %s", record.id, record.msisdn, record.state, exc)
         else:  # a menu mistake: the operator must hear of it
             log.error("dialogue %s of %s ended at %s: %s", record.id, record.msisdn, record.state, exc)
-        self.sessions.delete(record.id)
+        try:
+            self.sessions.delete(record.id)
+        except Unavailable as down:  # it expires by itself
+            log.warning("dialogue %s not forgotten: %s", record.id, down)
         if self.on_aborted is not None:
             self.on_aborted(exc)
         return self._said(sm, record.id, "error", lang if lang in sm.service.languages else record.lang, ERROR_SCREEN)

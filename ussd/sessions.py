@@ -51,6 +51,9 @@ class Dialogue:
     #: The version of the menus the dialogue began on (``MenuSet.version``): it finishes on them
     #: even if the menus are reloaded meanwhile. Empty: whatever is served now.
     menus: str = ""
+    #: How many times the record was stored: a store only replaces the revision it was read at
+    #: (two nodes stepping one dialogue at once: one wins, :class:`SessionConflict`). 0: new.
+    rev: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -58,6 +61,11 @@ class Dialogue:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Dialogue":
         return cls(**data)
+
+
+class SessionConflict(Exception):
+    """The dialogue was stored by another step since this one read it (two nodes, one dialogue):
+    this step's result is not kept."""
 
 
 class SessionStore(abc.ABC):
@@ -84,7 +92,9 @@ class SessionStore(abc.ABC):
 
     @abc.abstractmethod
     def put(self, dialogue: Dialogue) -> None:
-        """Store the dialogue, marking it touched now."""
+        """Store the dialogue, marking it touched now and bumping its ``rev``; raises
+        :class:`SessionConflict` when the stored revision is no longer the one it was read at
+        (a new dialogue, ``rev`` 0, replaces whatever was stored under its id)."""
 
     @abc.abstractmethod
     def delete(self, session_id: str) -> None: ...
@@ -100,6 +110,9 @@ class SessionStore(abc.ABC):
 
     @abc.abstractmethod
     def __len__(self) -> int: ...
+
+    def ping(self) -> None:
+        """Raises when the store cannot be reached (``/healthz``): never, in memory."""
 
 
 class MemorySessionStore(SessionStore):
@@ -141,6 +154,10 @@ class MemorySessionStore(SessionStore):
         dialogue.touched = self.clock()
         live = self._live
         with self._lock:
+            stored = live.get(dialogue.id)
+            if dialogue.rev and (stored is None or stored.rev != dialogue.rev):
+                raise SessionConflict(dialogue.id)
+            dialogue.rev += 1
             live[dialogue.id] = dialogue
             live.move_to_end(dialogue.id)
 

@@ -1,0 +1,63 @@
+"""Several gateway nodes for real: `ussd serve` processes sharing one Redis (dialogues) and one
+PostgreSQL (accounts), answering the steps of one dialogue in turn."""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.request
+from contextlib import ExitStack
+from typing import Any
+
+from test_http import post, serving
+
+from accounts.demo import DEMO_ACCOUNTS
+from accounts.importer import read_subscribers
+from accounts.policy import load_policy
+from accounts.store import open_store
+
+SUBSCRIBER = "2250701020304"
+
+
+def json_step(url: str, session: str, reply: str | None = None) -> dict[str, Any]:
+    body = {"session": session, "msisdn": SUBSCRIBER, "code": "#122#", **({"input": reply} if reply is not None else {})}
+    status, text = post(f"{url}/ussd/json", json.dumps(body).encode(), {"Content-Type": "application/json"})
+    assert status == 200, text
+    return json.loads(text)
+
+
+def test_a_dialogue_stepped_on_two_nodes_in_turn_shows_what_one_node_shows(pg_url: str, redis_url: str) -> None:
+    with open_store(pg_url) as store:
+        store.migrate()
+        store.put_many(read_subscribers(DEMO_ACCOUNTS, load_policy().tz))
+    replies = ["6", "1", "1"]  # a pass bought: the debit is made on whichever node confirms
+    with ExitStack() as nodes:
+        one = nodes.enter_context(serving("--sessions", redis_url, db=pg_url))
+        two = nodes.enter_context(serving("--sessions", redis_url, db=pg_url))
+        alone = [json_step(one, "alone")] + [json_step(one, "alone", r) for r in ["1", "1", "0", "0"]]
+        turns = [json_step(one, "turns")] + [json_step((two, one)[n % 2], "turns", r)
+                                             for n, r in enumerate(["1", "1", "0", "0"])]
+        assert turns == alone
+        bought = [json_step(two, "buy")] + [json_step((one, two)[n % 2], "buy", r) for n, r in enumerate(replies)]
+        assert bought[-1]["end"] and bought[-1]["screen"] == "pass_bought", bought[-1]
+        late = json_step(two, "buy", "1")  # a step after the end, on the other node: told so, once
+        assert late["end"] and "pass_bought" != late["screen"]
+        for url in (one, two):
+            with urllib.request.urlopen(f"{url}/healthz", timeout=30) as answer:
+                assert answer.read().decode() == "ok\n"
+    with open_store(pg_url) as store:
+        assert len(store.debits(SUBSCRIBER)) == 1
+
+
+def test_health_names_the_session_store_when_redis_is_away() -> None:
+    with serving("--sessions", "redis://127.0.0.1:1/0") as url:  # nothing listens on port 1
+        try:
+            urllib.request.urlopen(f"{url}/healthz", timeout=30)
+        except urllib.error.HTTPError as exc:
+            status, said = exc.code, exc.read().decode()
+        else:
+            raise AssertionError("healthy without its session store")
+        step = json.loads(post(f"{url}/ussd/json", json.dumps(
+            {"session": "x", "msisdn": SUBSCRIBER, "code": "#122#"}).encode())[1])
+    assert status == 503 and re.search(r"session store: the session store \(Redis\) is unavailable", said), said
+    assert step["end"] and "indisponible" in step["text"]

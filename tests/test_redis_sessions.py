@@ -1,0 +1,188 @@
+"""Dialogues in a real Redis, as several gateway nodes share them: records versioned and refused
+cleanly, Redis's own expiry, the compare-and-set that lets one of two racing steps win (and a
+purchase raced on two nodes debited once), and an outage met with words, then recovered from.
+(The store's behaviour shared with the in-memory store is tested in ``test_sessions.py``.)"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Iterator
+
+import pytest
+from tcp_proxy import TcpProxy
+from test_service_122 import AT, POLICY, PREPAID
+
+from accounts.store import AccountStore
+from conftest import FakeClock
+from simulator.demo import default_menu_paths, demo_registry, demo_store
+from ussd.engine import ERROR_SCREEN, Engine, Response
+from ussd.loader import load_menus_or_raise
+from ussd.redis_sessions import FORMAT, RedisSessionStore, SessionsUnavailable, redis_client
+from ussd.sessions import Dialogue, SessionConflict
+
+IDLE, TOTAL = 60.0, 180.0
+
+
+@pytest.fixture
+def redis(redis_url: str) -> Iterator[tuple[Any, str]]:
+    client, prefix = redis_client(redis_url)
+    yield client, prefix
+    client.close()
+
+
+def node(redis: tuple[Any, str], clock: Callable[[], float]) -> RedisSessionStore:
+    """One gateway node's session store (each node its own client, as each process has)."""
+    _, prefix = redis
+    client, _ = redis_client(f"redis://127.0.0.1:6379/0?prefix={prefix}")
+    return RedisSessionStore(client, clock, IDLE, TOTAL, prefix=prefix)
+
+
+def dialogue(session_id: str, now: float) -> Dialogue:
+    return Dialogue(session_id, PREPAID, "122", "home", "fr", now, now)
+
+
+def test_of_two_nodes_storing_one_dialogue_read_at_the_same_revision_one_wins(redis: tuple[Any, str],
+                                                                               clock: FakeClock) -> None:
+    one, two = node(redis, clock), node(redis, clock)
+    one.put(dialogue("s", clock()))
+    first, second = one.get("s"), two.get("s")
+    assert first is not None and second is not None and first.rev == second.rev == 1
+    first.state = "bonus_credit"
+    one.put(first)
+    second.state = "offer"
+    with pytest.raises(SessionConflict):
+        two.put(second)
+    assert two.get("s").state == "bonus_credit"  # type: ignore[union-attr]
+    restarted = dialogue("s", clock())  # a new dialogue under a recycled id replaces the old one
+    two.put(restarted)
+    assert one.get("s") == restarted and restarted.rev == 1
+
+
+def test_redis_forgets_a_dialogue_by_itself_at_its_deadline(redis: tuple[Any, str], clock: FakeClock) -> None:
+    client, prefix = redis
+    store = node(redis, clock)
+    store.put(dialogue("idle", clock()))
+    assert IDLE * 1000 - 1000 < client.pttl(f"{prefix}s:idle") <= IDLE * 1000
+    old = dialogue("old", clock())
+    old.started -= TOTAL - 5  # 5 s of its total life left: that, not the idle timeout, is its TTL
+    store.put(old)
+    assert 4000 < client.pttl(f"{prefix}s:old") <= 5000
+    # its last record outlives it a while, so that a late reply is answered in its language
+    assert client.pttl(f"{prefix}e:old") > 5000
+
+
+@pytest.mark.parametrize("fields", [
+    {"v": "2"},  # a newer release's format
+    {"rec": b'{"id": "s", "unknown": 1}'},  # not a dialogue's fields
+    {"rec": b"not json"},
+])
+def test_a_record_not_of_this_release_is_refused_not_misread(redis: tuple[Any, str], clock: FakeClock,
+                                                              fields: dict[str, Any],
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    client, prefix = redis
+    store = node(redis, clock)
+    store.put(dialogue("s", clock()))
+    client.hset(f"{prefix}s:s", mapping=fields)
+    assert store.get("s") is None
+    assert "refused" in caplog.text
+
+
+# -- two engines (two nodes) on one Redis ---------------------------------------------------------
+
+def engine_on(store: AccountStore, sessions: RedisSessionStore) -> Engine:
+    registry = demo_registry(store, POLICY)
+    menus = load_menus_or_raise(default_menu_paths(), registry)
+    return Engine(menus, registry, sessions, clock=lambda: AT, tz=POLICY.tz)
+
+
+class Racing(RedisSessionStore):
+    """A node whose next read is overtaken: the other node's step runs between this node's read
+    and its store, as two steps of one dialogue arriving at two nodes at once do."""
+
+    overtake: Callable[[], Any] | None = None
+
+    def get(self, session_id: str) -> Dialogue | None:
+        read = super().get(session_id)
+        overtake, self.overtake = self.overtake, None
+        if overtake is not None:
+            overtake()
+        return read
+
+
+def test_a_dialogue_stepped_on_two_nodes_in_turn_shows_what_one_node_shows(redis: tuple[Any, str]) -> None:
+    store = demo_store("memory:", POLICY)
+    a, b = (engine_on(store, node(redis, time.time)) for _ in range(2))
+    alone = engine_on(demo_store("memory:", POLICY), node(redis, time.time))
+    replies = ["1", "1", "0", "0", "6", "2"]
+    expected = [alone.begin(PREPAID, "#122#", session_id="alone")]
+    for reply in replies:
+        expected.append(alone.reply("alone", reply))
+    shown = [a.begin(PREPAID, "#122#", session_id="turns")]
+    for n, reply in enumerate(replies):
+        shown.append((b if n % 2 == 0 else a).reply("turns", reply))
+    assert [(r.text, r.screen, r.end) for r in shown] == [(r.text, r.screen, r.end) for r in expected]
+
+
+def test_a_purchase_confirmed_on_two_nodes_at_once_is_debited_once(redis: tuple[Any, str]) -> None:
+    store = demo_store("memory:", POLICY)
+    balance = store.get(PREPAID).main.balance  # type: ignore[union-attr]
+    racing = Racing(node(redis, time.time).client, time.time, IDLE, TOTAL, prefix=redis[1])
+    a, b = engine_on(store, node(redis, time.time)), engine_on(store, racing)
+    a.begin(PREPAID, "#122#", session_id="buy")
+    a.reply("buy", "6")
+    assert a.reply("buy", "1").screen == "confirm_pass"
+    answers: list[Response] = []
+    racing.overtake = lambda: answers.append(a.reply("buy", "1"))  # node a confirms while b is at it
+    answers.append(b.reply("buy", "1"))
+    assert [r.screen for r in answers] == ["pass_bought", "pass_bought"], answers
+    assert answers[0].text == answers[1].text and answers[0].end
+    assert store.get(PREPAID).main.balance == balance - 500  # type: ignore[union-attr]
+    assert len(store.debits(PREPAID)) == 1
+
+
+def test_the_step_that_lost_the_race_answers_with_the_winners_screen(redis: tuple[Any, str]) -> None:
+    store = demo_store("memory:", POLICY)
+    racing = Racing(node(redis, time.time).client, time.time, IDLE, TOTAL, prefix=redis[1])
+    a, b = engine_on(store, node(redis, time.time)), engine_on(store, racing)
+    a.begin(PREPAID, "#122#", session_id="race")
+    won: list[Response] = []
+    racing.overtake = lambda: won.append(a.reply("race", "1"))  # a shows Bonus Crédit
+    lost = b.reply("race", "2")  # b would have shown Bonus Minutes
+    assert won[0].screen == "bonus_credit" and (lost.text, lost.screen) == (won[0].text, won[0].screen)
+    assert a.reply("race", "0").screen == "home"  # the dialogue goes on from the winner's screen
+
+
+# -- Redis away ------------------------------------------------------------------------------------
+
+def test_while_redis_is_away_steps_end_on_unavailable_then_it_works_again(redis: tuple[Any, str]) -> None:
+    proxy = TcpProxy(("127.0.0.1", 6379))
+    try:
+        client, _ = redis_client(f"redis://127.0.0.1:{proxy.port}/0?prefix={redis[1]}", timeout=1.0)
+        sessions = RedisSessionStore(client, time.time, IDLE, TOTAL, prefix=redis[1])
+        aborted: list[Exception] = []
+        engine = engine_on(demo_store("memory:", POLICY), sessions)
+        engine.on_aborted = aborted.append
+        assert not engine.begin(PREPAID, "#122#", session_id="d").end
+        proxy.down()
+        started = time.monotonic()
+        for answer in (engine.reply("d", "1"), engine.begin(PREPAID, "#122#", session_id="e")):
+            assert answer.end and answer.screen == ERROR_SCREEN and "indisponible" in answer.text
+        assert time.monotonic() - started < 10  # bounded by the client's timeouts, not hung
+        assert any(isinstance(exc, SessionsUnavailable) for exc in aborted)
+        with pytest.raises(SessionsUnavailable):
+            sessions.ping()
+        proxy.up()
+        for _ in range(50):  # the client reconnects on its next use (bounded)
+            try:
+                sessions.ping()
+                break
+            except SessionsUnavailable:
+                time.sleep(0.1)
+        assert not engine.begin(PREPAID, "#122#", session_id="f").end
+        assert engine.reply("f", "1").screen == "bonus_credit"
+    finally:
+        proxy.down()
+
+
+def test_a_record_format_is_this_releases() -> None:
+    assert FORMAT == 1  # a change of the record's shape bumps it: older nodes then refuse, not misread

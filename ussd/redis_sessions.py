@@ -1,0 +1,219 @@
+"""Dialogues in Redis, for several gateway nodes sharing them.
+
+Each dialogue is a hash ``{prefix}s:{id}``: ``v`` (the record's format), ``rev`` (bumped by every
+store) and ``rec`` (the record, JSON). Redis forgets it by itself: its TTL is what is left of the
+dialogue's life (the idle timeout from the last step, or the total limit from its start, whichever
+comes first). The last record also stays under ``{prefix}e:{id}`` a while longer, so that a late
+reply is answered in the dialogue's language on any node; ``{prefix}live`` (a sorted set of ids
+by deadline) lets a sweep count what timed out without scanning keys.
+
+Two steps of one dialogue arriving at two nodes at once (an impatient subscriber, an aggregator's
+retry) never both apply: a store is a compare-and-set on ``rev`` (one Lua script), and the step
+that lost raises :class:`SessionConflict`; the engine then answers with the screen the winner
+left (see ``docs/deployment.md``).
+
+A record is refused, never misread, when its format is not this release's (``v``) or its fields
+are not a dialogue's: the dialogue is then treated as gone (the subscriber is told it expired).
+Time is the nodes' wall clock (``time.time``): they must agree on it (NTP), as they do on TTLs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any, Callable
+from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+from .errors import Unavailable
+from .sessions import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_DURATION, Dialogue, SessionConflict, SessionStore
+
+log = logging.getLogger("ussd.sessions")
+
+#: The format of the records this release writes and reads.
+FORMAT = 1
+#: How long an ended or expired dialogue is remembered after its last step (late replies).
+ENDED_TTL_S = 600.0
+#: How long one Redis operation may take before the step is told the sessions are unavailable.
+DEFAULT_TIMEOUT_S = 2.0
+
+#: KEYS: the dialogue's hash, its ended copy, the live index. ARGV: the rev expected (0: a new
+#: dialogue, stored whatever was there), the new rev, the record, its TTL (ms), the ended copy's
+#: TTL (ms), its deadline (the index's score), its id. Returns 1, or 0 when ``rev`` has moved on.
+_STORE = """
+if ARGV[1] ~= '0' and redis.call('HGET', KEYS[1], 'rev') ~= ARGV[1] then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'v', '%d', 'rev', ARGV[2], 'rec', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('SET', KEYS[2], '%d:' .. ARGV[3], 'PX', ARGV[5])
+redis.call('ZADD', KEYS[3], ARGV[6], ARGV[7])
+return 1
+""" % (FORMAT, FORMAT)
+
+
+#: KEYS: the live index. ARGV: now, the keys' prefix, the most to forget in one go. Forgets the
+#: dialogues due by ``now`` and returns how many: at once, so that no step of another node can
+#: store one of them between its being found due and its being dropped.
+_SWEEP = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+for _, id in ipairs(ids) do
+  redis.call('DEL', ARGV[2] .. 's:' .. id)
+  redis.call('ZREM', KEYS[1], id)
+end
+return #ids
+"""
+#: Dialogues forgotten by one run of the sweep script (it runs again while it finds that many).
+SWEEP_BATCH = 1000
+
+
+class SessionsUnavailable(Unavailable):
+    """Redis cannot be reached or did not answer in time: the step ends on the service's
+    "momentarily unavailable" screen."""
+
+    kind = "sessions"
+
+
+def redis_client(url: str, timeout: float = DEFAULT_TIMEOUT_S) -> tuple[Any, str]:
+    """(a client, the key prefix) for ``redis://HOST:PORT/DB?prefix=ussd:`` (``rediss://`` for
+    TLS). The client reconnects by itself after an outage; every operation is bounded."""
+    import redis
+
+    parts = urlsplit(url)
+    query = parse_qs(parts.query)
+    prefix = query.pop("prefix", ["ussd:"])[0]
+    rest = "&".join(f"{k}={v[0]}" for k, v in query.items())
+    client = redis.Redis.from_url(urlunsplit(parts._replace(query=rest)), socket_timeout=timeout,
+                                  socket_connect_timeout=timeout, health_check_interval=30)
+    return client, prefix
+
+
+class RedisSessionStore(SessionStore):
+    """Dialogues in Redis (see the module's docstring). Safe from any thread: the client's pool
+    gives each operation a connection."""
+
+    def __init__(self, client: Any, clock: Callable[[], float] = time.time,
+                 idle_timeout: float = DEFAULT_IDLE_TIMEOUT, max_duration: float = DEFAULT_MAX_DURATION,
+                 prefix: str = "ussd:", ended_ttl: float = ENDED_TTL_S) -> None:
+        super().__init__(clock, idle_timeout, max_duration)
+        import redis
+
+        self.client = client
+        self.prefix = prefix
+        self.ended_ttl = ended_ttl
+        self._live = f"{prefix}live"
+        self._store = client.register_script(_STORE)
+        self._sweep = client.register_script(_SWEEP)
+        self._errors: tuple[type[BaseException], ...] = (redis.ConnectionError, redis.TimeoutError)
+
+    def _key(self, session_id: str) -> str:
+        return f"{self.prefix}s:{session_id}"
+
+    def _ended_key(self, session_id: str) -> str:
+        return f"{self.prefix}e:{session_id}"
+
+    def _call(self, operation: Callable[[], Any]) -> Any:
+        try:
+            return operation()
+        except self._errors as exc:
+            raise SessionsUnavailable(f"the session store (Redis) is unavailable: {exc}") from exc
+
+    # -- records -------------------------------------------------------------------------------
+
+    def _decode(self, session_id: str, version: Any, rev: Any, raw: Any) -> Dialogue | None:
+        """The dialogue a stored record holds, or None (logged) when it is not this release's."""
+        if raw is None:
+            return None
+        if version != str(FORMAT).encode():
+            log.warning("dialogue %s: a record of format %r, not %d: refused", session_id, version, FORMAT)
+            return None
+        try:
+            data = json.loads(raw)
+            dialogue = Dialogue.from_dict(data)
+            dialogue.rev = int(rev)
+        except (ValueError, TypeError) as exc:
+            log.warning("dialogue %s: a record that is not a dialogue (%s): refused", session_id, exc)
+            return None
+        return dialogue
+
+    @staticmethod
+    def _encode(dialogue: Dialogue) -> str:
+        data = dialogue.to_dict()
+        del data["rev"]  # kept beside the record, where the compare-and-set reads it
+        return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+    def _deadline(self, dialogue: Dialogue) -> float:
+        return min(dialogue.touched + self.idle_timeout, dialogue.started + self.max_duration)
+
+    # -- the store -----------------------------------------------------------------------------
+
+    def get(self, session_id: str) -> Dialogue | None:
+        version, rev, raw = self._call(lambda: self.client.hmget(self._key(session_id), "v", "rev", "rec"))
+        dialogue = self._decode(session_id, version, rev, raw)
+        if dialogue is None:
+            return None
+        if not self.is_live(dialogue, self.clock()):
+            self._call(lambda: self._forget(session_id))
+            return None
+        return dialogue
+
+    def put(self, dialogue: Dialogue) -> None:
+        now = self.clock()
+        dialogue.touched = now
+        deadline = self._deadline(dialogue)
+        ttl_ms = max(1, int((deadline - now) * 1000))
+        record = self._encode(dialogue)
+        stored = self._call(lambda: self._store(
+            keys=[self._key(dialogue.id), self._ended_key(dialogue.id), self._live],
+            args=[dialogue.rev, dialogue.rev + 1, record, ttl_ms, ttl_ms + int(self.ended_ttl * 1000),
+                  deadline, dialogue.id]))
+        if not stored:
+            raise SessionConflict(dialogue.id)
+        dialogue.rev += 1
+
+    def delete(self, session_id: str) -> None:
+        def drop() -> None:
+            with self.client.pipeline() as pipe:
+                pipe.delete(self._key(session_id), self._ended_key(session_id))
+                pipe.zrem(self._live, session_id)
+                pipe.execute()
+
+        self._call(drop)
+
+    def _forget(self, session_id: str) -> None:
+        """A dialogue past its time: no longer live; its ended copy stays (for :meth:`ended`)."""
+        with self.client.pipeline() as pipe:
+            pipe.delete(self._key(session_id))
+            pipe.zrem(self._live, session_id)
+            pipe.execute()
+
+    def ended(self, session_id: str) -> Dialogue | None:
+        if self.get(session_id) is not None:
+            return None
+        raw = self._call(lambda: self.client.get(self._ended_key(session_id)))
+        if raw is None:
+            return None
+        version, _, record = raw.partition(b":")
+        return self._decode(session_id, version, 0, record)
+
+    def sweep(self) -> int:
+        """Forget the dialogues past their deadline (Redis may have dropped their keys already:
+        each is counted once, as timed out)."""
+        now = self.clock()
+
+        def sweep() -> int:
+            total = 0
+            while True:
+                dropped = int(self._sweep(keys=[self._live], args=[now, self.prefix, SWEEP_BATCH]))
+                total += dropped
+                if dropped < SWEEP_BATCH:
+                    return total
+
+        return self._call(sweep)
+
+    def __len__(self) -> int:
+        return int(self._call(lambda: self.client.zcard(self._live)))
+
+    def ping(self) -> None:
+        """Raises :class:`SessionsUnavailable` when Redis does not answer (``/healthz``)."""
+        self._call(self.client.ping)
