@@ -78,6 +78,7 @@ def test_a_good_file_with_secrets_from_the_environment(tmp_path: Path) -> None:
     ("http: {listen: 8080, secret: '${NOPE}'}\n", (1, 30), "environment variable NOPE is not set"),
     ("http: {listen: 8080, port: 1}\n", (1, 22), "unknown key 'port'"),
     ("ops: 'x:y'\n", (1, 6), "ops: expected HOST:PORT or PORT"),
+    ("sessions: 'mysql://u:pw@h/db'\n", (1, 11), "sessions: expected memory: or redis://HOST:PORT/DB"),
 ])
 def test_every_problem_names_its_place(tmp_path: Path, text: str, where: tuple[int, int], says: str) -> None:
     path = write(tmp_path, text)
@@ -89,11 +90,13 @@ def test_every_problem_names_its_place(tmp_path: Path, text: str, where: tuple[i
 
 def test_http_and_ops_from_the_file_with_the_secret_from_the_environment(tmp_path: Path) -> None:
     text = ("http:\n  listen: 0.0.0.0:8080\n  secret: ${USSD_HTTP_SECRET}\n  allow: [10.0.0.0/8, '2001:db8::/32']\n"
-            "ops: 9100\nadmin_secret: ${ADMIN}\n")
+            "ops: 9100\nadmin_secret: ${ADMIN}\nsessions: 'redis://127.0.0.1:6379/2?prefix=gw1:'\n")
     config = load_config(write(tmp_path, text), env={"USSD_HTTP_SECRET": "s3cret", "ADMIN": "adm1n"})
     assert (config.http, config.http_secret, config.http_allow, config.ops, config.admin_secret) == (
         ("0.0.0.0", 8080), "s3cret", ("10.0.0.0/8", "2001:db8::/32"), ("127.0.0.1", 9100), "adm1n")
     assert "s3cret" not in repr(config) and "adm1n" not in repr(config)
+    assert config.sessions == "redis://127.0.0.1:6379/2?prefix=gw1:"
+    assert load_config(write(tmp_path, "sessions: 'memory:'\n")).sessions is None
     assert with_overrides(config, http=("127.0.0.1", 1234)).http == ("127.0.0.1", 1234)
 
 
