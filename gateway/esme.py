@@ -96,21 +96,25 @@ class Gateway:
         return None
 
     def run_step(self, session: str, stats: dict[str, int], begin: tuple[str, str] | None = None,
-                 text: str = "") -> "defer.Deferred[Response]":
-        """A dialogue's dial (``begin``: its number and the code) or reply, on the workers after
-        its earlier steps, counted in ``stats`` (the adapter's). Fires with the screen; if the
-        step could not run (a bug, or the stop), with the service's "unavailable", the dialogue
-        ended: the subscriber is never left waiting for the network's timer."""
-        engine = self.engine
-        work: Callable[[], Response]
+                 text: str = "", work: Callable[[Engine, str | None], Any] | None = None) -> "defer.Deferred[Any]":
+        """A dialogue's dial (``begin``: its number and the code), reply, or an adapter's own
+        ``work(engine, lang)``, on the workers after its earlier steps, counted in ``stats``
+        (the adapter's). Fires with the screen; if the step could not run (a bug, or the stop),
+        with the service's "unavailable", the dialogue ended: the subscriber is never left
+        waiting for the network's timer."""
+        engine, lang = self.engine, self.lang
+        step: Callable[[], Any]
         if begin is not None:
             stats["begun"] += 1
-            (msisdn, code), lang = begin, self.lang
-            work = lambda: engine.begin(msisdn, code, session_id=session, lang=lang)
+            msisdn, code = begin
+            step = lambda: engine.begin(msisdn, code, session_id=session, lang=lang)
+        elif work is not None:
+            stats["replies"] += 1
+            step = lambda: work(engine, lang)
         else:
             stats["replies"] += 1
-            work = lambda: engine.reply(session, text)
-        return self.runner.run(session, work).addErrback(self._unavailable, session, stats)
+            step = lambda: engine.reply(session, text)
+        return self.runner.run(session, step).addErrback(self._unavailable, session, stats)
 
     def show(self, link: "EsmeProtocol", mapping: UssdSmpp, response: Response, unit: Unit,
              arrived: float | None = None) -> None:

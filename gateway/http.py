@@ -24,7 +24,8 @@ from . import openapi
 from .esme import new_stats
 from .logs import AccessLog
 from .metrics import CONTENT_TYPE_LATEST, health
-from .ussd_http import MAX_SESSION_ID, Bad, Begin, HttpUssd, Repeat, form_body, json_body, parse_form, session_key
+from .ussd_http import (MAX_SESSION_ID, Bad, Begin, Continue, HttpUssd, Repeat, form_body, form_step, json_body,
+                        parse_form, session_key)
 
 if TYPE_CHECKING:
     from .server import Server
@@ -208,13 +209,19 @@ class UssdResource(resource.Resource):
             return self._plain(request, 503, refusal)
         if isinstance(event, Begin):
             done = gateway.run_step(event.session, self.stats, (event.msisdn, event.code))
+        elif isinstance(event, Continue):
+            done = gateway.run_step(event.session, self.stats, work=lambda engine, lang: form_step(engine, event, lang))
         else:
             done = gateway.run_step(event.session, self.stats, text=event.text)
         done.addCallback(self._answered, event.session, request, body, time.monotonic())
         return server.NOT_DONE_YET
 
-    def _answered(self, response: Response, key: str, request: server.Request,
+    def _answered(self, response: Response | Bad, key: str, request: server.Request,
                   body: Callable[[Response], bytes], arrived: float) -> None:
+        if isinstance(response, Bad):  # a shared session's form that does not continue it
+            if not request.finished and not getattr(request, "_disconnected", False):
+                finish(request, self._plain(request, response.status, response.reason))
+            return
         self.mapping.answered(key, response)
         if response.end:
             self.stats["ended"] += 1

@@ -109,7 +109,8 @@ class Server:
     def _listen_http(self, host: str, port: int, ops: OpsResource | None) -> None:
         config = self.service.config
         access = access_from(config.http_allow, config.http_secret)
-        self.http = HttpUssd(self.phone_rule, self.reactor.seconds, config.idle_timeout)
+        self.http = HttpUssd(self.phone_rule, self.reactor.seconds, config.idle_timeout,
+                             shared=config.sessions is not None)
         resource_ = UssdResource(self, access, self.http, ops)
         self.metrics.adapters["http"] = resource_.stats
         self._http_port = listen(self.reactor, port, site(resource_, self.metrics, self.access), host)

@@ -27,7 +27,7 @@ from urllib.parse import unquote_to_bytes
 from dataclasses import dataclass, field
 from typing import Callable, Final, Mapping, Union
 
-from ussd.engine import Response
+from ussd.engine import Engine, Response
 from ussd.inputs import normalise_phone
 from ussd.loader import split_short_code
 from ussd.model import PhoneRule
@@ -73,7 +73,19 @@ class Bad:
     reason: str
 
 
-Event = Union[Begin, Reply, Repeat, Bad]
+@dataclass(frozen=True, slots=True)
+class Continue:
+    """A form request of a dialogue whose steps several nodes take (shared sessions): what it
+    adds is read against the text its record says was answered (:func:`form_step`, on a worker),
+    not against this node's memory, which may have missed steps."""
+
+    session: str
+    text: str
+    code: str  # as dialled, before any digits the text adds to a first request
+    msisdn: str
+
+
+Event = Union[Begin, Reply, Repeat, Continue, Bad]
 
 
 def session_key(session_id: str) -> str:
@@ -169,6 +181,9 @@ class HttpUssd:
     clock: Callable[[], float]
     idle_timeout: float = 60.0
     limit: int = MAX_DIALOGUES
+    #: Sessions shared by several nodes: every form request is read against the dialogue's
+    #: record (:class:`Continue`), none against this process's memory.
+    shared: bool = False
     _seen: "OrderedDict[str, _Seen]" = field(default_factory=OrderedDict)
 
     # -- forms ---------------------------------------------------------------------------------
@@ -184,6 +199,9 @@ class HttpUssd:
             values.append(value)
         session, code, phone, _network, text = values
         key = session_key(session)
+        if self.shared:
+            caller = self._caller(code, phone, ("serviceCode", "phoneNumber"))
+            return caller if isinstance(caller, Bad) else Continue(key, text, code.strip(), caller[2])
         seen = self._seen.get(key)
         if seen is None:
             return self._begin(key, code, phone, text.split("*") if text else [])
@@ -258,13 +276,11 @@ class HttpUssd:
         caller = self._caller(code, phone, names)
         if isinstance(caller, Bad):
             return caller
-        service, path, msisdn = caller
-        path = path + [p for p in dialled if p]
+        _, _, msisdn = caller
         if len(self._seen) >= self.limit:
             self._seen.popitem(last=False)
         self._seen[key] = _Seen("*".join(dialled), None, self.clock())
-        full = f"*{service}*{'*'.join(path)}#" if path else code.strip()
-        return Begin(key, msisdn, full)
+        return Begin(key, msisdn, dialled_code(code, dialled))
 
     # -- JSON ----------------------------------------------------------------------------------
 
@@ -279,6 +295,37 @@ class HttpUssd:
             return begun
         caller = self._caller(fields["code"], fields["msisdn"], ("code", "msisdn"))  # every step says who
         return caller if isinstance(caller, Bad) else Reply(key, fields["input"])
+
+
+def dialled_code(code: str, dialled: list[str]) -> str:
+    """The code with the digits dialled after it (the first request's text, split at ``*``):
+    ``#122#`` and ``["6", "2"]`` make ``*122*6*2#``."""
+    parsed = split_short_code(code)
+    if parsed is None:
+        return code.strip()
+    service, path = parsed
+    path = path + [part for part in dialled if part]
+    return f"*{service}*{'*'.join(path)}#" if path else code.strip()
+
+
+def form_step(engine: Engine, step: Continue, lang: str | None = None) -> Response | Bad:
+    """(On a worker.) A form request read against the dialogue's record: the dial (nothing
+    stored, nothing ended under this session: digits in the text are dialled after the code), a
+    repeat (the text its record says was answered: the screen it is on, again), or a reply (what
+    follows that text); the text is noted in the record with the step, for the next node."""
+    record = engine.record(step.session)
+    if record is None:
+        if step.text and engine.sessions.ended(step.session) is not None:
+            return engine.shown(step.session)  # a step after the end (a retry of the last): told so
+        code = dialled_code(step.code, step.text.split("*") if step.text else [])
+        return engine.begin(step.msisdn, code, session_id=step.session, lang=lang, note={"text": step.text})
+    asked = record.adapter.get("text", "")
+    if step.text == asked:
+        return engine.shown(step.session)
+    if asked and not step.text.startswith(asked + "*"):
+        return Bad(400, "text: does not continue the replies this session has given")
+    added = step.text[len(asked) + 1:] if asked else step.text
+    return engine.reply(step.session, added, note={"text": step.text})
 
 
 def form_body(response: Response) -> bytes:

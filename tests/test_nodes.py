@@ -61,3 +61,27 @@ def test_health_names_the_session_store_when_redis_is_away() -> None:
             {"session": "x", "msisdn": SUBSCRIBER, "code": "#122#"}).encode())[1])
     assert status == 503 and re.search(r"session store: the session store \(Redis\) is unavailable", said), said
     assert step["end"] and "indisponible" in step["text"]
+
+
+def form(text: str, session: str) -> dict[str, str]:
+    return {"sessionId": session, "serviceCode": "#122#", "phoneNumber": "0701020304", "networkCode": "61201",
+            "text": text}
+
+
+def test_form_requests_alternating_between_two_nodes_read_the_replies_where_the_dialogue_is(
+        pg_url: str, redis_url: str) -> None:
+    with open_store(pg_url) as store:
+        store.migrate()
+        store.put_many(read_subscribers(DEMO_ACCOUNTS, load_policy().tz))
+    texts = ["", "1", "1*1", "1*1*0", "1*1*0*0", "1*1*0*0*6", "1*1*0*0*6*1", "1*1*0*0*6*1*1"]
+    with ExitStack() as nodes:
+        one = nodes.enter_context(serving("--sessions", redis_url, db=pg_url))
+        two = nodes.enter_context(serving("--sessions", redis_url, db=pg_url))
+        alone = [post(f"{one}/ussd", form(text, "alone")) for text in texts[:-2]]
+        turns = [post(f"{(one, two)[n % 2]}/ussd", form(text, "turns")) for n, text in enumerate(texts)]
+        assert turns[:len(alone)] == alone
+        assert turns[-1][0] == 200 and turns[-1][1].startswith("END Vous avez acheté"), turns[-1]
+        retried = post(f"{one}/ussd", form(texts[-1], "turns"))  # the last step again, on the other node
+        assert retried[0] == 200 and retried[1].startswith("END ") and "acheté" not in retried[1]
+    with open_store(pg_url) as store:
+        assert len(store.debits(SUBSCRIBER)) == 1

@@ -186,3 +186,45 @@ def test_while_redis_is_away_steps_end_on_unavailable_then_it_works_again(redis:
 
 def test_a_record_format_is_this_releases() -> None:
     assert FORMAT == 1  # a change of the record's shape bumps it: older nodes then refuse, not misread
+
+
+# -- the form convention across nodes (gateway.ussd_http.form_step) ------------------------------
+
+def form_walk(engines: list[Engine], texts: list[str], session: str = "http:f") -> list[Any]:
+    """The form requests ``texts`` (the whole text each time, as aggregators send it), each on
+    the next engine in turn, read against the dialogue's record."""
+    from gateway.ussd_http import Continue, form_step
+
+    return [form_step(engines[n % len(engines)], Continue(session, text, "#122#", PREPAID))
+            for n, text in enumerate(texts)]
+
+
+def test_form_requests_on_two_nodes_in_turn_show_what_one_node_shows(redis: tuple[Any, str]) -> None:
+    from gateway.ussd_http import Bad
+
+    store = demo_store("memory:", POLICY)
+    a, b = (engine_on(store, node(redis, time.time)) for _ in range(2))
+    texts = ["", "1", "1*1", "1*1*0", "1*1*0*0", "1*1*0*0*6"]
+    one_node = form_walk([engine_on(demo_store("memory:", POLICY), node(redis, time.time))], texts, "http:one")
+    two_nodes = form_walk([a, b], texts)
+    assert [(r.text, r.screen) for r in two_nodes] == [(r.text, r.screen) for r in one_node]
+    # a retry of the last request, on the other node: the same screen, nothing applied again
+    again = form_walk([b], ["1*1*0*0*6"])[0]
+    assert (again.text, again.screen) == (two_nodes[-1].text, two_nodes[-1].screen)
+    assert form_walk([a], ["1*1*0*0*6*1"])[0].screen == "confirm_pass"
+    assert form_walk([b], ["2*1"]) == [Bad(400, "text: does not continue the replies this session has given")]
+
+
+def test_a_form_step_after_the_end_on_another_node_is_told_so_and_buys_nothing(redis: tuple[Any, str]) -> None:
+    store = demo_store("memory:", POLICY)
+    a, b = (engine_on(store, node(redis, time.time)) for _ in range(2))
+    bought = form_walk([a], ["", "6", "6*1", "6*1*1"])[-1]
+    assert bought.end and bought.screen == "pass_bought"
+    late = form_walk([b], ["6*1*1"])[0]  # the aggregator's retry of the last step, elsewhere
+    assert late.end and late.screen != "pass_bought" and len(store.debits(PREPAID)) == 1
+
+
+def test_a_first_form_request_with_digits_dials_them_after_the_code(redis: tuple[Any, str]) -> None:
+    engine = engine_on(demo_store("memory:", POLICY), node(redis, time.time))
+    first = form_walk([engine], ["6*2"])[0]
+    assert first.screen == "confirm_pass"  # *122*6*2#: the second pass, its confirmation asked

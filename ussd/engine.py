@@ -340,8 +340,10 @@ class Engine:
     # -- the four events ---------------------------------------------------------------------
 
     def begin(self, msisdn: str, service_code: str, at: datetime | None = None, *,
-              lang: str | None = None, session_id: str | None = None) -> Response:
-        """A subscriber dialled ``service_code`` (``#122#``, or ``*122*1#`` with a direct path)."""
+              lang: str | None = None, session_id: str | None = None,
+              note: Mapping[str, Any] | None = None) -> Response:
+        """A subscriber dialled ``service_code`` (``#122#``, or ``*122*1#`` with a direct path).
+        ``note``: what the adapter keeps in the dialogue's record (``Dialogue.adapter``)."""
         at = at or self.clock()
         session_id = session_id or self.new_id()
         parsed = split_short_code(service_code)
@@ -353,7 +355,7 @@ class Engine:
         service = sm.service
         now = self.sessions.now()
         record = Dialogue(session_id, msisdn, parsed[0], service.entry, service.default_language, now, now,
-                          uid=self.new_id(), menus=current.id)
+                          uid=self.new_id(), menus=current.id, adapter=dict(note or {}))
         try:
             scope = self._scope(record, at)
             record.lang = self._language(service, scope, lang)
@@ -374,8 +376,10 @@ class Engine:
         except StepAborted as exc:
             return self._aborted(sm, record, exc, lang)
 
-    def reply(self, session_id: str, text: str, at: datetime | None = None) -> Response:
-        """The subscriber answered the current screen with ``text``."""
+    def reply(self, session_id: str, text: str, at: datetime | None = None, *,
+              note: Mapping[str, Any] | None = None) -> Response:
+        """The subscriber answered the current screen with ``text``. ``note``: what the adapter
+        keeps in the dialogue's record with this step (``Dialogue.adapter``)."""
         try:
             record = self.sessions.get(session_id)
             if record is None:
@@ -388,15 +392,37 @@ class Engine:
         except Unavailable as exc:  # the session store: nothing to go on
             return self._sessions_down(session_id, exc)
         at = at or self.clock()
+        if note:
+            record.adapter.update(note)
         try:
             scope = self._scope(record, at)
             env = self._env(sm, record.lang)
             error = self._advance(sm, record, text, scope, env, at)
             return self._respond(sm, record, scope, env, error)
         except SessionConflict:
-            return self._lost_race(sm, session_id, at)
+            return self._lost_race(session_id, at)
         except StepAborted as exc:
             return self._aborted(sm, record, exc)
+
+    def shown(self, session_id: str, at: datetime | None = None) -> Response:
+        """The screen the dialogue is on, again, changing nothing (an adapter's repeated request
+        for a step already answered, on a node that did not answer it)."""
+        try:
+            record = self.sessions.get(session_id)
+            if record is None:
+                return self._expired(session_id, self.sessions.ended(session_id))
+            version = self._version_of(record)
+            sm = version.machines.get(record.service) if version is not None else None
+            if sm is None:
+                return self._expired(session_id)
+            return self._respond(sm, record, self._scope(record, at or self.clock()), self._env(sm, record.lang),
+                                 keep=False)
+        except StepAborted as exc:
+            return self._sessions_down(session_id, exc) if isinstance(exc, Unavailable) else self.unavailable(session_id)
+
+    def record(self, session_id: str) -> Dialogue | None:
+        """The dialogue's record as stored (what an adapter noted in it), or None."""
+        return self.sessions.get(session_id)
 
     def timeout(self, session_id: str) -> Response:
         """The network gave up waiting for the subscriber: forget the dialogue."""
@@ -422,18 +448,11 @@ class Engine:
             self.on_aborted(exc)
         return self.unavailable(session_id)
 
-    def _lost_race(self, sm: ServiceMachine, session_id: str, at: datetime) -> Response:
+    def _lost_race(self, session_id: str, at: datetime) -> Response:
         """Another node stored this dialogue while this step ran (two steps of one dialogue at
         once): this step's result is dropped, and the answer is the screen the winner left."""
         log.info("dialogue %s: stepped elsewhere meanwhile; answering with the screen stored there", session_id)
-        try:
-            winner = self.sessions.get(session_id)
-            if winner is None:
-                return self._expired(session_id, self.sessions.ended(session_id))
-            scope = self._scope(winner, at)
-            return self._respond(sm, winner, scope, self._env(sm, winner.lang), keep=False)
-        except StepAborted as exc:
-            return self._sessions_down(session_id, exc) if isinstance(exc, Unavailable) else self.unavailable(session_id)
+        return self.shown(session_id, at)
 
     # -- a step ------------------------------------------------------------------------------
 

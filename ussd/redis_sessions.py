@@ -172,16 +172,11 @@ class RedisSessionStore(SessionStore):
         dialogue.rev += 1
 
     def delete(self, session_id: str) -> None:
-        def drop() -> None:
-            with self.client.pipeline() as pipe:
-                pipe.delete(self._key(session_id), self._ended_key(session_id))
-                pipe.zrem(self._live, session_id)
-                pipe.execute()
-
-        self._call(drop)
+        self._call(lambda: self._forget(session_id))
 
     def _forget(self, session_id: str) -> None:
-        """A dialogue past its time: no longer live; its ended copy stays (for :meth:`ended`)."""
+        """A dialogue ended or past its time: no longer live; its ended copy stays (for
+        :meth:`ended`: a late step, on any node, is told it came after the end)."""
         with self.client.pipeline() as pipe:
             pipe.delete(self._key(session_id))
             pipe.zrem(self._live, session_id)

@@ -51,6 +51,9 @@ class Dialogue:
     #: The version of the menus the dialogue began on (``MenuSet.version``): it finishes on them
     #: even if the menus are reloaded meanwhile. Empty: whatever is served now.
     menus: str = ""
+    #: What the adapter that carries the dialogue keeps with it, so that any node can take its
+    #: next step (the HTTP form convention: the replies so far, as the aggregator joins them).
+    adapter: dict[str, Any] = field(default_factory=dict)
     #: How many times the record was stored: a store only replaces the revision it was read at
     #: (two nodes stepping one dialogue at once: one wins, :class:`SessionConflict`). 0: new.
     rev: int = 0
