@@ -26,8 +26,8 @@ from accounts.demo import DEMO_ACCOUNTS
 from accounts.importer import read_subscribers
 from accounts.policy import load_policy
 from accounts.store import open_store
-from gateway.ussd_http import (MAX_FIELDS, MAX_TEXT, Bad, Begin, HttpUssd, Repeat, Reply, form_body, json_body,
-                               parse_form, session_key)
+from gateway.ussd_http import (MAX_FIELDS, MAX_TEXT, Bad, Begin, Continue, HttpUssd, Repeat, Reply, dialled_code,
+                               form_body, json_body, parse_form, session_key)
 from processes import terminate
 from test_reload import write_menu
 from ussd.engine import Response
@@ -123,6 +123,15 @@ def test_digits_dialled_after_the_short_code_in_the_code_or_the_first_text() -> 
 def test_bad_forms_are_refused_in_one_line(fields: dict[str, str], status: int, reason: str) -> None:
     event = mapping().receive_form(fields)
     assert isinstance(event, Bad) and event.status == status and reason in event.reason
+
+
+def test_with_shared_sessions_every_form_is_read_against_the_dialogues_record() -> None:
+    m = HttpUssd(lambda code: PhoneRule() if code == "122" else None, lambda: 0.0, shared=True)
+    assert m.receive_form(form()) == Continue("http:s1", "", "#122#", SUBSCRIBER)
+    assert m.receive_form(form("1*2")) == Continue("http:s1", "1*2", "#122#", SUBSCRIBER)
+    assert m.receive_form(form("1*2")) == Continue("http:s1", "1*2", "#122#", SUBSCRIBER)  # nothing kept here
+    assert m.receive_form(form(phone="12")) == Bad(400, "phoneNumber: '12' is not a number of +225")
+    assert dialled_code("#122#", ["6", "", "2"]) == "*122*6*2#" and dialled_code("*122*1#", []) == "*122*1#"
 
 
 def test_sessions_nobody_asks_about_are_forgotten() -> None:

@@ -381,16 +381,12 @@ class Engine:
         """The subscriber answered the current screen with ``text``. ``note``: what the adapter
         keeps in the dialogue's record with this step (``Dialogue.adapter``)."""
         try:
-            record = self.sessions.get(session_id)
-            if record is None:
-                return self._expired(session_id, self.sessions.ended(session_id))
-            version = self._version_of(record)
-            sm = version.machines.get(record.service) if version is not None else None
-            if sm is None:  # reloaded without this service, or begun on a version long replaced
-                self.sessions.delete(session_id)
-                return self._expired(session_id)
+            restored = self._restored(session_id, drop=True)
         except Unavailable as exc:  # the session store: nothing to go on
             return self._sessions_down(session_id, exc)
+        if isinstance(restored, Response):
+            return restored
+        record, sm = restored
         at = at or self.clock()
         if note:
             record.adapter.update(note)
@@ -408,17 +404,29 @@ class Engine:
         """The screen the dialogue is on, again, changing nothing (an adapter's repeated request
         for a step already answered, on a node that did not answer it)."""
         try:
-            record = self.sessions.get(session_id)
-            if record is None:
-                return self._expired(session_id, self.sessions.ended(session_id))
-            version = self._version_of(record)
-            sm = version.machines.get(record.service) if version is not None else None
-            if sm is None:
-                return self._expired(session_id)
+            restored = self._restored(session_id)
+            if isinstance(restored, Response):
+                return restored
+            record, sm = restored
             return self._respond(sm, record, self._scope(record, at or self.clock()), self._env(sm, record.lang),
                                  keep=False)
         except StepAborted as exc:
             return self._sessions_down(session_id, exc) if isinstance(exc, Unavailable) else self.unavailable(session_id)
+
+    def _restored(self, session_id: str, drop: bool = False) -> tuple[Dialogue, ServiceMachine] | Response:
+        """The live dialogue and its service's machine, or the "expired" answer: gone, or begun on
+        menus that no longer hold its service (its record then forgotten with ``drop``). Raises
+        the session store's Unavailable."""
+        record = self.sessions.get(session_id)
+        if record is None:
+            return self._expired(session_id, self.sessions.ended(session_id))
+        version = self._version_of(record)
+        sm = version.machines.get(record.service) if version is not None else None
+        if sm is None:  # reloaded without this service, or begun on a version long replaced
+            if drop:
+                self.sessions.delete(session_id)
+            return self._expired(session_id)
+        return record, sm
 
     def record(self, session_id: str) -> Dialogue | None:
         """The dialogue's record as stored (what an adapter noted in it), or None."""
