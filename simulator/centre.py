@@ -100,6 +100,10 @@ class CentreConfig:
     #: septets, 80 UCS-2 units), as handsets and the network allow. QA may raise it to see how a
     #: gateway takes what some centres pass on (a text over 254 octets goes in message_payload).
     reply_limit: int | None = None
+    #: What goes round the gateway's receiving binds: whole ``dialogues`` (each keeps its bind
+    #: while it receives, as most centres do), or each ``steps``' unit to the next bind (several
+    #: gateway nodes sharing their dialogues each take steps of one dialogue in turn).
+    spread: Literal["dialogues", "steps"] = "dialogues"
 
 
 # -- what comes out ------------------------------------------------------------------------------
@@ -587,7 +591,7 @@ class Centre:
 
     def _receiver(self, preferred: Hashable | None, peek: bool = False) -> _Link | None:
         """The link a dialogue's unit goes by: its own while it receives, else the next one round."""
-        link = self._links.get(preferred) if preferred is not None else None
+        link = self._links.get(preferred) if preferred is not None and self.config.spread == "dialogues" else None
         if link is not None and link.receives:
             return link
         candidates = [link for link in self._links.values() if link.receives]
@@ -1063,6 +1067,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--reply-limit", type=_count, metavar="UNITS",
                    help="carry replies up to this many units (default: a USSD string's, 182 GSM 7-bit; "
                         "longer ones go in message_payload past 254 octets)")
+    p.add_argument("--spread", choices=("dialogues", "steps"), default="dialogues",
+                   help="round the binds go whole dialogues (default) or each step (nodes sharing dialogues)")
     return p
 
 
@@ -1076,7 +1082,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     log_to(sys.stderr)
     config = CentreConfig(DIALECTS[args.dialect], args.system_id, args.password, args.step_timeout,
-                          args.max_duration, args.enquire_interval, args.throttle, reply_limit=args.reply_limit)
+                          args.max_duration, args.enquire_interval, args.throttle, reply_limit=args.reply_limit,
+                          spread=args.spread)
     from twisted.internet import reactor
     from twisted.internet.error import CannotListenError
 

@@ -418,6 +418,18 @@ def test_dialogues_go_round_the_bound_links_and_keep_to_theirs() -> None:
     assert isinstance(net.unit("two"), Reply) and len(net.gateways["one"].units) == 2
 
 
+def test_spread_by_steps_sends_each_unit_of_a_dialogue_to_the_next_bind() -> None:
+    net = Net(spread="steps")
+    net.bind("one")
+    net.bind("two")
+    net.dial("a")
+    first = net.gateways["one"].units[0].unit
+    assert net.submit(link="one", unit=first).status == pdu.ROK
+    net.type("1", "a")
+    assert isinstance(net.unit("two"), Reply)  # the dialogue's second unit goes to the other node
+    assert len(net.gateways["one"].units) == 1
+
+
 def test_a_transmitter_and_receiver_pair_works_and_each_keeps_to_its_role() -> None:
     net = Net()
     assert [type(e) for e in net.bind("tx", "transmitter")] == [Bound]

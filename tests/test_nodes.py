@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
+import time
+import urllib.error
 import urllib.request
 from contextlib import ExitStack
 from typing import Any
 
-from test_http import post, serving
+from processes import terminate
+from test_http import ROOT, free_port, post, serving
 
 from accounts.demo import DEMO_ACCOUNTS
 from accounts.importer import read_subscribers
@@ -85,3 +90,50 @@ def test_form_requests_alternating_between_two_nodes_read_the_replies_where_the_
         assert retried[0] == 200 and retried[1].startswith("END ") and "acheté" not in retried[1]
     with open_store(pg_url) as store:
         assert len(store.debits(SUBSCRIBER)) == 1
+
+
+def ussd(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "ussd.cli", *args], cwd=ROOT, text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+
+
+def steps_served(ops_port: int) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{ops_port}/metrics", timeout=30) as answer:
+        figures = answer.read().decode()
+    return float(re.search(r'^ussd_steps_total\{adapter="smpp"\} (\S+)$', figures, re.M).group(1))  # type: ignore[union-attr]
+
+
+def test_through_smpp_a_centre_spreading_steps_over_two_nodes_loses_nothing(pg_url: str, redis_url: str) -> None:
+    with open_store(pg_url) as store:
+        store.migrate()
+        store.put_many(read_subscribers(DEMO_ACCOUNTS, load_policy().tz))
+    centre = ussd("centre", "--port", "0", "--spread", "steps")
+    nodes: list[subprocess.Popen[str]] = []
+    try:
+        match = re.search(r"listening on [\d.]+:(\d+)", centre.stdout.readline())  # type: ignore[union-attr]
+        assert match, centre.stderr.read() if centre.poll() is not None else "no port"  # type: ignore[union-attr]
+        port = int(match.group(1))
+        ops = [free_port(), free_port()]
+        nodes = [ussd("serve", "--smpp", f"smpp://gw:pw@127.0.0.1:{port}", "--db", pg_url, "--sessions", redis_url,
+                      "--at", "2026-11-25T10:00", "--ops", f"127.0.0.1:{ops_port}") for ops_port in ops]
+        for _ in range(100):  # until both nodes have bound (bounded)
+            load = subprocess.run([sys.executable, "-m", "ussd.cli", "load", "--via", f"smpp://127.0.0.1:{port}",
+                                   "--dialogues", "1", "--concurrency", "1"], cwd=ROOT, capture_output=True,
+                                  text=True, timeout=60)
+            if load.returncode == 0 and all(steps_served(p) > 0 for p in ops):
+                break
+            time.sleep(0.2)
+        before = [steps_served(p) for p in ops]
+        load = subprocess.run([sys.executable, "-m", "ussd.cli", "load", "--via", f"smpp://127.0.0.1:{port}",
+                               "--dialogues", "60", "--concurrency", "12"], cwd=ROOT, capture_output=True,
+                              text=True, timeout=120)
+        assert load.returncode == 0, load.stdout + load.stderr
+        summary = dict(field.split("=") for field in load.stdout.split())
+        assert (summary["completed"], summary["lost"], summary["aborted"]) == ("60", "0", "0"), summary
+        served = [steps_served(p) - b for p, b in zip(ops, before)]
+        assert sum(served) == int(summary["steps"]) and min(served) > int(summary["steps"]) / 4, served
+    finally:
+        for process in [*nodes, centre]:
+            terminate(process)
+            said = process.communicate(timeout=30)[1]
+            assert "Traceback" not in said, said
