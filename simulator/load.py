@@ -41,15 +41,22 @@ class LoadResult:
     #: Seconds from each line sent to its screen, as a handset waits.
     latencies: list[float] = field(default_factory=list)
     reasons: dict[str, int] = field(default_factory=dict)
+    #: Why the network ended dialogues early (the centre's timers: "step timeout", ...).
+    abort_reasons: dict[str, int] = field(default_factory=dict)
 
     def lose(self, why: str) -> None:
         self.lost += 1
         self.reasons[why] = self.reasons.get(why, 0) + 1
 
+    def abort(self, why: str) -> None:
+        self.aborted += 1
+        self.abort_reasons[why] = self.abort_reasons.get(why, 0) + 1
+
     def summary(self) -> str:
         rate = self.steps / self.elapsed if self.elapsed else 0.0
         p50, p99 = percentile(self.latencies, 50), percentile(self.latencies, 99)
         why = "".join(f" lost_{k.replace(' ', '_')}={v}" for k, v in sorted(self.reasons.items()))
+        why += "".join(f" aborted_{k.replace(' ', '_')}={v}" for k, v in sorted(self.abort_reasons.items()))
         return (f"dialogues={self.dialogues} completed={self.completed} aborted={self.aborted} lost={self.lost} "
                 f"steps={self.steps} steps_s={rate:.0f} p50_ms={p50 * 1000:.1f} p99_ms={p99 * 1000:.1f}{why}")
 
@@ -97,7 +104,7 @@ class _Walker(LineOnlyReceiver):
             self.finish(f"centre: {str(answer['error'])[:40]}")
             return
         if answer.get("timeout"):
-            result.aborted += 1
+            result.abort(str(answer.get("reason") or "timer")[:40])
             self.finish(None, counted=True)
             return
         result.steps += 1
@@ -155,6 +162,8 @@ class LoadRun:
     think: tuple[float, float] = (0.0, 0.0)
     subscribers: Sequence[str] = DEMO_SUBSCRIBERS
     step_timeout: float = 60.0
+    #: The walks dialogues take in turn (each the keys typed after the dial).
+    walks: Sequence[tuple[str, ...]] = WALKS
     #: Seconds over which the first ``concurrency`` dialogues start (people do not all dial at once).
     ramp: float = 0.0
     progress: TextIO | None = None
@@ -181,7 +190,7 @@ class LoadRun:
         self._next += 1
         self._running += 1
         self.result.dialogues += 1
-        walker = _Walker(self, self.subscribers[n % len(self.subscribers)], self.code, WALKS[n % len(WALKS)])
+        walker = _Walker(self, self.subscribers[n % len(self.subscribers)], self.code, self.walks[n % len(self.walks)])
         walker.done.addBoth(self._ended)
         self.reactor.connectTCP(self.host, self.port, _WalkerFactory(walker), timeout=10)
 
@@ -223,6 +232,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--think", default="0", metavar="A-B", help="seconds a subscriber takes between replies (e.g. 1-3)")
     p.add_argument("--ramp", type=float, default=0.0, metavar="S", help="start the first C dialogues over S seconds")
     p.add_argument("--msisdn", action="append", metavar="N", help="a subscriber to dial as (repeatable; default: the demo's)")
+    p.add_argument("--walk", action="append", metavar="KEYS",
+                   help="the keys a dialogue types after the dial, as 6*1*1 (repeatable; taken in turn; "
+                        "default: the built-in walks of #122#)")
+    p.add_argument("--step-timeout", type=float, default=60.0, metavar="S",
+                   help="seconds a handset waits for a screen before it counts the step lost (60)")
     args = p.parse_args(argv)
     try:
         host, port = parse_via(args.via)
@@ -230,11 +244,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         think = (float(low), float(high or low))
         if args.dialogues < 0 or args.concurrency < 1 or think[0] < 0 or think[1] < think[0]:
             raise ValueError("--dialogues >= 0, --concurrency >= 1, --think A-B with 0 <= A <= B")
+        if not args.step_timeout > 0:
+            raise ValueError("--step-timeout: expected a number of seconds above 0")
+        walks = [tuple(walk.split("*")) for walk in args.walk or []]
+        if any(not key or len(key) > 182 for walk in walks for key in walk) or len(walks) > 1000:
+            raise ValueError("--walk: expected keys joined by *, as 6*1*1")
     except ValueError as exc:
         print(f"ussd load: {exc}", file=sys.stderr)
         return 2
     run = LoadRun(reactor, host, port, args.dialogues, args.concurrency, args.code, think,
                   subscribers=args.msisdn or DEMO_SUBSCRIBERS, ramp=max(0.0, args.ramp),
+                  step_timeout=args.step_timeout, walks=walks or WALKS,
                   progress=sys.stderr if sys.stderr.isatty() else None)
     outcome: list[LoadResult] = []
 

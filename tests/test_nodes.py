@@ -97,10 +97,40 @@ def ussd(*args: str) -> subprocess.Popen[str]:
                             stderr=subprocess.PIPE)
 
 
-def steps_served(ops_port: int) -> float:
+def metrics(ops_port: int) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{ops_port}/metrics", timeout=30) as answer:
-        figures = answer.read().decode()
-    return float(re.search(r'^ussd_steps_total\{adapter="smpp"\} (\S+)$', figures, re.M).group(1))  # type: ignore[union-attr]
+        return answer.read().decode()
+
+
+def steps_served(ops_port: int) -> float:
+    return float(re.search(r'^ussd_steps_total\{adapter="smpp"\} (\S+)$', metrics(ops_port), re.M).group(1))  # type: ignore[union-attr]
+
+
+def nodes_bound(*ops_ports: int) -> None:
+    """Wait (bounded) until every node's SMPP bind is up."""
+    for _ in range(200):
+        try:
+            if all(re.search(r"^ussd_smpp_link_up\{[^}]*\} 1\.0$", metrics(p), re.M) for p in ops_ports):
+                return
+        except OSError:  # not listening yet
+            pass
+        time.sleep(0.05)
+    raise AssertionError("the nodes never bound to the centre")
+
+
+def centre_port(centre: subprocess.Popen[str]) -> int:
+    match = re.search(r"listening on [\d.]+:(\d+)", centre.stdout.readline())  # type: ignore[union-attr]
+    assert match, centre.stderr.read() if centre.poll() is not None else "no port"  # type: ignore[union-attr]
+    return int(match.group(1))
+
+
+def smpp_nodes(port: int, pg_url: str, redis_url: str) -> tuple[list[subprocess.Popen[str]], list[int]]:
+    """Two `ussd serve` nodes bound to the centre on ``port``, sharing the stores; their ops ports."""
+    ops = [free_port(), free_port()]
+    nodes = [ussd("serve", "--smpp", f"smpp://gw:pw@127.0.0.1:{port}", "--db", pg_url, "--sessions", redis_url,
+                  "--at", "2026-11-25T10:00", "--ops", f"127.0.0.1:{ops_port}") for ops_port in ops]
+    nodes_bound(*ops)
+    return nodes, ops
 
 
 def test_through_smpp_a_centre_spreading_steps_over_two_nodes_loses_nothing(pg_url: str, redis_url: str) -> None:
@@ -110,19 +140,8 @@ def test_through_smpp_a_centre_spreading_steps_over_two_nodes_loses_nothing(pg_u
     centre = ussd("centre", "--port", "0", "--spread", "steps")
     nodes: list[subprocess.Popen[str]] = []
     try:
-        match = re.search(r"listening on [\d.]+:(\d+)", centre.stdout.readline())  # type: ignore[union-attr]
-        assert match, centre.stderr.read() if centre.poll() is not None else "no port"  # type: ignore[union-attr]
-        port = int(match.group(1))
-        ops = [free_port(), free_port()]
-        nodes = [ussd("serve", "--smpp", f"smpp://gw:pw@127.0.0.1:{port}", "--db", pg_url, "--sessions", redis_url,
-                      "--at", "2026-11-25T10:00", "--ops", f"127.0.0.1:{ops_port}") for ops_port in ops]
-        for _ in range(100):  # until both nodes have bound (bounded)
-            load = subprocess.run([sys.executable, "-m", "ussd.cli", "load", "--via", f"smpp://127.0.0.1:{port}",
-                                   "--dialogues", "1", "--concurrency", "1"], cwd=ROOT, capture_output=True,
-                                  text=True, timeout=60)
-            if load.returncode == 0 and all(steps_served(p) > 0 for p in ops):
-                break
-            time.sleep(0.2)
+        port = centre_port(centre)
+        nodes, ops = smpp_nodes(port, pg_url, redis_url)
         before = [steps_served(p) for p in ops]
         load = subprocess.run([sys.executable, "-m", "ussd.cli", "load", "--via", f"smpp://127.0.0.1:{port}",
                                "--dialogues", "60", "--concurrency", "12"], cwd=ROOT, capture_output=True,
@@ -137,3 +156,52 @@ def test_through_smpp_a_centre_spreading_steps_over_two_nodes_loses_nothing(pg_u
             terminate(process)
             said = process.communicate(timeout=30)[1]
             assert "Traceback" not in said, said
+
+
+def test_a_node_killed_mid_load_loses_only_its_steps_in_flight_and_no_franc(pg_url: str, redis_url: str) -> None:
+    """Purchases spread over two nodes by dialogue; one node is SIGKILLed in the middle. The
+    other carries on every dialogue it can reach (the centre sends their next steps to it); what
+    was lost is only what was in flight on the killed node (the centre's step timer ends those
+    dialogues: aborted_step_timeout); the money adds up to the franc."""
+    from dataclasses import replace
+
+    from accounts.model import MainAccount
+
+    template = next(s for s in read_subscribers(DEMO_ACCOUNTS, load_policy().tz) if s.msisdn == SUBSCRIBER)
+    rich = [replace(template, msisdn=f"2250799{n:06d}", main=MainAccount(100_000, template.main.expires))
+            for n in range(20)]
+    with open_store(pg_url) as store:
+        store.migrate()
+        store.put_many(rich)
+    centre = ussd("centre", "--port", "0", "--step-timeout", "3")
+    nodes: list[subprocess.Popen[str]] = []
+    try:
+        port = centre_port(centre)
+        nodes, ops = smpp_nodes(port, pg_url, redis_url)
+        dialogues = 200
+        load = subprocess.Popen([sys.executable, "-m", "ussd.cli", "load", "--via", f"smpp://127.0.0.1:{port}",
+                                 "--dialogues", str(dialogues), "--concurrency", "20", "--think", "0.05-0.15",
+                                 "--walk", "6*1*1", "--step-timeout", "20",
+                                 *[arg for s in rich for arg in ("--msisdn", s.msisdn)]],
+                                cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(200):  # until the load is well under way (bounded)
+            if steps_served(ops[0]) >= 60:
+                break
+            time.sleep(0.05)
+        nodes[0].kill()
+        out, err = load.communicate(timeout=180)
+        print(out)
+        summary = dict(field.split("=") for field in out.split())
+        completed, aborted = int(summary["completed"]), int(summary["aborted"])
+        assert completed + aborted == dialogues and summary["lost"] == "0", out + err
+        assert 0 < aborted == int(summary.get("aborted_step_timeout", 0)) <= 20, out  # at most one step a dialogue
+        assert completed > dialogues // 2, out
+    finally:
+        for process in [*nodes, centre]:
+            terminate(process)
+            process.communicate(timeout=30)
+    with open_store(pg_url) as store:
+        debits = [record for s in rich for record in store.debits(s.msisdn)]
+        spent = sum(100_000 - store.get(s.msisdn).main.balance for s in rich)  # type: ignore[union-attr]
+    assert spent == 500 * len(debits)  # to the franc: each debit recorded is the money taken, once
+    assert completed <= len(debits) <= completed + aborted  # every purchase seen was debited; none twice
