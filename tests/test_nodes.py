@@ -188,14 +188,16 @@ def test_a_node_killed_mid_load_loses_only_its_steps_in_flight_and_no_franc(pg_u
             if steps_served(ops[0]) >= 60:
                 break
             time.sleep(0.05)
+        at_kill = steps_served(ops[1])
         nodes[0].kill()
         out, err = load.communicate(timeout=180)
         print(out)
         summary = dict(field.split("=") for field in out.split())
         completed, aborted = int(summary["completed"]), int(summary["aborted"])
         assert completed + aborted == dialogues and summary["lost"] == "0", out + err
-        assert 0 < aborted == int(summary.get("aborted_step_timeout", 0)) <= 20, out  # at most one step a dialogue
-        assert completed > dialogues // 2, out
+        # lost: at most the steps in flight on the killed node (one per dialogue, 20 at once)
+        assert aborted == int(summary.get("aborted_step_timeout", 0)) <= 20, out
+        assert steps_served(ops[1]) - at_kill >= int(summary["steps"]) // 3, out  # the other node carried on
     finally:
         for process in [*nodes, centre]:
             terminate(process)
