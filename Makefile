@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/accounts.py
 	$(BIN)/python bench/smpp.py
 	$(BIN)/python bench/http.py
+	$(BIN)/python bench/nodes.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .hypothesis

@@ -138,9 +138,7 @@ class RedisSessionStore(SessionStore):
 
     @staticmethod
     def _encode(dialogue: Dialogue) -> str:
-        data = dialogue.to_dict()
-        del data["rev"]  # kept beside the record, where the compare-and-set reads it
-        return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+        return dialogue.to_json(leave_out=("rev",))  # kept beside the record, where the compare-and-set reads it
 
     def _deadline(self, dialogue: Dialogue) -> float:
         return min(dialogue.touched + self.idle_timeout, dialogue.started + self.max_duration)

@@ -1,0 +1,164 @@
+"""Several nodes: what sharing dialogues costs. #122# dialogues driven by the load generator through
+the fake centre (both in this process) to, in turn:
+
+- one `ussd serve` node with its dialogues in memory,
+- one node with its dialogues in Redis,
+- two nodes sharing Redis (the centre sends each dialogue to one bind or the other),
+
+all three on the same accounts in PostgreSQL (what several nodes share). This machine has 2 cores,
+so the bench compares cost, not throughput: the CPU time the nodes themselves spent (each
+process's own, from /proc) per dialogue and per step, over ``--rounds`` interleaved rounds, medians
+compared:
+
+- ``scale_cost``: two nodes' CPU per dialogue (summed) / one Redis node's (target <= 1.15);
+- ``redis_cost``: a Redis node's CPU per step / an in-memory node's (target <= 1.25).
+
+Needs PostgreSQL and Redis on 127.0.0.1 (as the tests do; ``USSD_TEST_PG``, ``USSD_TEST_REDIS``).
+
+    python bench/nodes.py [--dialogues 2000] [--concurrency 50] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[0] = str(ROOT)  # the project first, in bench/'s place: bench/http.py would hide the standard library's http
+
+from twisted.internet import defer, reactor, task  # noqa: E402
+
+from simulator.centre import Centre, CentreConfig, CentreFactory  # noqa: E402
+from simulator.load import LoadRun  # noqa: E402
+
+PG_URL = os.environ.get("USSD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("USSD_TEST_REDIS", "redis://127.0.0.1:6379/0")
+POPULATION = 3000
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _smpp_bench() -> Any:
+    """bench/smpp.py, whose population this bench dials (loaded by path: bench/ is no package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_smpp", ROOT / "bench" / "smpp.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_SMPP = _smpp_bench()
+
+
+def accounts() -> tuple[str, list[str], Any]:
+    """A fresh PostgreSQL schema holding the population: (its URL, the numbers, the drop)."""
+    from dataclasses import replace
+
+    import psycopg
+
+    from accounts.demo import DEMO_ACCOUNTS
+    from accounts.importer import read_subscribers
+    from accounts.policy import load_policy
+    from accounts.store import open_store
+
+    schema = f"ussd_bench_{secrets.token_hex(4)}"
+    with psycopg.connect(PG_URL, autocommit=True, connect_timeout=5) as db:
+        db.execute(f"CREATE SCHEMA {schema}")
+    url = f"{PG_URL}{'&' if '?' in PG_URL else '?'}options=-csearch_path%3D{schema}"
+    model = read_subscribers(DEMO_ACCOUNTS, load_policy().tz)[0]
+    numbers = [f"22507{n:08d}" for n in range(POPULATION)]
+    with open_store(url) as store:
+        store.migrate()
+        store.put_many(replace(model, msisdn=number) for number in numbers)
+
+    def drop() -> None:
+        with psycopg.connect(PG_URL, autocommit=True, connect_timeout=5) as db:
+            db.execute(f"DROP SCHEMA {schema} CASCADE")
+
+    return url, numbers, drop
+
+
+def cpu_seconds(pid: int) -> float:
+    """The process's own CPU time so far (user + system)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def node(port: int, db: str, sessions: str | None) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "ussd.cli", "serve", "--smpp", f"smpp://gw:pw@127.0.0.1:{port}",
+                             "--db", db, "--at", "2026-11-25T10:00", "--workers", os.environ.get("BENCH_WORKERS", "8"),
+                             *(["--sessions", sessions] if sessions else [])],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+@defer.inlineCallbacks
+def measure(kind: str, db: str, numbers: list[str], args: argparse.Namespace) -> Any:
+    """(CPU ms per dialogue, CPU ms per step, dialogues lost) of one configuration."""
+    centre = Centre(CentreConfig())
+    listening = reactor.listenTCP(0, CentreFactory(centre, reactor), interface="127.0.0.1")
+    port = listening.getHost().port
+    sessions = None if kind == "memory" else f"{REDIS_URL}{'&' if '?' in REDIS_URL else '?'}prefix=bench-{secrets.token_hex(4)}:"
+    nodes = [node(port, db, sessions) for _ in range(2 if kind == "two" else 1)]
+    try:
+        for _ in range(300):  # until every node is bound (bounded)
+            if len(centre.bound_links()) == len(nodes):
+                break
+            if any(n.poll() is not None for n in nodes):
+                raise RuntimeError(f"a {kind} node exited at start")
+            yield task.deferLater(reactor, 0.1, lambda: None)
+        else:
+            raise RuntimeError(f"the {kind} nodes never bound")
+        yield LoadRun(reactor, "127.0.0.1", port, 200, args.concurrency, subscribers=numbers).start()  # warm up
+        before = sum(cpu_seconds(n.pid) for n in nodes)
+        result = yield LoadRun(reactor, "127.0.0.1", port, args.dialogues, args.concurrency, subscribers=numbers).start()
+        spent = sum(cpu_seconds(n.pid) for n in nodes) - before
+    finally:
+        for n in nodes:
+            n.terminate()
+        for n in nodes:
+            n.wait(30)
+        yield listening.stopListening()
+    lost = result.lost + result.aborted
+    print(f"{kind}: {result.summary()} cpu_s={spent:.2f}", file=sys.stderr)
+    return spent * 1000 / max(1, result.dialogues), spent * 1000 / max(1, result.steps), lost
+
+
+@defer.inlineCallbacks
+def bench(args: argparse.Namespace) -> Any:
+    db, numbers, drop = accounts()
+    per: dict[str, list[tuple[float, float]]] = {"memory": [], "redis": [], "two": []}
+    lost = 0
+    try:
+        for _ in range(args.rounds):
+            for kind in per:
+                dialogue_ms, step_ms, missing = yield measure(kind, db, numbers, args)
+                per[kind].append((dialogue_ms, step_ms))
+                lost += missing
+    finally:
+        drop()
+    med = {kind: (statistics.median(d for d, _ in runs), statistics.median(s for _, s in runs))
+           for kind, runs in per.items()}
+    one, two, memory = med["redis"], med["two"], med["memory"]
+    print(f"BENCH nodes cpu_ms_one={one[0]:.2f} cpu_ms_two={two[0]:.2f} scale_cost={two[0] / one[0]:.2f} "
+          f"redis_cost={one[1] / memory[1]:.2f} cpu_ms_step_memory={memory[1]:.3f} cpu_ms_step_redis={one[1]:.3f} "
+          f"lost={lost}")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--dialogues", type=int, default=2000)
+    p.add_argument("--concurrency", type=int, default=50)
+    p.add_argument("--rounds", type=int, default=3)
+    return int(_SMPP.on_reactor(bench, p.parse_args()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
