@@ -477,3 +477,13 @@ def test_the_admin_endpoint_is_off_without_an_admin_secret() -> None:
     with serving() as url:
         status, said = reload(url, "anything")
     assert status == 403 and "admin endpoints are off" in said
+
+
+def test_a_session_the_aggregator_ends_is_offered_again_to_the_next_dial() -> None:
+    with serving() as url:
+        assert post(f"{url}/ussd", form(session="lost"))[0] == 200
+        shown = post(f"{url}/ussd", form("1", session="lost"))[1]
+        assert post(f"{url}/ussd/notify", {"sessionId": "lost", "status": "Failed"})[0] == 200  # the signal lost
+        offer = post(f"{url}/ussd", form(session="back"))[1]
+        assert offer == "CON Reprendre là où vous en étiez ?\n1. Reprendre\n2. Recommencer"
+        assert post(f"{url}/ussd", form("1", session="back"))[1] == shown

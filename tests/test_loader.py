@@ -48,11 +48,11 @@ def broken() -> list[str]:
 @pytest.mark.parametrize("expected", [
     # unknown key, with did-you-mean
     "tests/menus/broken/main.yaml:5:3: service: unknown key 'chrset' (did you mean 'charset'?); "
-    "expected one of: code, aliases, name, entry, languages, charset, keys, phone, option_format, messages",
+    "expected one of: code, aliases, name, entry, languages, charset, keys, phone, option_format, messages, resume",
     "tests/menus/broken/extra.yaml:6:5: screen 'ask': unknown key 'nxt' (did you mean 'next'?); "
-    "expected one of: type, text, lines, input, save, next, errors",
+    "expected one of: type, text, lines, input, save, next, errors, resume",
     # unknown key, nothing close enough to suggest
-    "tests/menus/broken/main.yaml:32:5: screen 'info': unknown key 'colour'; expected one of: type, text, lines",
+    "tests/menus/broken/main.yaml:32:5: screen 'info': unknown key 'colour'; expected one of: type, text, lines, resume",
     # unknown screen type
     "tests/menus/broken/extra.yaml:11:11: screen 'bad_type': unknown type 'menuu' (did you mean 'menu'?); "
     "expected one of: menu, info, end, input, confirm, route, action",

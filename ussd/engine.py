@@ -34,6 +34,7 @@ from .model import (
     ActionScreen,
     ConfirmScreen,
     EndScreen,
+    InfoScreen,
     InputScreen,
     MenuScreen,
     MenuSet,
@@ -68,6 +69,10 @@ DEFAULT_TZ = ZoneInfo("Africa/Abidjan")
 MAX_HOPS = 16
 #: The screen shown when something the menu did not plan for happens (action without a route...).
 ERROR_SCREEN = "_error"
+#: The offer to resume a dialogue that dropped ("1. Reprendre 2. Recommencer").
+RESUME_SCREEN = "_resume"
+#: The choices of the resume offer.
+RESUME, RESTART = "1", "2"
 #: Menu versions kept after a reload for the dialogues begun on them (each is dropped anyway once
 #: no dialogue begun on it can still be live: the session store's ``max_duration`` after it left).
 RETIRED_VERSIONS = 8
@@ -192,7 +197,8 @@ class ServiceMachine:
     def __init__(self, service: Service) -> None:
         self.service = service
         error_screen = EndScreen(ERROR_SCREEN, service.where, (TextLine(service.message("error")),))
-        self.screens: dict[str, Screen] = {**service.screens, ERROR_SCREEN: error_screen}
+        resume_screen = InfoScreen(RESUME_SCREEN, service.where, (TextLine(service.message("resume")),))
+        self.screens: dict[str, Screen] = {**service.screens, ERROR_SCREEN: error_screen, RESUME_SCREEN: resume_screen}
         self.machine = ScreenMachine(
             model=None,
             states=list(self.screens),
@@ -372,6 +378,8 @@ class Engine:
                 error = self._advance(sm, record, text, scope, env, at)
                 if error is not None:
                     break
+            if not parsed[1]:
+                self._offer_resume(sm, record)
             return self._respond(sm, record, scope, env, error)
         except StepAborted as exc:
             return self._aborted(sm, record, exc, lang)
@@ -393,7 +401,10 @@ class Engine:
         try:
             scope = self._scope(record, at)
             env = self._env(sm, record.lang)
-            error = self._advance(sm, record, text, scope, env, at)
+            if record.state == RESUME_SCREEN:
+                error = self._resume_choice(sm, record, text, scope, env, at)
+            else:
+                error = self._advance(sm, record, text, scope, env, at)
             return self._respond(sm, record, scope, env, error)
         except SessionConflict:
             return self._lost_race(session_id, at)
@@ -412,6 +423,66 @@ class Engine:
                                  keep=False)
         except StepAborted as exc:
             return self._sessions_down(session_id, exc) if isinstance(exc, Unavailable) else self.unavailable(session_id)
+
+    # -- resuming a dialogue that dropped -----------------------------------------------------
+
+    def _offer_resume(self, sm: ServiceMachine, record: Dialogue) -> None:
+        """At a dial: if the subscriber's last dialogue of this service dropped (a timeout, an
+        abort) within the service's ``resume`` seconds, on a screen past the first one, offer to
+        resume it instead of what the dial shows (unless that ends the dialogue: nothing to
+        offer to whom may no longer use the service)."""
+        service = sm.service
+        if service.resume <= 0 or isinstance(sm.screens[record.state], EndScreen):
+            return
+        found = self.sessions.dropped(record.msisdn, record.service)
+        if found is None:
+            return
+        old, dropped_at = found
+        if old.id == record.id and old.uid == record.uid:
+            return
+        if self.sessions.now() - dropped_at > service.resume or old.state == record.state:
+            return
+        record.resumable = old.to_dict()
+        record.state = RESUME_SCREEN
+
+    def _resume_choice(self, sm: ServiceMachine, record: Dialogue, text: str, scope: Scope, env: RenderEnv,
+                       at: datetime) -> str | None:
+        """The answer to the resume offer: the screen the dropped dialogue was on, with its inputs
+        (re-rendered, with what the subscriber has now), or a fresh start; the error line else."""
+        service = sm.service
+        choice = text.strip()
+        if choice not in (RESUME, RESTART) or record.resumable is None:
+            return render_text(service.message("invalid_choice"), scope, env, service.default_language)
+        old, record.resumable = Dialogue.from_dict(record.resumable), None
+        self.sessions.forget_dropped(record.msisdn, record.service)
+        state: str | None = old.state
+        history = list(old.history)
+        while state is not None and not self._resumable(sm, state):
+            state = history.pop() if history else None
+        if choice == RESTART or state is None:
+            self._settle_at(sm, record, service.entry, scope, env, at)
+            return None
+        record.state, record.history, record.result = state, history, old.result
+        record.inputs.clear()
+        record.inputs.update(old.inputs)  # in place: the step's scope reads this very dict
+        scope.set("result", record.result or {})
+        record.page, record.shown, record.offered = 0, None, None
+        return None
+
+    @staticmethod
+    def _resumable(sm: ServiceMachine, state: str) -> bool:
+        """Whether a resumed dialogue may land on ``state``: a screen of the menus now served
+        that waits for the subscriber, and not one the menu keeps from resuming (confirmations)."""
+        screen = sm.screens.get(state)
+        return (screen is not None and state not in sm.service.resume_skip and not screen.transient
+                and not isinstance(screen, EndScreen) and state not in (ERROR_SCREEN, RESUME_SCREEN))
+
+    def _settle_at(self, sm: ServiceMachine, record: Dialogue, state: str, scope: Scope, env: RenderEnv,
+                   at: datetime) -> None:
+        """Start over from ``state`` (the entry), as a dial does."""
+        sm.jump(record, state)
+        record.history, record.page, record.shown, record.offered = [], 0, None, None
+        self._settle(sm, record, scope, env, at)
 
     def _restored(self, session_id: str, drop: bool = False) -> tuple[Dialogue, ServiceMachine] | Response:
         """The live dialogue and its service's machine, or the "expired" answer: gone, or begun on
@@ -436,7 +507,7 @@ class Engine:
         """The network gave up waiting for the subscriber: forget the dialogue."""
         try:
             record = self.sessions.get(session_id)
-            self.sessions.delete(session_id)
+            self.sessions.drop(session_id)
         except Unavailable as exc:
             return self._sessions_down(session_id, exc)
         return self._expired(session_id, record)
@@ -444,7 +515,7 @@ class Engine:
     def abort(self, session_id: str) -> Response:
         """The subscriber hung up, or the network aborted: forget the dialogue, say nothing."""
         try:
-            self.sessions.delete(session_id)
+            self.sessions.drop(session_id)
         except Unavailable as exc:  # it expires by itself: nothing to say to whom hung up
             log.warning("dialogue %s aborted, not forgotten: %s", session_id, exc)
         return Response(session_id, "", True)
@@ -660,7 +731,7 @@ class Engine:
             pages = sm.page_cache.get(cache_key)
         if pages is None:
             lines = content_lines(service, screen, scope, env, options)
-            nav = shows_nav(service, screen)
+            nav = shows_nav(service, screen) and state != RESUME_SCREEN
             final = isinstance(screen, EndScreen)  # one page takes no reply: no room to keep
             pages = paginate_lines(service, lines, scope, env, nav=nav,
                                    reserve=None if final else self._error_slot(service, screen, scope, env))
@@ -691,7 +762,7 @@ class Engine:
         if not keep:  # the screen of a record another step stored: shown again, not stored
             pass
         elif end:
-            self.sessions.delete(record.id)
+            self.sessions.end(record)
         else:
             self.sessions.put(record)
         return Response(record.id, text, end, record.state, number, len(pages), measured.coding, measured.units)

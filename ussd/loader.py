@@ -60,15 +60,17 @@ _LANG = re.compile(r"^[a-z]{2,3}$")
 _FILE_KEYS = ("service", "include", "screens")
 _SERVICE_KEYS = (
     "code", "aliases", "name", "entry", "languages", "charset", "keys", "phone",
-    "option_format", "messages",
+    "option_format", "messages", "resume",
 )
+#: The longest a dropped dialogue may wait to be resumed (a service's ``resume``), in seconds.
+MAX_RESUME_S = 3600
 _COMMON_KEYS = ("type", "text", "lines")
 _SCREEN_KEYS: dict[str, tuple[str, ...]] = {
-    "menu": _COMMON_KEYS + ("options",),
-    "info": _COMMON_KEYS,
+    "menu": _COMMON_KEYS + ("options", "resume"),
+    "info": _COMMON_KEYS + ("resume",),
     "end": _COMMON_KEYS,
-    "input": _COMMON_KEYS + ("input", "save", "next", "errors"),
-    "confirm": _COMMON_KEYS + ("yes", "no"),
+    "input": _COMMON_KEYS + ("input", "save", "next", "errors", "resume"),
+    "confirm": _COMMON_KEYS + ("yes", "no", "resume"),
     "route": ("type", "routes"),
     "action": ("type", "action", "args", "on"),
 }
@@ -122,6 +124,8 @@ class _ServiceBuilder:
         self.registry = registry
         self.files = files
         self.screens: dict[str, Screen] = {}
+        #: Screens a resumed dialogue does not land on (see ``Service.resume_skip``).
+        self.resume_skip: set[str] = set()
         self.visited: list[str] = []
         #: The folder of the service's main file: includes may not leave it.
         self.folder = Path.cwd()
@@ -286,6 +290,9 @@ class _ServiceBuilder:
         built = build(screen_id, where, lines, fields, what, node)
         if built is not None:
             self.screens[screen_id] = built
+            resumable = self.r.boolean(path, fields["resume"], f"{what} resume") if "resume" in fields else None
+            if resumable is False or (resumable is None and kind == "confirm"):
+                self.resume_skip.add(screen_id)
 
     def _screen_type(self, node: yaml.MappingNode, what: str) -> str | None:
         keys = {k.value: v for k, v in node.value if isinstance(k, yaml.ScalarNode)}
@@ -668,12 +675,19 @@ class _ServiceBuilder:
         if code is None or entry is None:
             return None
         name = self.r.string(path, fields["name"], "service name") if "name" in fields else None
+        resume = 120
+        if "resume" in fields:
+            given = self.r.integer(path, fields["resume"], "service resume")
+            if given is not None and not 0 <= given <= MAX_RESUME_S:
+                self.r.problem(path, fields["resume"], f"service resume: expected 0 (never) to {MAX_RESUME_S} seconds")
+            elif given is not None:
+                resume = given
         return Service(
             code=code, aliases=tuple(aliases), name=name or code, entry=entry,
             languages=languages, default_language=languages[0], charset=charset, keys=keys,
             phone=phone, option_format=option_format, messages=MappingProxyType(messages),
             screens=MappingProxyType(dict(self.screens)), where=where_of(path, node),
-            top_screens=self.top_screens(entry),
+            top_screens=self.top_screens(entry), resume=resume, resume_skip=frozenset(self.resume_skip),
         )
 
     def top_screens(self, entry: str) -> frozenset[str]:

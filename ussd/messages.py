@@ -16,6 +16,10 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "fr": "Votre session a expiré. Composez à nouveau le code.",
         "en": "Your session has expired. Please dial the code again.",
     },
+    "resume": {
+        "fr": "Reprendre là où vous en étiez ?\n1. Reprendre\n2. Recommencer",
+        "en": "Pick up where you left off?\n1. Resume\n2. Start again",
+    },
     "error": {
         "fr": "Service momentanément indisponible. Merci de réessayer plus tard.",
         "en": "Service temporarily unavailable. Please try again later.",

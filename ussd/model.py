@@ -229,6 +229,12 @@ class Service:
     #: The entry and what it routes to at once: the subscriber's first screens, shown without
     #: the back/home reminder.
     top_screens: frozenset[str] = frozenset()
+    #: Seconds after a dialogue drops (a network abort, a timeout) during which dialling the
+    #: service again offers to resume it; 0: never.
+    resume: int = 120
+    #: Screens a resumed dialogue does not land on (it lands on the screen before): every
+    #: confirmation, unless the menu says ``resume: true``, and those marked ``resume: false``.
+    resume_skip: frozenset[str] = frozenset()
     #: Renderer's memo of derived fixed text (the "more" line per language...); not part of the value.
     memo: dict[object, object] = field(default_factory=dict, compare=False, repr=False)
 

@@ -37,9 +37,15 @@ ENDED_TTL_S = 600.0
 #: How long one Redis operation may take before the step is told the sessions are unavailable.
 DEFAULT_TIMEOUT_S = 2.0
 
-#: KEYS: the dialogue's hash, its ended copy, the live index. ARGV: the rev expected (0: a new
-#: dialogue, stored whatever was there), the new rev, the record, its TTL (ms), the ended copy's
-#: TTL (ms), its deadline (the index's score), its id. Returns 1, or 0 when ``rev`` has moved on.
+#: How long a dialogue that dropped is kept after it dropped, for resuming (the longest window a
+#: menu may give: ``ussd.loader.MAX_RESUME_S``).
+RESUME_KEEP_S = 3600.0
+
+#: KEYS: the dialogue's hash, its ended copy, the live index, its subscriber's resumable copy.
+#: ARGV: the rev expected (0: a new dialogue, stored whatever was there), the new rev, the record,
+#: its TTL (ms), the ended copy's TTL (ms), its deadline (the index's score), its id, the
+#: resumable copy's TTL (ms). Returns 1, or 0 when ``rev`` has moved on. The resumable copy says
+#: the deadline as when it drops: Redis forgets the dialogue then, unasked.
 _STORE = """
 if ARGV[1] ~= '0' and redis.call('HGET', KEYS[1], 'rev') ~= ARGV[1] then
   return 0
@@ -48,8 +54,9 @@ redis.call('HSET', KEYS[1], 'v', '%d', 'rev', ARGV[2], 'rec', ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 redis.call('SET', KEYS[2], '%d:' .. ARGV[3], 'PX', ARGV[5])
 redis.call('ZADD', KEYS[3], ARGV[6], ARGV[7])
+redis.call('SET', KEYS[4], '%d:' .. ARGV[6] .. ':' .. ARGV[3], 'PX', ARGV[8])
 return 1
-""" % (FORMAT, FORMAT)
+""" % (FORMAT, FORMAT, FORMAT)
 
 
 #: KEYS: the live index. ARGV: now, the keys' prefix, the most to forget in one go. Forgets the
@@ -112,6 +119,9 @@ class RedisSessionStore(SessionStore):
     def _ended_key(self, session_id: str) -> str:
         return f"{self.prefix}e:{session_id}"
 
+    def _dropped_key(self, msisdn: str, service: str) -> str:
+        return f"{self.prefix}r:{service}:{msisdn}"
+
     def _call(self, operation: Callable[[], Any]) -> Any:
         try:
             return operation()
@@ -140,8 +150,6 @@ class RedisSessionStore(SessionStore):
     def _encode(dialogue: Dialogue) -> str:
         return dialogue.to_json(leave_out=("rev",))  # kept beside the record, where the compare-and-set reads it
 
-    def _deadline(self, dialogue: Dialogue) -> float:
-        return min(dialogue.touched + self.idle_timeout, dialogue.started + self.max_duration)
 
     # -- the store -----------------------------------------------------------------------------
 
@@ -158,13 +166,14 @@ class RedisSessionStore(SessionStore):
     def put(self, dialogue: Dialogue) -> None:
         now = self.clock()
         dialogue.touched = now
-        deadline = self._deadline(dialogue)
+        deadline = self.deadline(dialogue)
         ttl_ms = max(1, int((deadline - now) * 1000))
         record = self._encode(dialogue)
         stored = self._call(lambda: self._store(
-            keys=[self._key(dialogue.id), self._ended_key(dialogue.id), self._live],
+            keys=[self._key(dialogue.id), self._ended_key(dialogue.id), self._live,
+                  self._dropped_key(dialogue.msisdn, dialogue.service)],
             args=[dialogue.rev, dialogue.rev + 1, record, ttl_ms, ttl_ms + int(self.ended_ttl * 1000),
-                  deadline, dialogue.id]))
+                  repr(deadline), dialogue.id, ttl_ms + int(RESUME_KEEP_S * 1000)]))
         if not stored:
             raise SessionConflict(dialogue.id)
         dialogue.rev += 1
@@ -179,6 +188,49 @@ class RedisSessionStore(SessionStore):
             pipe.delete(self._key(session_id))
             pipe.zrem(self._live, session_id)
             pipe.execute()
+
+    def drop(self, session_id: str) -> None:
+        now = self.clock()
+
+        def drop() -> None:
+            version, rev, raw = self.client.hmget(self._key(session_id), "v", "rev", "rec")
+            dialogue = self._decode(session_id, version, rev, raw)
+            with self.client.pipeline() as pipe:
+                if dialogue is not None:
+                    pipe.set(self._dropped_key(dialogue.msisdn, dialogue.service),
+                             f"{FORMAT}:{now!r}:".encode() + raw, px=int(RESUME_KEEP_S * 1000))
+                pipe.delete(self._key(session_id))
+                pipe.zrem(self._live, session_id)
+                pipe.execute()
+
+        self._call(drop)
+
+    def end(self, dialogue: Dialogue) -> None:
+        def end() -> None:
+            with self.client.pipeline() as pipe:
+                pipe.delete(self._key(dialogue.id), self._dropped_key(dialogue.msisdn, dialogue.service))
+                pipe.zrem(self._live, dialogue.id)
+                pipe.execute()
+
+        self._call(end)
+
+    def dropped(self, msisdn: str, service: str) -> tuple[Dialogue, float] | None:
+        raw = self._call(lambda: self.client.get(self._dropped_key(msisdn, service)))
+        if raw is None:
+            return None
+        version, _, rest = raw.partition(b":")
+        at, _, record = rest.partition(b":")
+        dialogue = self._decode(f"{service}:{msisdn}", version, 0, record)
+        try:
+            when = float(at)
+        except ValueError:
+            return None
+        if dialogue is None or when > self.clock():  # still live (its deadline to come): not dropped
+            return None
+        return dialogue, when
+
+    def forget_dropped(self, msisdn: str, service: str) -> None:
+        self._call(lambda: self.client.delete(self._dropped_key(msisdn, service)))
 
     def ended(self, session_id: str) -> Dialogue | None:
         if self.get(session_id) is not None:

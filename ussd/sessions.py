@@ -55,6 +55,8 @@ class Dialogue:
     #: What the adapter that carries the dialogue keeps with it, so that any node can take its
     #: next step (the HTTP form convention: the replies so far, as the aggregator joins them).
     adapter: dict[str, Any] = field(default_factory=dict)
+    #: The dropped dialogue this one offers to resume (its record), while the offer is on screen.
+    resumable: dict[str, Any] | None = None
     #: How many times the record was stored: a store only replaces the revision it was read at
     #: (two nodes stepping one dialogue at once: one wins, :class:`SessionConflict`). 0: new.
     rev: int = 0
@@ -129,6 +131,29 @@ class SessionStore(abc.ABC):
     def ping(self) -> None:
         """Raises when the store cannot be reached (``/healthz``): never, in memory."""
 
+    def deadline(self, dialogue: Dialogue) -> float:
+        """When the dialogue expires if nothing more happens (the idle or the total limit)."""
+        return min(dialogue.touched + self.idle_timeout, dialogue.started + self.max_duration)
+
+    # -- dialogues that dropped, for resuming -----------------------------------------------------
+
+    @abc.abstractmethod
+    def drop(self, session_id: str) -> None:
+        """The dialogue ended without its last screen (the network aborted it, or gave up
+        waiting): no longer live, and kept as its subscriber's dropped dialogue of the service."""
+
+    @abc.abstractmethod
+    def end(self, dialogue: Dialogue) -> None:
+        """The dialogue showed its last screen: no longer live, and nothing to resume."""
+
+    @abc.abstractmethod
+    def dropped(self, msisdn: str, service: str) -> tuple[Dialogue, float] | None:
+        """The subscriber's last dialogue of ``service`` that dropped (a timeout, an abort), and
+        when (the store's clock), while it is kept; None otherwise."""
+
+    @abc.abstractmethod
+    def forget_dropped(self, msisdn: str, service: str) -> None: ...
+
 
 class MemorySessionStore(SessionStore):
     """Dialogues in a dict kept in touch order, so a sweep only looks at the expired front. Steps
@@ -139,6 +164,8 @@ class MemorySessionStore(SessionStore):
         super().__init__(clock, idle_timeout, max_duration)
         self._live: OrderedDict[str, Dialogue] = OrderedDict()
         self._ended: OrderedDict[str, Dialogue] = OrderedDict()
+        #: (msisdn, service) -> the dialogue that dropped last, and when.
+        self._dropped: OrderedDict[tuple[str, str], tuple[Dialogue, float]] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, session_id: str) -> Dialogue | None:
@@ -151,8 +178,9 @@ class MemorySessionStore(SessionStore):
             return None
         return dialogue
 
-    def _expire(self, session_id: str) -> None:
-        """Move a dialogue to the ended ones (the lock held)."""
+    def _expire(self, session_id: str, at: float | None = None) -> None:
+        """Move a dialogue to the ended ones, and keep it as dropped at ``at`` (default: its
+        deadline) (the lock held)."""
         dialogue = self._live.pop(session_id, None)
         if dialogue is None:  # another thread was first
             return
@@ -161,6 +189,27 @@ class MemorySessionStore(SessionStore):
         ended.move_to_end(session_id)
         if len(ended) > ENDED_LIMIT:
             ended.popitem(last=False)
+        key = (dialogue.msisdn, dialogue.service)
+        self._dropped.pop(key, None)
+        self._dropped[key] = (dialogue, self.deadline(dialogue) if at is None else at)
+        if len(self._dropped) > ENDED_LIMIT:
+            self._dropped.popitem(last=False)
+
+    def drop(self, session_id: str) -> None:
+        with self._lock:
+            self._expire(session_id, self.clock())
+
+    def end(self, dialogue: Dialogue) -> None:
+        with self._lock:
+            self._live.pop(dialogue.id, None)
+            self._dropped.pop((dialogue.msisdn, dialogue.service), None)
+
+    def dropped(self, msisdn: str, service: str) -> tuple[Dialogue, float] | None:
+        return self._dropped.get((msisdn, service))
+
+    def forget_dropped(self, msisdn: str, service: str) -> None:
+        with self._lock:
+            self._dropped.pop((msisdn, service), None)
 
     def ended(self, session_id: str) -> Dialogue | None:
         return self._ended.get(session_id)

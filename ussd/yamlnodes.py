@@ -94,6 +94,12 @@ class NodeReader:
         self.problem(path, node, f"{what}: expected a whole number, found {describe(node)}")
         return None
 
+    def boolean(self, path: str, node: yaml.Node, what: str) -> bool | None:
+        if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":bool"):
+            return node.value.lower() in ("true", "yes", "on")
+        self.problem(path, node, f"{what}: expected true or false, found {describe(node)}")
+        return None
+
     def strings(self, path: str, node: yaml.Node, what: str) -> list[str]:
         if not isinstance(node, yaml.SequenceNode):
             self.problem(path, node, f"{what}: expected a list, found {describe(node)}")
