@@ -142,8 +142,11 @@ def parse_sessions_url(text: str) -> str | None:
     ``unix://``); raises ValueError."""
     if text.strip() == "memory:":
         return None
-    if urlsplit(text).scheme not in ("redis", "rediss", "unix"):
+    parts = urlsplit(text)
+    if parts.scheme not in ("redis", "rediss", "unix", "redis+sentinel"):
         raise ValueError(f"expected memory: or redis://HOST:PORT/DB, found {excerpt(redact(text))}")
+    if parts.scheme == "redis+sentinel" and not parts.path.strip("/"):
+        raise ValueError("expected redis+sentinel://HOST:PORT[,HOST:PORT...]/PRIMARY[/DB]: name the primary")
     return text.strip()
 
 

@@ -6,6 +6,7 @@ purchase raced on two nodes debited once), and an outage met with words, then re
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
@@ -228,3 +229,37 @@ def test_a_first_form_request_with_digits_dials_them_after_the_code(redis: tuple
     engine = engine_on(demo_store("memory:", POLICY), node(redis, time.time))
     first = form_walk([engine], ["6*2"])[0]
     assert first.screen == "confirm_pass"  # *122*6*2#: the second pass, its confirmation asked
+
+
+def test_through_sentinel_the_store_finds_the_primary_by_its_name(redis_url: str, tmp_path: Path) -> None:
+    """A real Sentinel (redis-server --sentinel) watching the test Redis as ``ussdtest``."""
+    import socket
+    import subprocess
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    conf = tmp_path / "sentinel.conf"
+    conf.write_text(f"port {port}\nbind 127.0.0.1\ndir {tmp_path}\nsentinel monitor ussdtest 127.0.0.1 6379 1\n")
+    sentinel = subprocess.Popen(["redis-server", str(conf), "--sentinel"], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+    try:
+        prefix = redis_url.rpartition("prefix=")[2]
+        url = f"redis+sentinel://127.0.0.1:{port}/ussdtest/0?prefix={prefix}"
+        client = None
+        for _ in range(100):  # until the Sentinel answers (bounded)
+            try:
+                client, prefix = redis_client(url)
+                client.ping()
+                break
+            except Exception:
+                time.sleep(0.05)
+        assert client is not None
+        store = RedisSessionStore(client, time.time, IDLE, TOTAL, prefix=prefix)
+        record = dialogue("via-sentinel", time.time())
+        store.put(record)
+        assert store.get("via-sentinel") == record
+        assert node((client, prefix), time.time).get("via-sentinel") == record  # a plain URL sees the same
+    finally:
+        sentinel.terminate()
+        sentinel.wait(30)

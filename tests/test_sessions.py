@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import FakeClock
 from ussd.redis_sessions import RedisSessionStore, redis_client
-from ussd.sessions import Dialogue, MemorySessionStore, SessionConflict, SessionStore
+from ussd.sessions import Dialogue, MemorySessionStore
 
 IDLE = 60.0
 TOTAL = 180.0

@@ -83,12 +83,25 @@ class SessionsUnavailable(Unavailable):
 
 def redis_client(url: str, timeout: float = DEFAULT_TIMEOUT_S) -> tuple[Any, str]:
     """(a client, the key prefix) for ``redis://HOST:PORT/DB?prefix=ussd:`` (``rediss://`` for
-    TLS). The client reconnects by itself after an outage; every operation is bounded."""
+    TLS, ``unix://``), or ``redis+sentinel://[:PASSWORD@]HOST:PORT[,HOST:PORT...]/PRIMARY[/DB]``:
+    the primary the Sentinels name, found again after a failover. The client reconnects by itself
+    after an outage; every operation is bounded."""
     import redis
 
     parts = urlsplit(url)
     query = parse_qs(parts.query)
     prefix = query.pop("prefix", ["ussd:"])[0]
+    if parts.scheme == "redis+sentinel":
+        from redis.sentinel import Sentinel
+
+        hosts = []
+        for address in parts.netloc.rpartition("@")[2].split(","):
+            host, _, port = address.rpartition(":") if ":" in address else (address, "", "26379")
+            hosts.append((host.strip("[]") or "127.0.0.1", int(port or 26379)))
+        primary, _, db = parts.path.strip("/").partition("/")
+        sentinel = Sentinel(hosts, socket_timeout=timeout, sentinel_kwargs={"socket_timeout": timeout})
+        return sentinel.master_for(primary, db=int(db or 0), password=parts.password, socket_timeout=timeout,
+                                   socket_connect_timeout=timeout), prefix
     rest = "&".join(f"{k}={v[0]}" for k, v in query.items())
     client = redis.Redis.from_url(urlunsplit(parts._replace(query=rest)), socket_timeout=timeout,
                                   socket_connect_timeout=timeout, health_check_interval=30)
