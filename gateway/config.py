@@ -145,8 +145,13 @@ def parse_sessions_url(text: str) -> str | None:
     parts = urlsplit(text)
     if parts.scheme not in ("redis", "rediss", "unix", "redis+sentinel"):
         raise ValueError(f"expected memory: or redis://HOST:PORT/DB, found {excerpt(redact(text))}")
-    if parts.scheme == "redis+sentinel" and not parts.path.strip("/"):
-        raise ValueError("expected redis+sentinel://HOST:PORT[,HOST:PORT...]/PRIMARY[/DB]: name the primary")
+    if parts.scheme == "redis+sentinel":
+        from ussd.redis_sessions import sentinel_hosts
+
+        primary, _, db = parts.path.strip("/").partition("/")
+        if not primary or (db and not db.isdigit()):
+            raise ValueError("expected redis+sentinel://HOST:PORT[,HOST:PORT...]/PRIMARY[/DB]: name the primary")
+        sentinel_hosts(parts.netloc.rpartition("@")[2])
     return text.strip()
 
 

@@ -96,10 +96,11 @@ class Gateway:
         return None
 
     def run_step(self, session: str, stats: dict[str, int], begin: tuple[str, str] | None = None,
-                 text: str = "", work: Callable[[Engine, str | None], Any] | None = None) -> "defer.Deferred[Any]":
+                 text: str = "", work: Callable[[Engine, str | None], Any] | None = None,
+                 dials: bool = False) -> "defer.Deferred[Any]":
         """A dialogue's dial (``begin``: its number and the code), reply, or an adapter's own
-        ``work(engine, lang)``, on the workers after its earlier steps, counted in ``stats``
-        (the adapter's). Fires with the screen; if the step could not run (a bug, or the stop),
+        ``work(engine, lang)`` (a dial if ``dials``), on the workers after its earlier steps,
+        counted in ``stats`` (the adapter's). Fires with the screen; if the step could not run (a bug, or the stop),
         with the service's "unavailable", the dialogue ended: the subscriber is never left
         waiting for the network's timer."""
         engine, lang = self.engine, self.lang
@@ -109,7 +110,7 @@ class Gateway:
             msisdn, code = begin
             step = lambda: engine.begin(msisdn, code, session_id=session, lang=lang)
         elif work is not None:
-            stats["replies"] += 1
+            stats["begun" if dials else "replies"] += 1
             step = lambda: work(engine, lang)
         else:
             stats["replies"] += 1

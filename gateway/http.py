@@ -202,7 +202,8 @@ class UssdResource(resource.Resource):
             self._waiting.setdefault(event.session, []).append((request, body))
             return server.NOT_DONE_YET
         gateway = self.owner.gateway
-        refusal = gateway.refusal(isinstance(event, Begin))
+        dials = isinstance(event, Begin) or (isinstance(event, Continue) and not event.text)
+        refusal = gateway.refusal(dials)
         if refusal is not None:
             self.mapping.retract(event.session)
             self.stats["refused"] += 1
@@ -210,7 +211,8 @@ class UssdResource(resource.Resource):
         if isinstance(event, Begin):
             done = gateway.run_step(event.session, self.stats, (event.msisdn, event.code))
         elif isinstance(event, Continue):
-            done = gateway.run_step(event.session, self.stats, work=lambda engine, lang: form_step(engine, event, lang))
+            done = gateway.run_step(event.session, self.stats, work=lambda engine, lang: form_step(engine, event, lang),
+                                    dials=dials)
         else:
             done = gateway.run_step(event.session, self.stats, text=event.text)
         done.addCallback(self._answered, event.session, request, body, time.monotonic())
@@ -236,7 +238,7 @@ class UssdResource(resource.Resource):
         if not session.strip() or len(session) > MAX_SESSION_ID:
             return self._plain(request, 400, f"sessionId: expected 1 to {MAX_SESSION_ID} characters")
         key = session_key(session)
-        known = self.mapping.forget(key)
+        known = self.mapping.forget(key) or self.mapping.shared  # shared: the record may be on another node
         if known:
             self.stats["aborts"] += 1
             self.owner.gateway.runner.run(key, lambda: self.engine.abort(key))

@@ -37,7 +37,6 @@ SWEEP_EVERY_S = 5.0
 ACCESS_LOG_EVERY_S = 0.25
 
 
-@dataclass
 class ReloadRunning(Exception):
     """A reload was asked while another was running (the second is refused, not queued)."""
 

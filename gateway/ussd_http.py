@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Final, Mapping, Union
 
 from ussd.engine import Engine, Response
+from ussd.errors import Unavailable
 from ussd.inputs import normalise_phone
 from ussd.loader import split_short_code
 from ussd.model import PhoneRule
@@ -313,9 +314,13 @@ def form_step(engine: Engine, step: Continue, lang: str | None = None) -> Respon
     stored, nothing ended under this session: digits in the text are dialled after the code), a
     repeat (the text its record says was answered: the screen it is on, again), or a reply (what
     follows that text); the text is noted in the record with the step, for the next node."""
-    record = engine.record(step.session)
+    try:
+        record = engine.record(step.session)
+        ended = record is None and bool(step.text) and engine.sessions.ended(step.session) is not None
+    except Unavailable as exc:  # the session store: nothing to go on
+        return engine.sessions_down(step.session, exc)
     if record is None:
-        if step.text and engine.sessions.ended(step.session) is not None:
+        if ended:
             return engine.shown(step.session)  # a step after the end (a retry of the last): told so
         code = dialled_code(step.code, step.text.split("*") if step.text else [])
         return engine.begin(step.msisdn, code, session_id=step.session, lang=lang, note={"text": step.text})
@@ -325,7 +330,7 @@ def form_step(engine: Engine, step: Continue, lang: str | None = None) -> Respon
     if asked and not step.text.startswith(asked + "*"):
         return Bad(400, "text: does not continue the replies this session has given")
     added = step.text[len(asked) + 1:] if asked else step.text
-    return engine.reply(step.session, added, note={"text": step.text})
+    return engine.reply(step.session, added, note={"text": step.text}, expect={"text": asked})
 
 
 def form_body(response: Response) -> bytes:

@@ -207,3 +207,18 @@ def test_a_node_killed_mid_load_loses_only_its_steps_in_flight_and_no_franc(pg_u
         spent = sum(100_000 - store.get(s.msisdn).main.balance for s in rich)  # type: ignore[union-attr]
     assert spent == 500 * len(debits)  # to the franc: each debit recorded is the money taken, once
     assert completed <= len(debits) <= completed + aborted  # every purchase seen was debited; none twice
+
+
+def test_a_session_ended_by_the_aggregator_on_one_node_is_offered_again_on_the_other(pg_url: str,
+                                                                                       redis_url: str) -> None:
+    with open_store(pg_url) as store:
+        store.migrate()
+        store.put_many(read_subscribers(DEMO_ACCOUNTS, load_policy().tz))
+    with ExitStack() as nodes:
+        one = nodes.enter_context(serving("--sessions", redis_url, db=pg_url))
+        two = nodes.enter_context(serving("--sessions", redis_url, db=pg_url))
+        post(f"{one}/ussd", form("", "lost"))
+        shown = post(f"{one}/ussd", form("1", "lost"))[1]
+        assert post(f"{two}/ussd/notify", {"sessionId": "lost", "status": "Failed"})[0] == 200  # told elsewhere
+        assert post(f"{two}/ussd", form("", "back"))[1].startswith("CON Reprendre")
+        assert post(f"{one}/ussd", form("1", "back"))[1] == shown

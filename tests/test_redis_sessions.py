@@ -263,3 +263,33 @@ def test_through_sentinel_the_store_finds_the_primary_by_its_name(redis_url: str
     finally:
         sentinel.terminate()
         sentinel.wait(30)
+
+
+def test_a_form_retried_on_another_node_while_the_first_answers_it_buys_nothing(redis: tuple[Any, str]) -> None:
+    """The retry's node reads the record (the pass list), the first node answers the same text
+    meanwhile (now the confirmation): the retry must not take its '1' as the confirmation."""
+    from gateway.ussd_http import Continue, form_step
+
+    store = demo_store("memory:", POLICY)
+    balance = store.get(PREPAID).main.balance  # type: ignore[union-attr]
+    racing = Racing(node(redis, time.time).client, time.time, IDLE, TOTAL, prefix=redis[1])
+    a, b = engine_on(store, node(redis, time.time)), engine_on(store, racing)
+    form_walk([a], ["", "6"])
+    first: list[Any] = []
+    racing.overtake = lambda: first.append(form_step(a, Continue("http:f", "6*1", "#122#", PREPAID)))
+    retried = form_step(b, Continue("http:f", "6*1", "#122#", PREPAID))
+    assert first[0].screen == "confirm_pass" and (retried.text, retried.screen) == (first[0].text, first[0].screen)
+    assert store.get(PREPAID).main.balance == balance and not store.debits(PREPAID)  # type: ignore[union-attr]
+
+
+def test_sentinel_addresses_are_read_or_refused_in_one_line() -> None:
+    from gateway.config import parse_sessions_url
+    from ussd.redis_sessions import sentinel_hosts
+
+    assert sentinel_hosts("a:26380,[::1]:26381,b,[::2]") == [("a", 26380), ("::1", 26381), ("b", 26379), ("::2", 26379)]
+    for bad in ("a:x", ":1", "[::1]:99999"):
+        with pytest.raises(ValueError, match="a Sentinel's address"):
+            sentinel_hosts(bad)
+    with pytest.raises(ValueError, match="name the primary"):
+        parse_sessions_url("redis+sentinel://h:26379")
+    assert parse_sessions_url("redis+sentinel://:p%40ss@h1:26379,h2/main/1") == "redis+sentinel://:p%40ss@h1:26379,h2/main/1"

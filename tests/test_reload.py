@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -109,16 +110,33 @@ def test_versions_are_dropped_once_no_dialogue_can_be_on_them(tmp_path: Path, cl
     assert engine.retired() == [menu(tmp_path, "v2").version]
 
 
-def test_past_the_limit_the_oldest_version_goes_and_its_dialogue_is_told_it_expired(tmp_path: Path,
-                                                                                     clock: FakeClock) -> None:
+def test_past_the_limit_a_dialogue_goes_on_with_the_menus_served_if_they_hold_its_screen(tmp_path: Path,
+                                                                                         clock: FakeClock) -> None:
     engine = engine_on(menu(tmp_path, "v0"), clock)
     oldest = engine.begin(CALLER, "*777#")
     for n in range(1, RETIRED_VERSIONS + 2):
         engine.reload(menu(tmp_path, f"v{n}"))
     assert len(engine.retired()) == RETIRED_VERSIONS
-    ended = engine.reply(oldest.session, "1")
-    assert ended.end and "Fin" not in ended.text and ended.text  # the expiry message, not a crash
-    assert engine.sessions.get(oldest.session) is None
+    assert engine.reply(oldest.session, "1").text == f"Fin v{RETIRED_VERSIONS + 1}"  # its screen is still there
+
+
+def test_a_version_this_node_never_loaded_goes_on_with_the_menus_served_or_says_expired(tmp_path: Path,
+                                                                                          clock: FakeClock) -> None:
+    """As with a rolling reload: a dialogue begun on a node already on new menus steps on one not
+    yet reloaded."""
+    sessions = MemorySessionStore(clock, 60.0, MAX_DURATION)
+    new = Engine(menu(tmp_path / "new", "v2"), Registry(), sessions, clock=lambda: AT)
+    old = Engine(menu(tmp_path / "old", "v1"), Registry(), sessions, clock=lambda: AT)
+    begun = new.begin(CALLER, "*777#")
+    assert old.reply(begun.session, "1").text == "Fin v1"
+    gone = Engine(menu(tmp_path / "gone", "v3", code="*778#"), Registry(), sessions, clock=lambda: AT)
+    again = new.begin(CALLER, "*777#")
+    ended = gone.reply(again.session, "1")
+    assert ended.end and "Fin" not in ended.text and ended.text  # no such service here: expired, not a crash
+
+
+def test_the_version_does_not_depend_on_where_the_files_lie(tmp_path: Path) -> None:
+    assert menu(tmp_path / "here", "v1").version == menu(tmp_path / "there" / "deeper", "v1").version
 
 
 def test_steps_on_worker_threads_while_the_menus_are_reloaded(tmp_path: Path, clock: FakeClock) -> None:
@@ -154,3 +172,21 @@ def test_steps_on_worker_threads_while_the_menus_are_reloaded(tmp_path: Path, cl
     assert not failures, failures[:3]
     assert not any(thread.is_alive() for thread in [reloading, *callers])
     assert len(engine.sessions) == 0
+
+
+def test_a_reload_asked_while_one_runs_is_refused_not_queued(tmp_path: Path) -> None:
+    from twisted.internet import reactor
+
+    from gateway.config import ServerConfig
+    from gateway.server import ReloadRunning, Server
+    from gateway.service import build
+
+    write_menu(tmp_path, "v1")
+    server = Server(build(ServerConfig(db="memory:", menus=(str(tmp_path),))), reactor)
+    try:
+        server._reloading = True  # one is running
+        refused: list[Any] = []
+        server.reload("again").addErrback(refused.append)
+        assert refused and refused[0].check(ReloadRunning) and "already running" in refused[0].getErrorMessage()
+    finally:
+        server.service.close()

@@ -192,3 +192,13 @@ def test_a_resume_setting_that_is_not_one_is_named_at_its_place(tmp_path: Path, 
                                                                 screen_resume: str, says: str) -> None:
     result = load_menus([menu(tmp_path, service_resume, screen_resume)], Registry())
     assert any(says in str(problem) and "m.yaml:" in str(problem) for problem in result.problems), result.problems
+
+
+def test_an_offer_that_drops_offers_the_same_dialogue_again(clock: FakeClock, sessions: Any) -> None:
+    engine = engine_on(sessions(clock))
+    before = steps(engine, "first", "1", "1")[-1]
+    engine.abort("first")
+    assert engine.begin(PREPAID, "#122#", session_id="offer").screen == RESUME_SCREEN
+    engine.abort("offer")  # lost again, on the offer itself
+    assert engine.begin(PREPAID, "#122#", session_id="again").screen == RESUME_SCREEN
+    assert engine.reply("again", "1").text == before.text

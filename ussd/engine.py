@@ -336,12 +336,17 @@ class Engine:
         return list(self._retired)
 
     def _version_of(self, record: Dialogue | None) -> MenuVersion | None:
-        """The menus ``record`` began on (None: dropped, or ``record`` None and nothing served)."""
+        """The menus ``record`` began on; if this node does not hold them (dropped past the limit,
+        or a version another node loaded first), the menus served, when they hold the record's
+        service and screen; else None."""
         current = self.current
         if record is None or not record.menus or record.menus == current.id:
             return current
         kept = self._retired.get(record.menus)
-        return kept[0] if kept is not None else None
+        if kept is not None:
+            return kept[0]
+        sm = current.machines.get(record.service)
+        return current if sm is not None and record.state in sm.screens else None
 
     # -- the four events ---------------------------------------------------------------------
 
@@ -385,17 +390,22 @@ class Engine:
             return self._aborted(sm, record, exc, lang)
 
     def reply(self, session_id: str, text: str, at: datetime | None = None, *,
-              note: Mapping[str, Any] | None = None) -> Response:
+              note: Mapping[str, Any] | None = None, expect: Mapping[str, Any] | None = None) -> Response:
         """The subscriber answered the current screen with ``text``. ``note``: what the adapter
-        keeps in the dialogue's record with this step (``Dialogue.adapter``)."""
+        keeps in the dialogue's record with this step (``Dialogue.adapter``); ``expect``: what it
+        read there to decide this was the step's text: if the record says otherwise now (another
+        node took the step meanwhile), nothing is applied and the screen it is on is answered."""
         try:
             restored = self._restored(session_id, drop=True)
         except Unavailable as exc:  # the session store: nothing to go on
-            return self._sessions_down(session_id, exc)
+            return self.sessions_down(session_id, exc)
         if isinstance(restored, Response):
             return restored
         record, sm = restored
         at = at or self.clock()
+        if expect and any(record.adapter.get(key, "") != value for key, value in expect.items()):
+            log.info("dialogue %s: stepped elsewhere since its adapter read it; answering its screen", session_id)
+            return self.shown(session_id, at)
         if note:
             record.adapter.update(note)
         try:
@@ -422,7 +432,7 @@ class Engine:
             return self._respond(sm, record, self._scope(record, at or self.clock()), self._env(sm, record.lang),
                                  keep=False)
         except StepAborted as exc:
-            return self._sessions_down(session_id, exc) if isinstance(exc, Unavailable) else self.unavailable(session_id)
+            return self.sessions_down(session_id, exc) if isinstance(exc, Unavailable) else self.unavailable(session_id)
 
     # -- resuming a dialogue that dropped -----------------------------------------------------
 
@@ -438,6 +448,8 @@ class Engine:
         if found is None:
             return
         old, dropped_at = found
+        if old.state == RESUME_SCREEN and old.resumable:  # the offer itself dropped: what it offered
+            old = Dialogue.from_dict(old.resumable)
         if old.id == record.id and old.uid == record.uid:
             return
         if self.sessions.now() - dropped_at > service.resume or old.state == record.state:
@@ -463,6 +475,7 @@ class Engine:
             self._settle_at(sm, record, service.entry, scope, env, at)
             return None
         record.state, record.history, record.result = state, history, old.result
+        record.uid = old.uid or record.uid  # its purchases' request ids: one in flight when it dropped is not bought twice
         record.inputs.clear()
         record.inputs.update(old.inputs)  # in place: the step's scope reads this very dict
         scope.set("result", record.result or {})
@@ -509,7 +522,7 @@ class Engine:
             record = self.sessions.get(session_id)
             self.sessions.drop(session_id)
         except Unavailable as exc:
-            return self._sessions_down(session_id, exc)
+            return self.sessions_down(session_id, exc)
         return self._expired(session_id, record)
 
     def abort(self, session_id: str) -> Response:
@@ -520,7 +533,7 @@ class Engine:
             log.warning("dialogue %s aborted, not forgotten: %s", session_id, exc)
         return Response(session_id, "", True)
 
-    def _sessions_down(self, session_id: str, exc: Unavailable) -> Response:
+    def sessions_down(self, session_id: str, exc: Unavailable) -> Response:
         """The session store cannot be reached: the service's "momentarily unavailable"."""
         log.warning("dialogue %s: %s", session_id, exc)
         if self.on_aborted is not None:

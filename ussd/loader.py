@@ -895,11 +895,12 @@ def load_menus(paths: Sequence[str | Path], registry: Registry) -> LoadResult:
 
 
 def menu_version(files: Iterable[_File]) -> str:
-    """A menu set's version: what its files held, as read (the same files give the same
-    version, on any node; an edit anywhere gives another)."""
+    """A menu set's version: what its files held, as read, wherever they lie (the same files give
+    the same version on every node, whatever folder or working directory it runs from; an edit
+    anywhere gives another)."""
     whole = hashlib.sha256()
-    for file in files:
-        whole.update(f"{file.path}\0{file.digest}\n".encode("utf-8"))
+    for digest in sorted(file.digest for file in files):
+        whole.update(f"{digest}\n".encode("ascii"))
     return whole.hexdigest()[:12]
 
 

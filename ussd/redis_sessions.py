@@ -23,7 +23,7 @@ import json
 import logging
 import time
 from typing import Any, Callable
-from urllib.parse import parse_qs, urlsplit, urlunsplit
+from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
 from .errors import Unavailable
 from .sessions import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_DURATION, Dialogue, SessionConflict, SessionStore
@@ -94,18 +94,32 @@ def redis_client(url: str, timeout: float = DEFAULT_TIMEOUT_S) -> tuple[Any, str
     if parts.scheme == "redis+sentinel":
         from redis.sentinel import Sentinel
 
-        hosts = []
-        for address in parts.netloc.rpartition("@")[2].split(","):
-            host, _, port = address.rpartition(":") if ":" in address else (address, "", "26379")
-            hosts.append((host.strip("[]") or "127.0.0.1", int(port or 26379)))
         primary, _, db = parts.path.strip("/").partition("/")
-        sentinel = Sentinel(hosts, socket_timeout=timeout, sentinel_kwargs={"socket_timeout": timeout})
-        return sentinel.master_for(primary, db=int(db or 0), password=parts.password, socket_timeout=timeout,
+        sentinel = Sentinel(sentinel_hosts(parts.netloc.rpartition("@")[2]), socket_timeout=timeout,
+                            sentinel_kwargs={"socket_timeout": timeout})
+        password = unquote(parts.password) if parts.password else None
+        return sentinel.master_for(primary, db=int(db or 0), password=password, socket_timeout=timeout,
                                    socket_connect_timeout=timeout), prefix
     rest = "&".join(f"{k}={v[0]}" for k, v in query.items())
     client = redis.Redis.from_url(urlunsplit(parts._replace(query=rest)), socket_timeout=timeout,
                                   socket_connect_timeout=timeout, health_check_interval=30)
     return client, prefix
+
+
+def sentinel_hosts(text: str) -> list[tuple[str, int]]:
+    """``h1:26379,[::1]:26380,h3`` -> the Sentinels' addresses (port 26379 if none); raises
+    ValueError."""
+    hosts = []
+    for address in text.split(","):
+        if address.startswith("["):
+            host, _, rest = address[1:].partition("]")
+            port = rest.removeprefix(":")
+        else:
+            host, _, port = address.partition(":")
+        if not host or (port and not port.isdigit()) or not 0 < int(port or 26379) < 65536:
+            raise ValueError(f"a Sentinel's address: expected HOST:PORT, found {address[:60]!r}")
+        hosts.append((host, int(port or 26379)))
+    return hosts
 
 
 class RedisSessionStore(SessionStore):
