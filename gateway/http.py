@@ -84,6 +84,20 @@ class HttpAccess:
 
     def refusal(self, request: server.Request) -> str | None:
         """Why ``request`` may not reach a subscriber's data, or None."""
+        refused = self.network_refusal(request)
+        if refused is not None:
+            return refused
+        if self.secret is not None:
+            given = request.requestHeaders.getRawHeaders(b"x-ussd-secret", [None])[0]
+            if given is None:
+                values = request.args.get(b"secret") if request.args else None
+                given = values[0] if values else None
+            if not same_secret(given, self.secret):
+                return "no valid secret (header X-Ussd-Secret or query secret)"
+        return None
+
+    def network_refusal(self, request: server.Request) -> str | None:
+        """Why ``request`` comes from where nothing may be asked (outside the allowed networks), or None."""
         host = getattr(request.getClientAddress(), "host", "")
         if self.allow:
             try:
@@ -92,13 +106,6 @@ class HttpAccess:
                 return "the client's address is not an IP address"
             if not any(address in network for network in self.allow):
                 return f"{host} is outside the allowed networks"
-        if self.secret is not None:
-            given = request.requestHeaders.getRawHeaders(b"x-ussd-secret", [None])[0]
-            if given is None:
-                values = request.args.get(b"secret") if request.args else None
-                given = values[0] if values else None
-            if not same_secret(given, self.secret):
-                return "no valid secret (header X-Ussd-Secret or query secret)"
         return None
 
 
@@ -169,8 +176,9 @@ class UssdResource(resource.Resource):
 
     def _post(self, request: server.Request) -> Any:
         path = request.path.rstrip(b"/")
-        if self.ops is not None and path in OpsResource.POST_PATHS:
-            return self.ops.render_POST(request)
+        if self.ops is not None and path in OpsResource.POST_PATHS:  # on the public port: its networks too
+            refused = self.access.network_refusal(request)
+            return self._plain(request, 403, refused) if refused is not None else self.ops.render_POST(request)
         if path not in (b"/ussd", b"/ussd/json", b"/ussd/notify"):
             return self._plain(request, 404, "no such endpoint: POST /ussd, /ussd/json or /ussd/notify")
         if getattr(request, "too_large", False):

@@ -487,3 +487,9 @@ def test_a_session_the_aggregator_ends_is_offered_again_to_the_next_dial() -> No
         offer = post(f"{url}/ussd", form(session="back"))[1]
         assert offer == "CON Reprendre là où vous en étiez ?\n1. Reprendre\n2. Recommencer"
         assert post(f"{url}/ussd", form("1", session="back"))[1] == shown
+
+
+def test_the_admin_endpoint_on_the_public_port_answers_only_the_allowed_networks() -> None:
+    with serving("--http-allow", "10.0.0.0/8", admin="adm1n-secret") as url:
+        status, said = reload(url, "adm1n-secret")
+    assert status == 403 and "127.0.0.1 is outside the allowed networks" in said

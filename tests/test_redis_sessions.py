@@ -293,3 +293,20 @@ def test_sentinel_addresses_are_read_or_refused_in_one_line() -> None:
     with pytest.raises(ValueError, match="name the primary"):
         parse_sessions_url("redis+sentinel://h:26379")
     assert parse_sessions_url("redis+sentinel://:p%40ss@h1:26379,h2/main/1") == "redis+sentinel://:p%40ss@h1:26379,h2/main/1"
+
+
+def test_a_drop_keeps_the_dialogue_for_resuming_and_a_record_of_another_format_not(redis: tuple[Any, str],
+                                                                                   clock: FakeClock) -> None:
+    client, prefix = redis
+    store = node(redis, clock)
+    store.put(dialogue("kept", clock()))
+    store.drop("kept")
+    assert store.get("kept") is None and len(store) == 0
+    found = store.dropped(PREPAID, "122")
+    assert found is not None and found[0].id == "kept" and found[1] == clock()
+    store.forget_dropped(PREPAID, "122")
+    store.put(dialogue("other", clock()))
+    client.delete(f"{prefix}r:122:{PREPAID}")
+    client.hset(f"{prefix}s:other", "v", "9")  # written by a newer release
+    store.drop("other")
+    assert store.dropped(PREPAID, "122") is None and client.exists(f"{prefix}s:other") == 0

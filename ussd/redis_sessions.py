@@ -70,6 +70,22 @@ for _, id in ipairs(ids) do
 end
 return #ids
 """
+#: KEYS: the dialogue's hash, the live index. ARGV: its id, the keys' prefix, now, how long the
+#: dropped copy is kept (ms). The dialogue is forgotten and kept as its subscriber's dropped one,
+#: at once: a step another node stores meanwhile cannot be lost between the read and the drop.
+_DROP = """
+local rec = redis.call('HGET', KEYS[1], 'rec')
+if rec and redis.call('HGET', KEYS[1], 'v') == '%d' then
+  local ok, d = pcall(cjson.decode, rec)
+  if ok and type(d) == 'table' and type(d['service']) == 'string' and type(d['msisdn']) == 'string' then
+    redis.call('SET', ARGV[2] .. 'r:' .. d['service'] .. ':' .. d['msisdn'], '%d:' .. ARGV[3] .. ':' .. rec,
+               'PX', ARGV[4])
+  end
+end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return 1
+""" % (FORMAT, FORMAT)
 #: Dialogues forgotten by one run of the sweep script (it runs again while it finds that many).
 SWEEP_BATCH = 1000
 
@@ -138,6 +154,7 @@ class RedisSessionStore(SessionStore):
         self._live = f"{prefix}live"
         self._store = client.register_script(_STORE)
         self._sweep = client.register_script(_SWEEP)
+        self._drop = client.register_script(_DROP)
         self._errors: tuple[type[BaseException], ...] = (redis.ConnectionError, redis.TimeoutError)
 
     def _key(self, session_id: str) -> str:
@@ -218,19 +235,8 @@ class RedisSessionStore(SessionStore):
 
     def drop(self, session_id: str) -> None:
         now = self.clock()
-
-        def drop() -> None:
-            version, rev, raw = self.client.hmget(self._key(session_id), "v", "rev", "rec")
-            dialogue = self._decode(session_id, version, rev, raw)
-            with self.client.pipeline() as pipe:
-                if dialogue is not None:
-                    pipe.set(self._dropped_key(dialogue.msisdn, dialogue.service),
-                             f"{FORMAT}:{now!r}:".encode() + raw, px=int(RESUME_KEEP_S * 1000))
-                pipe.delete(self._key(session_id))
-                pipe.zrem(self._live, session_id)
-                pipe.execute()
-
-        self._call(drop)
+        self._call(lambda: self._drop(keys=[self._key(session_id), self._live],
+                                      args=[session_id, self.prefix, repr(now), int(RESUME_KEEP_S * 1000)]))
 
     def end(self, dialogue: Dialogue) -> None:
         def end() -> None:
