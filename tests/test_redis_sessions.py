@@ -310,3 +310,17 @@ def test_a_drop_keeps_the_dialogue_for_resuming_and_a_record_of_another_format_n
     client.hset(f"{prefix}s:other", "v", "9")  # written by a newer release
     store.drop("other")
     assert store.dropped(PREPAID, "122") is None and client.exists(f"{prefix}s:other") == 0
+
+
+def test_a_value_with_no_json_form_ends_the_step_with_words_and_names_itself(redis: tuple[Any, str],
+                                                                             clock: FakeClock) -> None:
+    from datetime import date
+
+    from ussd.redis_sessions import RecordNotStorable
+
+    store = node(redis, clock)
+    record = dialogue("odd", clock())
+    record.inputs["when"] = date(2026, 11, 25)  # a menu saving a date, not its text
+    with pytest.raises(RecordNotStorable, match="at home: a value it holds has no JSON form"):
+        store.put(record)
+    assert store.get("odd") is None

@@ -25,7 +25,7 @@ import time
 from typing import Any, Callable
 from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
-from .errors import Unavailable
+from .errors import StepAborted, Unavailable
 from .sessions import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_DURATION, Dialogue, SessionConflict, SessionStore
 
 log = logging.getLogger("ussd.sessions")
@@ -88,6 +88,12 @@ return 1
 """ % (FORMAT, FORMAT)
 #: Dialogues forgotten by one run of the sweep script (it runs again while it finds that many).
 SWEEP_BATCH = 1000
+
+
+class RecordNotStorable(StepAborted):
+    """A value the menu saved in the dialogue (an input, an action's result) has no JSON form, so
+    no other node could read it: the step ends on the "unavailable" screen and the operator is
+    told which (in memory such a value would pass, and fail only once the dialogues are shared)."""
 
 
 class SessionsUnavailable(Unavailable):
@@ -212,7 +218,11 @@ class RedisSessionStore(SessionStore):
         dialogue.touched = now
         deadline = self.deadline(dialogue)
         ttl_ms = max(1, int((deadline - now) * 1000))
-        record = self._encode(dialogue)
+        try:
+            record = self._encode(dialogue)
+        except (TypeError, ValueError) as exc:
+            raise RecordNotStorable(f"dialogue {dialogue.id} at {dialogue.state}: a value it holds has no JSON "
+                                    f"form ({exc}); save text and numbers only") from exc
         stored = self._call(lambda: self._store(
             keys=[self._key(dialogue.id), self._ended_key(dialogue.id), self._live,
                   self._dropped_key(dialogue.msisdn, dialogue.service)],
