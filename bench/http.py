@@ -33,24 +33,14 @@ from urllib.parse import urlencode
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path[0] = str(ROOT)  # the project first, in bench/'s place: bench/http.py would hide the standard library's http
+sys.path.append(str(ROOT / "bench"))  # last: the other benches import as modules, the standard library first
 
 from twisted.internet import defer, protocol, reactor, task  # noqa: E402
 
 from simulator.load import WALKS, percentile  # noqa: E402
 
 
-def _smpp_bench() -> Any:
-    """bench/smpp.py, whose population this bench serves too (loaded by path: bench/ is no package)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("bench_smpp", HERE / "smpp.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_SMPP = _smpp_bench()
+import smpp as _SMPP  # noqa: E402  (bench/smpp.py: its population, its runner on the reactor)
 DB, population = _SMPP.DB, _SMPP.population
 
 
