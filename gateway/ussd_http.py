@@ -202,7 +202,7 @@ class HttpUssd:
         key = session_key(session)
         if self.shared:
             caller = self._caller(code, phone, ("serviceCode", "phoneNumber"))
-            return caller if isinstance(caller, Bad) else Continue(key, text, code.strip(), caller[2])
+            return caller if isinstance(caller, Bad) else Continue(key, text, code.strip(), caller)
         seen = self._seen.get(key)
         if seen is None:
             return self._begin(key, code, phone, text.split("*") if text else [])
@@ -258,26 +258,25 @@ class HttpUssd:
             dropped += 1
         return dropped
 
-    def _caller(self, code: str, phone: str, names: tuple[str, str]) -> tuple[str, list[str], str] | Bad:
-        """(service, path dialled, E.164 number) of a request, or why it has none."""
+    def _caller(self, code: str, phone: str, names: tuple[str, str]) -> str | Bad:
+        """The E.164 number of who dials ``code`` (read by that service's phone rule), or why the
+        request has none."""
         parsed = split_short_code(code)
         if parsed is None:
             return Bad(400, f"{names[0]}: {code[:20]!r} is not a USSD code (as #122# or *122*1#)")
-        service, path = parsed
-        rule = self.phone_rule(service)
+        rule = self.phone_rule(parsed[0])
         if rule is None:
             return Bad(404, f"{names[0]}: no service answers {code[:20]!r}")
         msisdn = normalise_phone(phone, rule)
         if msisdn is None:
             return Bad(400, f"{names[1]}: {phone[:20]!r} is not a number of +{rule.country_code}")
-        return service, path, msisdn
+        return msisdn
 
     def _begin(self, key: str, code: str, phone: str, dialled: list[str],
                names: tuple[str, str] = ("serviceCode", "phoneNumber")) -> Event:
-        caller = self._caller(code, phone, names)
-        if isinstance(caller, Bad):
-            return caller
-        _, _, msisdn = caller
+        msisdn = self._caller(code, phone, names)
+        if isinstance(msisdn, Bad):
+            return msisdn
         if len(self._seen) >= self.limit:
             self._seen.popitem(last=False)
         self._seen[key] = _Seen("*".join(dialled), None, self.clock())
