@@ -13,9 +13,14 @@ compared:
 - ``scale_cost``: two nodes' CPU per dialogue (summed) / one Redis node's (target <= 1.15);
 - ``redis_cost``: a Redis node's CPU per step / an in-memory node's (target <= 1.25).
 
+Subscribers take ``--think`` seconds to answer each screen (0.1 to 0.2 by default), so that the
+three configurations carry about the same load: a node's CPU per step depends on its load (a busy
+reactor reads and writes many steps in one system call), and in a closed loop (``--think 0-0``)
+the slower configuration would also be the less loaded one.
+
 Needs PostgreSQL and Redis on 127.0.0.1 (as the tests do; ``USSD_TEST_PG``, ``USSD_TEST_REDIS``).
 
-    python bench/nodes.py [--dialogues 2000] [--concurrency 50] [--rounds 3]
+    python bench/nodes.py [--dialogues 2000] [--concurrency 200] [--rounds 3] [--think 0.1-0.2]
 """
 
 from __future__ import annotations
@@ -106,9 +111,11 @@ def measure(kind: str, db: str, numbers: list[str], args: argparse.Namespace) ->
             yield task.deferLater(reactor, 0.1, lambda: None)
         else:
             raise RuntimeError(f"the {kind} nodes never bound")
-        yield LoadRun(reactor, "127.0.0.1", port, 200, args.concurrency, subscribers=numbers).start()  # warm up
+        yield LoadRun(reactor, "127.0.0.1", port, 200, args.concurrency, subscribers=numbers,
+                      think=args.think).start()  # warm up
         before = sum(cpu_seconds(n.pid) for n in nodes)
-        result = yield LoadRun(reactor, "127.0.0.1", port, args.dialogues, args.concurrency, subscribers=numbers).start()
+        result = yield LoadRun(reactor, "127.0.0.1", port, args.dialogues, args.concurrency, subscribers=numbers,
+                               think=args.think).start()
         spent = sum(cpu_seconds(n.pid) for n in nodes) - before
     finally:
         for n in nodes:
@@ -145,9 +152,14 @@ def bench(args: argparse.Namespace) -> Any:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--dialogues", type=int, default=2000)
-    p.add_argument("--concurrency", type=int, default=50)
+    p.add_argument("--concurrency", type=int, default=200)
     p.add_argument("--rounds", type=int, default=3)
-    return int(_SMPP.on_reactor(bench, p.parse_args()))
+    p.add_argument("--think", default="0.1-0.2", metavar="A-B",
+                   help="seconds a subscriber takes to answer a screen (0-0: a closed loop)")
+    args = p.parse_args()
+    low, _, high = args.think.partition("-")
+    args.think = (float(low), float(high or low))
+    return int(_SMPP.on_reactor(bench, args))
 
 
 if __name__ == "__main__":

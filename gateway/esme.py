@@ -23,6 +23,7 @@ from ussd.engine import Engine, Response
 
 from . import pdu
 from .config import SmppLink
+from .session_io import StagedSessions
 from .steps import StepRunner, StepSkipped
 from .tcp import no_delay
 from .smpp_session import Answer, BindRefused, Bound, Faulty, Request, SmppSession, State, Unbound
@@ -58,6 +59,8 @@ class Gateway:
     stats: dict[str, int] = field(default_factory=new_stats)
     #: Told of each step's time from its unit's arrival to its screen's sending (the metrics).
     observe: Callable[[float], None] | None = None
+    #: Shared sessions whose I/O the reactor does around each step (Redis); None: the store's own.
+    sessions_io: StagedSessions | None = None
 
     def deliver(self, link: "EsmeProtocol", request: pdu.Pdu) -> None:
         mapping = self.mappings[link.config.centre]
@@ -74,10 +77,9 @@ class Gateway:
         link.session.respond(request)
         link.flush()
         unit = event.unit
-        engine = self.engine
         if isinstance(event, Abort):
             self.stats["aborts"] += 1
-            self.runner.run(unit.session, lambda: engine.abort(unit.session)).addErrback(self._failed)
+            self.abort(unit.session)
             return
         arrived = time.monotonic()
         if isinstance(event, Begin):
@@ -97,14 +99,16 @@ class Gateway:
 
     def run_step(self, session: str, stats: dict[str, int], begin: tuple[str, str] | None = None,
                  text: str = "", work: Callable[[Engine, str | None], Any] | None = None,
-                 dials: bool = False) -> "defer.Deferred[Any]":
+                 dials: bool = False, work_dial: tuple[str, str] | None = None) -> "defer.Deferred[Any]":
         """A dialogue's dial (``begin``: its number and the code), reply, or an adapter's own
-        ``work(engine, lang)`` (a dial if ``dials``), on the workers after its earlier steps,
+        ``work(engine, lang)`` (a dial if ``dials``: ``work_dial``, the number and the code), on the workers after its earlier steps,
         counted in ``stats`` (the adapter's). Fires with the screen; if the step could not run (a bug, or the stop),
         with the service's "unavailable", the dialogue ended: the subscriber is never left
         waiting for the network's timer."""
         engine, lang = self.engine, self.lang
         step: Callable[[], Any]
+        dial = begin or (work_dial if dials else None)
+        io = self._io(session, dial, reads_record=begin is None)
         if begin is not None:
             stats["begun"] += 1
             msisdn, code = begin
@@ -115,7 +119,20 @@ class Gateway:
         else:
             stats["replies"] += 1
             step = lambda: engine.reply(session, text)
-        return self.runner.run(session, step).addErrback(self._unavailable, session, stats)
+        return self.runner.run(session, step, io).addErrback(self._unavailable, session, stats)
+
+    def abort(self, session: str) -> None:
+        """Forget a dialogue the subscriber or the network abandoned, after its earlier steps."""
+        engine = self.engine
+        self.runner.run(session, lambda: engine.abort(session), self._io(session, reads_record=False)
+                        ).addErrback(self._failed)
+
+    def _io(self, session: str, dial: tuple[str, str] | None = None, reads_record: bool = True) -> Any:
+        """The reactor's I/O around a step of ``session``, when the engine's sessions are shared."""
+        shared = self.sessions_io
+        if shared is None or self.engine.sessions is not shared.store:
+            return None
+        return shared.step(self.engine, session, dial, reads_record)
 
     def show(self, link: "EsmeProtocol", mapping: UssdSmpp, response: Response, unit: Unit,
              arrived: float | None = None) -> None:
@@ -144,7 +161,7 @@ class Gateway:
 
     def _unavailable(self, failure: Failure, session: str, stats: dict[str, int]) -> Response:
         self._failed(failure, stats)
-        self.runner.run(session, lambda: self.engine.abort(session)).addErrback(self._failed)
+        self.abort(session)
         return self.engine.unavailable(session)
 
     def _failed(self, failure: Failure, stats: dict[str, int] | None = None) -> None:

@@ -220,7 +220,7 @@ class UssdResource(resource.Resource):
             done = gateway.run_step(event.session, self.stats, (event.msisdn, event.code))
         elif isinstance(event, Continue):
             done = gateway.run_step(event.session, self.stats, work=lambda engine, lang: form_step(engine, event, lang),
-                                    dials=dials)
+                                    dials=dials, work_dial=(event.msisdn, event.code))
         else:
             done = gateway.run_step(event.session, self.stats, text=event.text)
         done.addCallback(self._answered, event.session, request, body, time.monotonic())
@@ -249,7 +249,7 @@ class UssdResource(resource.Resource):
         known = self.mapping.forget(key) or self.mapping.shared  # shared: the record may be on another node
         if known:
             self.stats["aborts"] += 1
-            self.owner.gateway.runner.run(key, lambda: self.engine.abort(key))
+            self.owner.gateway.abort(key)
         log.info("session %s ended at the aggregator: %s", session, fields.get("status", "")[:40],
                  extra={"fields": {"known": known, "error": fields.get("errorMessage", "")[:80]}})
         return self._plain(request, 200, "OK")

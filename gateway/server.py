@@ -15,6 +15,7 @@ from twisted.internet.threads import deferToThread
 from twisted.python.failure import Failure
 
 from ussd.model import PhoneRule
+from ussd.redis_sessions import RedisSessionStore
 
 from .config import ServerConfig
 from .esme import EsmeFactory, Gateway, binds
@@ -24,6 +25,7 @@ from .metrics import Metrics
 from .steps import StepRunner
 from .tcp import listen
 from .service import Reloaded, Service, build, reload_menus
+from .session_io import StagedSessions
 from .ussd_http import HttpUssd
 from .ussd_smpp import UssdSmpp
 
@@ -62,6 +64,9 @@ class Server:
         runner = StepRunner(self.reactor, config.workers)
         mappings = {link.centre: UssdSmpp(config.dialect(link.dialect), link.centre) for link in config.smpp}
         self.gateway = Gateway(self.service.engine, runner, mappings)
+        sessions = self.service.sessions
+        if isinstance(sessions, RedisSessionStore) and config.sessions is not None:
+            self.gateway.sessions_io = StagedSessions.connect(self.reactor, sessions, config.sessions)
         self.metrics = Metrics(self)
         self.gateway.observe = self.metrics.observe_step["smpp"]
         self.service.engine.on_aborted = self.metrics.step_aborted
@@ -190,6 +195,8 @@ class Server:
                 if link.transport is not None:
                     link.transport.loseConnection()
         yield deferToThread(self.gateway.runner.stop)  # joins the workers: off the reactor thread
+        if self.gateway.sessions_io is not None:
+            self.gateway.sessions_io.close()
         self.service.close()
         if self._ops_port is not None:
             self._ops_port.stopListening()

@@ -11,6 +11,9 @@ awake ones are waiting on a slow store: then one more joins, and so on up to ``w
 worker that finishes appends to a deque and wakes the reactor only if no wake-up is already on
 its way, so a burst of screens costs one wake-up. The ordering per dialogue is plain bookkeeping
 on the reactor thread, which alone touches it.
+
+A step may bring I/O done on the reactor around it (:class:`StepIO`: a shared session store's
+reads before it, its writes after); the dialogue's next step waits until that is done too.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from __future__ import annotations
 import os
 import threading
 from collections import deque
-from typing import Any, Callable, TypeVar
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol, TypeVar
 
 from twisted.internet import defer
 from twisted.python.failure import Failure
@@ -34,14 +38,39 @@ class StepSkipped(Exception):
     """A step not run: the runner was closing when its turn came."""
 
 
+class StepIO(Protocol):
+    """I/O a step needs, done on the reactor's thread around it (see ``gateway.session_io``).
+    Plain callbacks, not Deferreds: they are on every step's path."""
+
+    def before(self, then: Callable[[], None]) -> None:
+        """Calls ``then()`` once what the step reads is at hand (or known to be out of reach)."""
+
+    def within(self, work: Callable[[], T]) -> T:
+        """(On the worker.) Runs the step with what :meth:`before` fetched."""
+
+    def after(self, value: Any, then: Callable[[Any], None]) -> None:
+        """Calls ``then`` with the step's result, a :class:`Redo` or a Failure, once what it
+        wrote is written."""
+
+
+@dataclass(frozen=True, slots=True)
+class Redo:
+    """What :meth:`StepIO.after` fires with when the step's result cannot stand (it lost a race
+    for the dialogue): this runs instead, in the dialogue's turn still."""
+
+    work: Callable[[], Any]
+    io: StepIO | None = None
+
+
 class _Step:
     """One step: what to run, for which dialogue, and the Deferred its caller holds."""
 
-    __slots__ = ("key", "work", "done", "ticket", "ok", "value")
+    __slots__ = ("key", "work", "io", "done", "ticket", "ok", "value")
 
-    def __init__(self, key: str, work: Callable[[], Any], ticket: int) -> None:
+    def __init__(self, key: str, work: Callable[[], Any], ticket: int, io: StepIO | None = None) -> None:
         self.key = key
         self.work = work
+        self.io = io
         self.done: defer.Deferred[Any] = defer.Deferred()
         self.ticket = ticket
         self.ok = False
@@ -137,19 +166,27 @@ class StepRunner:
     def full(self) -> bool:
         return self.pending >= self.limit
 
-    def run(self, key: str, work: Callable[[], T]) -> defer.Deferred[T]:
-        """``work()`` on a worker once the dialogue's earlier steps are done; fires on the reactor."""
+    def run(self, key: str, work: Callable[[], T], io: StepIO | None = None) -> defer.Deferred[T]:
+        """``work()`` on a worker once the dialogue's earlier steps are done (with ``io`` around
+        it); fires on the reactor."""
         self._tickets += 1
-        step = _Step(key, work, self._tickets)
+        step = _Step(key, work, self._tickets, io)
         self.pending += 1
         self._unfinished.add(step.ticket)
         behind = self._behind.get(key)
         if behind is None:
             self._behind[key] = deque()
-            self._ready_to_run(step)
+            self._start(step)
         else:
             behind.append(step)
         return step.done
+
+    def _start(self, step: _Step) -> None:
+        """The dialogue's turn has come: its reads first, if any, then a worker."""
+        if step.io is None:
+            self._ready_to_run(step)
+        else:
+            step.io.before(lambda: self._ready_to_run(step))
 
     def _ready_to_run(self, step: _Step) -> None:
         with self._lock:
@@ -214,7 +251,8 @@ class StepRunner:
             try:
                 if self.closing:
                     raise StepSkipped(step.key)
-                step.value, step.ok = step.work(), True
+                step.value = step.work() if step.io is None else step.io.within(step.work)
+                step.ok = True
             except BaseException:
                 step.value = Failure()
             self._finish(step)
@@ -237,17 +275,32 @@ class StepRunner:
         finished = self._finished
         while finished:
             step = finished.popleft()
-            behind = self._behind.get(step.key)
-            if behind:
-                self._ready_to_run(behind.popleft())
-            elif behind is not None:
-                del self._behind[step.key]
-            self.pending -= 1
-            self._unfinished.discard(step.ticket)
-            if step.ok:
-                step.done.callback(step.value)
+            if step.ok and step.io is not None:
+                step.io.after(step.value, lambda outcome, step=step: self._written(outcome, step))
             else:
-                step.done.errback(step.value)
+                self._complete(step)
+
+    def _written(self, outcome: Any, step: _Step) -> None:
+        if isinstance(outcome, Redo):
+            step.work, step.io, step.ok = outcome.work, outcome.io, False
+            self._start(step)
+            return
+        step.value, step.ok = outcome, not isinstance(outcome, Failure)
+        self._complete(step)
+
+    def _complete(self, step: _Step) -> None:
+        """The step is done: the dialogue's next one may start, and the caller is told."""
+        behind = self._behind.get(step.key)
+        if behind:
+            self._start(behind.popleft())
+        elif behind is not None:
+            del self._behind[step.key]
+        self.pending -= 1
+        self._unfinished.discard(step.ticket)
+        if step.ok:
+            step.done.callback(step.value)
+        else:
+            step.done.errback(step.value)
         if self._drains:
             self._check_drains()
 

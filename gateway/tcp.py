@@ -17,6 +17,28 @@ def no_delay(transport: Any) -> None:
         setter(True)
 
 
+def send_now(transport: Any, data: bytes) -> None:
+    """Write ``data`` to the socket now when nothing waits before it, else as ``write`` does.
+    Twisted's ``write`` sends on the loop's next turn, having asked epoll to watch the socket for
+    writing, and unwatches it after: two system calls and a turn for every small request of a
+    client that then waits for the answer (a step's Redis commands). Where the transport is not
+    a socket's, or Twisted's buffers are not as this expects, it is ``write``."""
+    sock = getattr(transport, "socket", None)
+    if (sock is None or getattr(transport, "dataBuffer", b"x") or getattr(transport, "_tempDataLen", 1)
+            or not transport.connected or transport.disconnecting):
+        transport.write(data)
+        return
+    try:
+        sent = sock.send(data)
+    except BlockingIOError:
+        sent = 0
+    except OSError:  # the connection is going: Twisted's own write finds out and reports it
+        transport.write(data)
+        return
+    if sent < len(data):
+        transport.write(data[sent:])
+
+
 class _Connection(tcp.Server):
     """An accepted connection whose local address is asked of the kernel once: Twisted's web
     server asks for it on every request (``Request.__init__``), a system call each time, a

@@ -4,18 +4,18 @@ them; JSON log lines with numbers masked."""
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import logging
 import os
 import threading
 import time
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.internet.task import Clock
 
-from gateway.steps import WATCH_S, StepRunner
+from gateway.steps import WATCH_S, Redo, StepRunner
 from gateway.logs import AccessLog, JsonLines, json_line, mask
 
 
@@ -89,6 +89,61 @@ def test_quick_steps_keep_one_worker_busy_instead_of_waking_them_all() -> None:
             time.sleep(0.01)
         assert len(done) == 300 and runner.pending == 0
         assert len(set(ran_on)) == 1, sorted(set(ran_on))
+    finally:
+        runner.stop()
+
+
+class RecordingIO:
+    """A step's I/O around it that says what ran when (the reactor's part: ``before``, ``after``;
+    the worker's: ``within``); ``redo`` makes its ``after`` ask for that work instead."""
+
+    def __init__(self, name: str, log: list[str], redo: Redo | None = None) -> None:
+        self.name, self.log, self.redo = name, log, redo
+        self.later: list[Any] = []
+
+    def before(self, then: Any) -> None:
+        self.log.append(f"{self.name}:before")
+        self.later.append(then)  # answered later, as a Redis reply is
+
+    def within(self, work: Any) -> Any:
+        self.log.append(f"{self.name}:within")
+        return work()
+
+    def after(self, value: Any, then: Any) -> None:
+        self.log.append(f"{self.name}:after")
+        self.later.append(lambda: then(self.redo if self.redo is not None else value))
+
+
+def test_a_steps_io_runs_around_it_and_the_dialogues_next_step_waits_for_its_writes() -> None:
+    reactor = ImmediateReactor()
+    runner = StepRunner(reactor, workers=2)
+    runner.start()
+    log: list[str] = []
+    retried = RecordingIO("retry", log)
+    first = RecordingIO("first", log, redo=Redo(lambda: log.append("shown") or "shown", retried))
+    second = RecordingIO("second", log)
+    results: list[Any] = []
+
+    def settle(*ios: RecordingIO) -> None:
+        for _ in range(3000):  # each reply in turn, once it is asked for (bounded)
+            pending = [stage for stage in ios if stage.later]
+            if not pending:
+                if len(results) == 2:
+                    return
+                time.sleep(0.01)
+                continue
+            with reactor.lock:
+                pending[0].later.pop(0)()
+
+    try:
+        runner.run("d", lambda: log.append("step 1") or "lost", first).addCallback(results.append)
+        runner.run("d", lambda: log.append("step 2") or "next", second).addCallback(results.append)
+        settle(first, retried, second)
+        assert results == ["shown", "next"]  # the lost step's answer is the redo's
+        assert log == ["first:before", "first:within", "step 1", "first:after",
+                       "retry:before", "retry:within", "shown", "retry:after",
+                       "second:before", "second:within", "step 2", "second:after"]
+        assert runner.pending == 0
     finally:
         runner.stop()
 

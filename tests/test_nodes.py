@@ -222,3 +222,59 @@ def test_a_session_ended_by_the_aggregator_on_one_node_is_offered_again_on_the_o
         assert post(f"{two}/ussd/notify", {"sessionId": "lost", "status": "Failed"})[0] == 200  # told elsewhere
         assert post(f"{two}/ussd", form("", "back"))[1].startswith("CON Reprendre")
         assert post(f"{one}/ussd", form("1", "back"))[1] == shown
+
+
+def test_a_node_whose_redis_goes_away_answers_unavailable_at_once_then_serves_again(redis_url: str) -> None:
+    """The node's own Redis client (on its reactor) meets the outage with words, within its
+    bounds, and reconnects by itself once Redis is back."""
+    from tcp_proxy import TcpProxy
+
+    proxy = TcpProxy(("127.0.0.1", 6379))
+    prefix = redis_url.partition("prefix=")[2]
+    try:
+        with serving("--sessions", f"redis://127.0.0.1:{proxy.port}/0?prefix={prefix}") as url:
+            assert not json_step(url, "before")["end"]
+            proxy.down()
+            started = time.monotonic()
+            for answer in (json_step(url, "before", "1"), json_step(url, "during")):
+                assert answer["end"] and "indisponible" in answer["text"], answer
+            assert time.monotonic() - started < 10  # bounded by the client's timeout, not hung
+            proxy.up()
+            for n in range(100):  # reconnected on a later step, after the retry delay (bounded)
+                answer = json_step(url, f"after-{n}")
+                if not answer["end"]:
+                    break
+                time.sleep(0.1)
+            assert answer["screen"] == "home" and n < 50, (n, answer)
+            assert json_step(url, f"after-{n}", "1")["screen"] == "bonus_credit"
+    finally:
+        proxy.down()
+
+
+def test_a_node_reaches_redis_on_its_unix_socket(tmp_path: Any) -> None:
+    """``sessions: unix:///path`` (a Redis beside the node), for the store and the node's client."""
+    import shutil
+
+    from ussd.redis_sessions import RedisSessionStore, redis_client
+
+    socket_path = tmp_path / "redis.sock"
+    server = subprocess.Popen([shutil.which("redis-server") or "redis-server", "--port", "0", "--unixsocket",
+                               str(socket_path), "--save", "", "--appendonly", "no"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):  # until it listens (bounded)
+            if socket_path.exists():
+                break
+            time.sleep(0.05)
+        url = f"unix://{socket_path}?prefix=unix-test:"
+        client, prefix = redis_client(url)
+        assert prefix == "unix-test:" and client.ping()
+        with serving("--sessions", url) as node:
+            assert json_step(node, "u")["screen"] == "home"
+            assert json_step(node, "u", "1")["screen"] == "bonus_credit"
+            with urllib.request.urlopen(f"{node}/healthz", timeout=30) as answer:
+                assert answer.read().decode() == "ok\n"
+        assert len(RedisSessionStore(client, prefix=prefix)) == 1  # the dialogue is in that Redis
+        client.close()
+    finally:
+        terminate(server)  # type: ignore[arg-type]

@@ -73,7 +73,8 @@ def test_redis_forgets_a_dialogue_by_itself_at_its_deadline(redis: tuple[Any, st
 
 
 @pytest.mark.parametrize("fields", [
-    {"v": "2"},  # a newer release's format
+    {"v": "3"},  # a newer release's format
+    {"rec": b'["s", "2250707070707"]'},  # a row of too few fields
     {"rec": b'{"id": "s", "unknown": 1}'},  # not a dialogue's fields
     {"rec": b"not json"},
 ])
@@ -186,7 +187,30 @@ def test_while_redis_is_away_steps_end_on_unavailable_then_it_works_again(redis:
 
 
 def test_a_record_format_is_this_releases() -> None:
-    assert FORMAT == 1  # a change of the record's shape bumps it: older nodes then refuse, not misread
+    assert FORMAT == 2  # a change of the record's shape bumps it: older nodes then refuse, not misread
+
+
+def test_a_record_the_release_before_wrote_is_read_and_dropped_for_resuming(redis: tuple[Any, str],
+                                                                             clock: FakeClock) -> None:
+    """Format 1 (a JSON object), as nodes of the release before write it during a rolling upgrade."""
+    import json
+
+    client, prefix = redis
+    store = node(redis, clock)
+    old = dialogue("older", clock())
+    old.inputs["amount"] = "500"
+    fields = old.to_dict()
+    del fields["rev"]
+    client.hset(f"{prefix}s:older", mapping={"v": "1", "rev": "3", "rec": json.dumps(fields)})
+    client.zadd(f"{prefix}live", {"older": store.deadline(old)})
+    read = store.get("older")
+    assert read is not None and read.inputs == {"amount": "500"} and read.rev == 3
+    store.put(read)  # written back in this release's format
+    assert client.hget(f"{prefix}s:older", "v") == b"2" and store.get("older").inputs == {"amount": "500"}
+    client.hset(f"{prefix}s:older", mapping={"v": "1", "rec": json.dumps(fields)})
+    store.drop("older")
+    found = store.dropped(PREPAID, "122")
+    assert found is not None and found[0].id == "older" and found[0].inputs == {"amount": "500"}
 
 
 # -- the form convention across nodes (gateway.ussd_http.form_step) ------------------------------

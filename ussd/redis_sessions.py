@@ -1,7 +1,7 @@
 """Dialogues in Redis, for several gateway nodes sharing them.
 
 Each dialogue is a hash ``{prefix}s:{id}``: ``v`` (the record's format), ``rev`` (bumped by every
-store) and ``rec`` (the record, JSON). Redis forgets it by itself: its TTL is what is left of the
+store) and ``rec`` (the record: its fields as a JSON array, :data:`FORMAT`). Redis forgets it by itself: its TTL is what is left of the
 dialogue's life (the idle timeout from the last step, or the total limit from its start, whichever
 comes first). The last record also stays under ``{prefix}e:{id}`` a while longer, so that a late
 reply is answered in the dialogue's language on any node; ``{prefix}live`` (a sorted set of ids
@@ -10,28 +10,36 @@ by deadline) lets a sweep count what timed out without scanning keys.
 Two steps of one dialogue arriving at two nodes at once (an impatient subscriber, an aggregator's
 retry) never both apply: a store is a compare-and-set on ``rev`` (one Lua script), and the step
 that lost raises :class:`SessionConflict`; the engine then answers with the screen the winner
-left (see ``docs/deployment.md``).
+left (see ``docs/deployment.md``). In a gateway node the reactor does a step's I/O around it
+(:class:`StagedStep`), and the lost race is found after the step.
 
-A record is refused, never misread, when its format is not this release's (``v``) or its fields
-are not a dialogue's: the dialogue is then treated as gone (the subscriber is told it expired).
+A record is refused, never misread, when its format is not one this release reads (``v``) or its
+fields are not a dialogue's: the dialogue is then treated as gone (the subscriber is told it expired).
 Time is the nodes' wall clock (``time.time``): they must agree on it (NTP), as they do on TTLs.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import threading
 import time
-from typing import Any, Callable
-from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
+from dataclasses import dataclass
+from typing import Any, Callable, TypeVar
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from .errors import StepAborted, Unavailable
-from .sessions import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_DURATION, Dialogue, SessionConflict, SessionStore
+from .sessions import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_DURATION, ROW_FIELDS, Dialogue, SessionConflict, SessionStore
 
 log = logging.getLogger("ussd.sessions")
+T = TypeVar("T")
 
-#: The format of the records this release writes and reads.
-FORMAT = 1
+#: The format of the records this release writes: 2, the dialogue's fields as a JSON array in
+#: :data:`ussd.sessions.ROW_FIELDS`' order. It also reads 1 (a JSON object: the release before),
+#: so dialogues running across a rolling upgrade carry on; any other is refused, never misread.
+FORMAT = 2
+READS: frozenset[bytes] = frozenset({b"1", b"2"})
 #: How long an ended or expired dialogue is remembered after its last step (late replies).
 ENDED_TTL_S = 600.0
 #: How long one Redis operation may take before the step is told the sessions are unavailable.
@@ -74,20 +82,27 @@ return #ids
 #: dropped copy is kept (ms). The dialogue is forgotten and kept as its subscriber's dropped one,
 #: at once: a step another node stores meanwhile cannot be lost between the read and the drop.
 _DROP = """
-local rec = redis.call('HGET', KEYS[1], 'rec')
-if rec and redis.call('HGET', KEYS[1], 'v') == '%d' then
+local found = redis.call('HMGET', KEYS[1], 'v', 'rec')
+local v, rec = found[1], found[2]
+if rec and (v == '1' or v == '2') then
   local ok, d = pcall(cjson.decode, rec)
-  if ok and type(d) == 'table' and type(d['service']) == 'string' and type(d['msisdn']) == 'string' then
-    redis.call('SET', ARGV[2] .. 'r:' .. d['service'] .. ':' .. d['msisdn'], '%d:' .. ARGV[3] .. ':' .. rec,
-               'PX', ARGV[4])
+  local service, msisdn
+  if ok and type(d) == 'table' then
+    if v == '1' then service, msisdn = d['service'], d['msisdn'] else service, msisdn = d[%d], d[%d] end
+  end
+  if type(service) == 'string' and type(msisdn) == 'string' then
+    redis.call('SET', ARGV[2] .. 'r:' .. service .. ':' .. msisdn, v .. ':' .. ARGV[3] .. ':' .. rec, 'PX', ARGV[4])
   end
 end
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 return 1
-""" % (FORMAT, FORMAT)
+""" % (ROW_FIELDS.index("service") + 1, ROW_FIELDS.index("msisdn") + 1)
 #: Dialogues forgotten by one run of the sweep script (it runs again while it finds that many).
 SWEEP_BATCH = 1000
+
+
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 class RecordNotStorable(StepAborted):
@@ -122,10 +137,58 @@ def redis_client(url: str, timeout: float = DEFAULT_TIMEOUT_S) -> tuple[Any, str
         password = unquote(parts.password) if parts.password else None
         return sentinel.master_for(primary, db=int(db or 0), password=password, socket_timeout=timeout,
                                    socket_connect_timeout=timeout), prefix
-    rest = "&".join(f"{k}={v[0]}" for k, v in query.items())
-    client = redis.Redis.from_url(urlunsplit(parts._replace(query=rest)), socket_timeout=timeout,
+    base, _, asked = url.partition("?")
+    rest = "&".join(item for item in asked.split("&") if item and not item.startswith("prefix="))
+    client = redis.Redis.from_url(f"{base}?{rest}" if rest else base, socket_timeout=timeout,
                                   socket_connect_timeout=timeout, health_check_interval=30)
     return client, prefix
+
+
+@dataclass(frozen=True)
+class RedisAddress:
+    """Where Redis is, as a ``sessions:`` URL says it (what a client of the gateway's own needs to
+    connect: see ``gateway.redis_async``)."""
+
+    host: str = "127.0.0.1"
+    port: int = 6379
+    #: A Unix socket's path (``unix://``), instead of host and port.
+    path: str | None = None
+    tls: bool = False
+    db: int = 0
+    username: str | None = None
+    password: str | None = None
+    #: ``redis+sentinel://``: the Sentinels and the name of the primary they watch.
+    sentinels: tuple[tuple[str, int], ...] = ()
+    primary: str = ""
+
+
+def redis_address(url: str) -> RedisAddress:
+    """The address in a ``sessions:`` URL (read as :func:`redis_client` reads it); raises ValueError."""
+    from redis.connection import SSLConnection, UnixDomainSocketConnection, parse_url
+
+    parts = urlsplit(url)
+    if parts.scheme == "redis+sentinel":
+        primary, _, db = parts.path.strip("/").partition("/")
+        return RedisAddress(db=int(db or 0), password=unquote(parts.password) if parts.password else None,
+                            sentinels=tuple(sentinel_hosts(parts.netloc.rpartition("@")[2])), primary=primary)
+    found = parse_url(url)
+    kind = found.get("connection_class")
+    return RedisAddress(host=found.get("host", "127.0.0.1"), port=int(found.get("port", 6379)),
+                        path=found.get("path") if kind is UnixDomainSocketConnection else None,
+                        tls=kind is SSLConnection, db=int(found.get("db", 0) or 0),
+                        username=found.get("username"), password=found.get("password"))
+
+
+def find_primary(address: RedisAddress, timeout: float = DEFAULT_TIMEOUT_S) -> tuple[str, int]:
+    """(host, port) of the primary the Sentinels name now (blocking); raises SessionsUnavailable."""
+    import redis
+    from redis.sentinel import Sentinel
+
+    try:
+        return Sentinel(list(address.sentinels), socket_timeout=timeout,
+                        sentinel_kwargs={"socket_timeout": timeout}).discover_master(address.primary)
+    except (redis.RedisError, OSError) as exc:
+        raise SessionsUnavailable(f"no primary {address.primary!r} from the Sentinels: {exc}") from exc
 
 
 def sentinel_hosts(text: str) -> list[tuple[str, int]]:
@@ -144,9 +207,73 @@ def sentinel_hosts(text: str) -> list[tuple[str, int]]:
     return hosts
 
 
+Command = tuple[Any, ...]
+
+
+class StagedStep:
+    """One step's session I/O when the gateway does it on the reactor's thread, around the step:
+    what the step will read is fetched before it runs (:meth:`reads`, then :meth:`fetched`);
+    what it writes is kept (:meth:`write`) and sent once it has run (:meth:`writes`, then
+    :meth:`settle`). The steps of many dialogues then share each write and read of the socket, and
+    a worker never waits on Redis (each wait handed the interpreter lock to the reactor and back:
+    most of what Redis cost a step). A read nobody fetched goes to Redis from the worker, as
+    without staging; so does what the step wrote before it, first (read your own writes).
+
+    Sans-IO: commands out, replies in; the store fills and reads it (:meth:`RedisSessionStore.staged`)."""
+
+    __slots__ = ("session_id", "record", "dropped", "replies", "down", "pending", "settled")
+
+    def __init__(self, session_id: str, record: bool = True, dropped: tuple[str, str] | None = None) -> None:
+        self.session_id = session_id
+        #: Whether the step reads the dialogue's record (every step but a plain dial), and the
+        #: (number, service) whose dropped dialogue a dial may offer to resume.
+        self.record = record
+        self.dropped = dropped
+        #: What was fetched: command -> its reply.
+        self.replies: dict[Command, Any] = {}
+        #: Set when the fetch failed: every operation of the step then raises it, as it would have.
+        self.down: SessionsUnavailable | None = None
+        #: Writes not sent yet: (the commands of one operation, whether it is a compare-and-set).
+        self.pending: list[tuple[list[Command], bool]] = []
+        #: Replies of writes sent from the worker (a read after them): judged with the others.
+        self.settled: list[tuple[list[Command], bool, list[Any]]] = []
+
+    def fetched(self, commands: list[Command], replies: list[Any]) -> None:
+        """The replies to :meth:`RedisSessionStore.reads`, or ``down``: the fetch failed."""
+        self.replies.update(zip(map(tuple, commands), replies))
+
+    def write(self, commands: list[Command], compare: bool = False) -> None:
+        self.pending.append((commands, compare))
+
+    def writes(self) -> list[Command]:
+        """Every command the step wrote, in order, for one pipeline."""
+        return [command for commands, _ in self.pending for command in commands]
+
+    def settle(self, replies: list[Any]) -> None:
+        """Judge the replies to :meth:`writes` (and to writes sent earlier from the worker); an
+        error reply is an Exception among them. Raises SessionConflict when a store lost its compare-and-set (another node stored the
+        dialogue meanwhile), SessionsUnavailable when Redis refused a command."""
+        judged = list(self.settled)
+        at = 0
+        for commands, compare in self.pending:
+            judged.append((commands, compare, replies[at:at + len(commands)]))
+            at += len(commands)
+        self.pending, self.settled = [], []
+        conflict = False
+        for commands, compare, answers in judged:
+            for command, answer in zip(commands, answers):
+                if isinstance(answer, Exception):
+                    raise SessionsUnavailable(f"the session store (Redis) refused {command[0]}: {answer}")
+            if compare and answers and not answers[0]:
+                conflict = True
+        if conflict:
+            raise SessionConflict(self.session_id)
+
+
 class RedisSessionStore(SessionStore):
     """Dialogues in Redis (see the module's docstring). Safe from any thread: the client's pool
-    gives each operation a connection."""
+    gives each operation a connection; a step staged by the gateway (:meth:`staged`) is its
+    worker thread's own."""
 
     def __init__(self, client: Any, clock: Callable[[], float] = time.time,
                  idle_timeout: float = DEFAULT_IDLE_TIMEOUT, max_duration: float = DEFAULT_MAX_DURATION,
@@ -158,10 +285,13 @@ class RedisSessionStore(SessionStore):
         self.prefix = prefix
         self.ended_ttl = ended_ttl
         self._live = f"{prefix}live"
-        self._store = client.register_script(_STORE)
-        self._sweep = client.register_script(_SWEEP)
-        self._drop = client.register_script(_DROP)
+        #: The scripts by their SHA-1, as EVALSHA names them.
+        self.scripts = {script_sha(text): text for text in (_STORE, _SWEEP, _DROP)}
+        self._store_sha, self._sweep_sha, self._drop_sha = self.scripts
         self._errors: tuple[type[BaseException], ...] = (redis.ConnectionError, redis.TimeoutError)
+        self._no_script: type[BaseException] = redis.exceptions.NoScriptError
+        self._refused: type[BaseException] = redis.ResponseError
+        self._local = threading.local()
 
     def _key(self, session_id: str) -> str:
         return f"{self.prefix}s:{session_id}"
@@ -172,11 +302,90 @@ class RedisSessionStore(SessionStore):
     def _dropped_key(self, msisdn: str, service: str) -> str:
         return f"{self.prefix}r:{service}:{msisdn}"
 
-    def _call(self, operation: Callable[[], Any]) -> Any:
+    # -- staging (the gateway's reactor does the I/O around a step) ----------------------------
+
+    def staged(self, step: StagedStep, work: Callable[[], T]) -> T:
+        """``work()`` (a step, on this thread), its reads answered from what ``step`` fetched and
+        its writes kept in it."""
+        local = self._local
+        local.step = step
         try:
-            return operation()
+            return work()
+        finally:
+            local.step = None
+
+    def reads(self, step: StagedStep) -> list[Command]:
+        """What ``step`` will read, to fetch before it runs."""
+        commands: list[Command] = []
+        if step.record:
+            commands.append(self._record_read(step.session_id))
+        if step.dropped is not None:
+            commands.append(("GET", self._dropped_key(*step.dropped)))
+        return commands
+
+    def _record_read(self, session_id: str) -> Command:
+        return ("HMGET", self._key(session_id), "v", "rev", "rec")
+
+    # -- I/O: staged, or from this thread ------------------------------------------------------
+
+    def _read(self, command: Command) -> Any:
+        step: StagedStep | None = getattr(self._local, "step", None)
+        if step is not None:
+            if step.down is not None:
+                raise step.down
+            if command in step.replies:
+                return step.replies[command]
+            if step.pending:  # written before: sent first, judged with the others after the step
+                pending, step.pending = step.pending, []
+                replies = self._execute([command for commands, _ in pending for command in commands])
+                at = 0
+                for commands, compare in pending:
+                    step.settled.append((commands, compare, replies[at:at + len(commands)]))
+                    at += len(commands)
+        return self._execute([command])[0]
+
+    def _write(self, commands: list[Command], compare: bool = False) -> list[Any] | None:
+        """The replies, or None when the step is staged (sent after it: a lost compare-and-set is
+        then found by :meth:`StagedStep.settle`)."""
+        step: StagedStep | None = getattr(self._local, "step", None)
+        if step is not None:
+            if step.down is not None:
+                raise step.down
+            step.write(commands, compare)
+            return None
+        return self._execute(commands)
+
+    def _execute(self, commands: list[Command]) -> list[Any]:
+        """``commands`` in one pipeline from this thread (one alone: as it is)."""
+        try:
+            if len(commands) == 1:
+                return [self._one(commands[0])]
+            with self.client.pipeline(transaction=False) as pipe:
+                for command in commands:
+                    pipe.execute_command(*command)
+                replies = pipe.execute(raise_on_error=False)
+            for n, reply in enumerate(replies):
+                if isinstance(reply, self._no_script):
+                    replies[n] = self._one(commands[n])
+                elif isinstance(reply, self._refused):
+                    raise SessionsUnavailable(f"the session store (Redis) refused {commands[n][0]}: {reply}")
+            return replies
         except self._errors as exc:
             raise SessionsUnavailable(f"the session store (Redis) is unavailable: {exc}") from exc
+
+    def _one(self, command: Command) -> Any:
+        """One command; a script Redis does not know (restarted, flushed) is loaded and sent again."""
+        try:
+            try:
+                return self.client.execute_command(*command)
+            except self._no_script:
+                self.client.script_load(self.scripts[command[1]])
+                return self.client.execute_command(*command)
+        except self._refused as exc:
+            raise SessionsUnavailable(f"the session store (Redis) refused {command[0]}: {exc}") from exc
+
+    def _script(self, sha: str, keys: list[str], args: list[Any]) -> Command:
+        return ("EVALSHA", sha, len(keys), *keys, *args)
 
     # -- records -------------------------------------------------------------------------------
 
@@ -184,13 +393,17 @@ class RedisSessionStore(SessionStore):
         """The dialogue a stored record holds, or None (logged) when it is not this release's."""
         if raw is None:
             return None
-        if version != str(FORMAT).encode():
-            log.warning("dialogue %s: a record of format %r, not %d: refused", session_id, version, FORMAT)
+        if version not in READS:
+            log.warning("dialogue %s: a record of format %r, not one of %s: refused", session_id, version,
+                        ", ".join(sorted(v.decode() for v in READS)))
             return None
         try:
             data = json.loads(raw)
-            dialogue = Dialogue.from_dict(data)
-            dialogue.rev = int(rev)
+            if version == b"1":
+                dialogue = Dialogue.from_dict(data)
+                dialogue.rev = int(rev)
+            else:
+                dialogue = Dialogue.from_row(data, int(rev))
         except (ValueError, TypeError) as exc:
             log.warning("dialogue %s: a record that is not a dialogue (%s): refused", session_id, exc)
             return None
@@ -198,18 +411,17 @@ class RedisSessionStore(SessionStore):
 
     @staticmethod
     def _encode(dialogue: Dialogue) -> str:
-        return dialogue.to_json(leave_out=("rev",))  # kept beside the record, where the compare-and-set reads it
-
+        return _ENCODE(dialogue.to_row())  # rev is kept beside the record, where the compare-and-set reads it
 
     # -- the store -----------------------------------------------------------------------------
 
     def get(self, session_id: str) -> Dialogue | None:
-        version, rev, raw = self._call(lambda: self.client.hmget(self._key(session_id), "v", "rev", "rec"))
+        version, rev, raw = self._read(self._record_read(session_id))
         dialogue = self._decode(session_id, version, rev, raw)
         if dialogue is None:
             return None
         if not self.is_live(dialogue, self.clock()):
-            self._call(lambda: self._forget(session_id))
+            self._forget(session_id)
             return None
         return dialogue
 
@@ -223,42 +435,34 @@ class RedisSessionStore(SessionStore):
         except (TypeError, ValueError) as exc:
             raise RecordNotStorable(f"dialogue {dialogue.id} at {dialogue.state}: a value it holds has no JSON "
                                     f"form ({exc}); save text and numbers only") from exc
-        stored = self._call(lambda: self._store(
-            keys=[self._key(dialogue.id), self._ended_key(dialogue.id), self._live,
-                  self._dropped_key(dialogue.msisdn, dialogue.service)],
-            args=[dialogue.rev, dialogue.rev + 1, record, ttl_ms, ttl_ms + int(self.ended_ttl * 1000),
-                  repr(deadline), dialogue.id, ttl_ms + int(RESUME_KEEP_S * 1000)]))
-        if not stored:
+        replies = self._write([self._script(
+            self._store_sha,
+            [self._key(dialogue.id), self._ended_key(dialogue.id), self._live,
+             self._dropped_key(dialogue.msisdn, dialogue.service)],
+            [dialogue.rev, dialogue.rev + 1, record, ttl_ms, ttl_ms + int(self.ended_ttl * 1000),
+             repr(deadline), dialogue.id, ttl_ms + int(RESUME_KEEP_S * 1000)])], compare=True)
+        if replies is not None and not replies[0]:
             raise SessionConflict(dialogue.id)
         dialogue.rev += 1
 
     def delete(self, session_id: str) -> None:
-        self._call(lambda: self._forget(session_id))
+        self._forget(session_id)
 
     def _forget(self, session_id: str) -> None:
         """A dialogue ended or past its time: no longer live; its ended copy stays (for
         :meth:`ended`: a late step, on any node, is told it came after the end)."""
-        with self.client.pipeline() as pipe:
-            pipe.delete(self._key(session_id))
-            pipe.zrem(self._live, session_id)
-            pipe.execute()
+        self._write([("DEL", self._key(session_id)), ("ZREM", self._live, session_id)])
 
     def drop(self, session_id: str) -> None:
-        now = self.clock()
-        self._call(lambda: self._drop(keys=[self._key(session_id), self._live],
-                                      args=[session_id, self.prefix, repr(now), int(RESUME_KEEP_S * 1000)]))
+        self._write([self._script(self._drop_sha, [self._key(session_id), self._live],
+                                  [session_id, self.prefix, repr(self.clock()), int(RESUME_KEEP_S * 1000)])])
 
     def end(self, dialogue: Dialogue) -> None:
-        def end() -> None:
-            with self.client.pipeline() as pipe:
-                pipe.delete(self._key(dialogue.id), self._dropped_key(dialogue.msisdn, dialogue.service))
-                pipe.zrem(self._live, dialogue.id)
-                pipe.execute()
-
-        self._call(end)
+        self._write([("DEL", self._key(dialogue.id), self._dropped_key(dialogue.msisdn, dialogue.service)),
+                     ("ZREM", self._live, dialogue.id)])
 
     def dropped(self, msisdn: str, service: str) -> tuple[Dialogue, float] | None:
-        raw = self._call(lambda: self.client.get(self._dropped_key(msisdn, service)))
+        raw = self._read(("GET", self._dropped_key(msisdn, service)))
         if raw is None:
             return None
         version, _, rest = raw.partition(b":")
@@ -273,12 +477,12 @@ class RedisSessionStore(SessionStore):
         return dialogue, when
 
     def forget_dropped(self, msisdn: str, service: str) -> None:
-        self._call(lambda: self.client.delete(self._dropped_key(msisdn, service)))
+        self._write([("DEL", self._dropped_key(msisdn, service))])
 
     def ended(self, session_id: str) -> Dialogue | None:
         if self.get(session_id) is not None:
             return None
-        raw = self._call(lambda: self.client.get(self._ended_key(session_id)))
+        raw = self._read(("GET", self._ended_key(session_id)))
         if raw is None:
             return None
         version, _, record = raw.partition(b":")
@@ -288,20 +492,22 @@ class RedisSessionStore(SessionStore):
         """Forget the dialogues past their deadline (Redis may have dropped their keys already:
         each is counted once, as timed out)."""
         now = self.clock()
-
-        def sweep() -> int:
-            total = 0
-            while True:
-                dropped = int(self._sweep(keys=[self._live], args=[now, self.prefix, SWEEP_BATCH]))
-                total += dropped
-                if dropped < SWEEP_BATCH:
-                    return total
-
-        return self._call(sweep)
+        total = 0
+        while True:
+            dropped = int(self._execute([self._script(self._sweep_sha, [self._live],
+                                                      [repr(now), self.prefix, SWEEP_BATCH])])[0])
+            total += dropped
+            if dropped < SWEEP_BATCH:
+                return total
 
     def __len__(self) -> int:
-        return int(self._call(lambda: self.client.zcard(self._live)))
+        return int(self._execute([("ZCARD", self._live)])[0])
 
     def ping(self) -> None:
         """Raises :class:`SessionsUnavailable` when Redis does not answer (``/healthz``)."""
-        self._call(self.client.ping)
+        self._execute([("PING",)])
+
+
+def script_sha(text: str) -> str:
+    """The name EVALSHA knows a script by."""
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
