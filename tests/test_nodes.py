@@ -167,9 +167,12 @@ def test_a_node_killed_mid_load_loses_only_its_steps_in_flight_and_no_franc(pg_u
 
     from accounts.model import MainAccount
 
+    dialogues = 200
     template = next(s for s in read_subscribers(DEMO_ACCOUNTS, load_policy().tz) if s.msisdn == SUBSCRIBER)
+    # a subscriber per dialogue: one whose dialogue the kill dropped is offered to resume it at
+    # the next dial, and a walk typed blind into that offer may end without buying
     rich = [replace(template, msisdn=f"2250799{n:06d}", main=MainAccount(100_000, template.main.expires))
-            for n in range(20)]
+            for n in range(dialogues)]
     with open_store(pg_url) as store:
         store.migrate()
         store.put_many(rich)
@@ -178,7 +181,6 @@ def test_a_node_killed_mid_load_loses_only_its_steps_in_flight_and_no_franc(pg_u
     try:
         port = centre_port(centre)
         nodes, ops = smpp_nodes(port, pg_url, redis_url)
-        dialogues = 200
         load = subprocess.Popen([sys.executable, "-m", "ussd.cli", "load", "--via", f"smpp://127.0.0.1:{port}",
                                  "--dialogues", str(dialogues), "--concurrency", "20", "--think", "0.05-0.15",
                                  "--walk", "6*1*1", "--step-timeout", "20",
