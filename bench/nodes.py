@@ -87,6 +87,27 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
+def forget(sessions: str) -> None:
+    """Delete what a run left in Redis under its prefix (ended and resumable copies live on)."""
+    from ussd.redis_sessions import redis_client
+
+    client, prefix = redis_client(sessions)
+    for keys in batched(client.scan_iter(f"{prefix}*", count=1000), 1000):
+        client.delete(*keys)
+    client.close()
+
+
+def batched(items: Any, size: int) -> Any:
+    chunk: list[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
 def node(port: int, db: str, sessions: str | None) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "ussd.cli", "serve", "--smpp", f"smpp://gw:pw@127.0.0.1:{port}",
                              "--db", db, "--at", "2026-11-25T10:00", "--workers", os.environ.get("BENCH_WORKERS", "8"),
@@ -123,6 +144,8 @@ def measure(kind: str, db: str, numbers: list[str], args: argparse.Namespace) ->
         for n in nodes:
             n.wait(30)
         yield listening.stopListening()
+        if sessions is not None:
+            forget(sessions)
     lost = result.lost + result.aborted
     print(f"{kind}: {result.summary()} cpu_s={spent:.2f}", file=sys.stderr)
     return spent * 1000 / max(1, result.dialogues), spent * 1000 / max(1, result.steps), lost
