@@ -23,7 +23,7 @@ from ussd.engine import Engine, Response
 
 from . import pdu
 from .config import SmppLink
-from .session_io import StagedSessions
+from .session_io import SessionStepIO, StagedSessions
 from .steps import StepRunner, StepSkipped
 from .tcp import no_delay
 from .smpp_session import Answer, BindRefused, Bound, Faulty, Request, SmppSession, State, Unbound
@@ -101,10 +101,10 @@ class Gateway:
                  text: str = "", work: Callable[[Engine, str | None], Any] | None = None,
                  dials: bool = False, work_dial: tuple[str, str] | None = None) -> "defer.Deferred[Any]":
         """A dialogue's dial (``begin``: its number and the code), reply, or an adapter's own
-        ``work(engine, lang)`` (a dial if ``dials``: ``work_dial``, the number and the code), on the workers after its earlier steps,
-        counted in ``stats`` (the adapter's). Fires with the screen; if the step could not run (a bug, or the stop),
-        with the service's "unavailable", the dialogue ended: the subscriber is never left
-        waiting for the network's timer."""
+        ``work(engine, lang)`` (a dial if ``dials``: ``work_dial``, the number and the code), on
+        the workers after its earlier steps, counted in ``stats`` (the adapter's). Fires with the
+        screen; if the step could not run (a bug, or the stop), with the service's "unavailable",
+        the dialogue ended: the subscriber is never left waiting for the network's timer."""
         engine, lang = self.engine, self.lang
         step: Callable[[], Any]
         dial = begin or (work_dial if dials else None)
@@ -127,7 +127,8 @@ class Gateway:
         self.runner.run(session, lambda: engine.abort(session), self._io(session, reads_record=False)
                         ).addErrback(self._failed)
 
-    def _io(self, session: str, dial: tuple[str, str] | None = None, reads_record: bool = True) -> Any:
+    def _io(self, session: str, dial: tuple[str, str] | None = None,
+            reads_record: bool = True) -> SessionStepIO | None:
         """The reactor's I/O around a step of ``session``, when the engine's sessions are shared."""
         shared = self.sessions_io
         if shared is None or self.engine.sessions is not shared.store:

@@ -240,7 +240,7 @@ class StagedStep:
 
     def fetched(self, commands: list[Command], replies: list[Any]) -> None:
         """The replies to :meth:`RedisSessionStore.reads`, or ``down``: the fetch failed."""
-        self.replies.update(zip(map(tuple, commands), replies))
+        self.replies.update(zip(commands, replies))
 
     def write(self, commands: list[Command], compare: bool = False) -> None:
         self.pending.append((commands, compare))
