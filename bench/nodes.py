@@ -11,7 +11,10 @@ process's own, from /proc) per dialogue and per step, over ``--rounds`` interlea
 compared:
 
 - ``scale_cost``: two nodes' CPU per dialogue (summed) / one Redis node's (target <= 1.15);
-- ``redis_cost``: a Redis node's CPU per step / an in-memory node's (target <= 1.25).
+- ``redis_cost``: a Redis node's CPU per step / an in-memory node's (target <= 1.25);
+
+each the median of the ratios within a round (the three runs of a round follow one another, each
+configuration first in turn: the machine's speed drifts more between rounds than within one).
 
 By default the load is a closed loop: each of ``--concurrency`` subscribers answers a screen as
 soon as it shows. A node's CPU per step depends on its load (a busy reactor reads and writes many
@@ -21,7 +24,7 @@ load instead (``--concurrency 200 --think 0.1-0.2``: about 1,150 steps a second 
 
 Needs PostgreSQL and Redis on 127.0.0.1 (as the tests do; ``USSD_TEST_PG``, ``USSD_TEST_REDIS``).
 
-    python bench/nodes.py [--dialogues 2000] [--concurrency 50] [--rounds 3] [--think 0-0]
+    python bench/nodes.py [--dialogues 2000] [--concurrency 50] [--rounds 5] [--think 0-0]
 """
 
 from __future__ import annotations
@@ -155,29 +158,34 @@ def measure(kind: str, db: str, numbers: list[str], args: argparse.Namespace) ->
 @defer.inlineCallbacks
 def bench(args: argparse.Namespace) -> Any:
     db, numbers, drop = accounts()
-    per: dict[str, list[tuple[float, float]]] = {"memory": [], "redis": [], "two": []}
+    kinds = ("memory", "redis", "two")
+    per: dict[str, list[tuple[float, float]]] = {kind: [] for kind in kinds}
     lost = 0
     try:
-        for _ in range(args.rounds):
-            for kind in per:
+        for n in range(args.rounds):
+            for kind in kinds[n % 3:] + kinds[:n % 3]:  # each configuration first in turn
                 dialogue_ms, step_ms, missing = yield measure(kind, db, numbers, args)
                 per[kind].append((dialogue_ms, step_ms))
                 lost += missing
     finally:
         drop()
+    memory, one, two = (per[kind] for kind in kinds)
+    # ratios within each round, then their median: the machine's speed drifts between rounds
+    # more than between the runs of one round, and a ratio of medians would carry the drift
+    scale = statistics.median(t[0] / o[0] for t, o in zip(two, one))
+    redis_cost = statistics.median(o[1] / m[1] for o, m in zip(one, memory))
     med = {kind: (statistics.median(d for d, _ in runs), statistics.median(s for _, s in runs))
            for kind, runs in per.items()}
-    one, two, memory = med["redis"], med["two"], med["memory"]
-    print(f"BENCH nodes cpu_ms_one={one[0]:.2f} cpu_ms_two={two[0]:.2f} scale_cost={two[0] / one[0]:.2f} "
-          f"redis_cost={one[1] / memory[1]:.2f} cpu_ms_step_memory={memory[1]:.3f} cpu_ms_step_redis={one[1]:.3f} "
-          f"lost={lost}")
+    print(f"BENCH nodes cpu_ms_one={med['redis'][0]:.2f} cpu_ms_two={med['two'][0]:.2f} scale_cost={scale:.2f} "
+          f"redis_cost={redis_cost:.2f} cpu_ms_step_memory={med['memory'][1]:.3f} "
+          f"cpu_ms_step_redis={med['redis'][1]:.3f} lost={lost}")
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--dialogues", type=int, default=2000)
     p.add_argument("--concurrency", type=int, default=50)
-    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--think", default="0-0", metavar="A-B",
                    help="seconds a subscriber takes to answer a screen (0-0: a closed loop)")
     args = p.parse_args()
