@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from ussd.model import Problem, Where
+from ussd.timezone import DEFAULT_TIMEZONE, DEFAULT_TZ
 from ussd.yamlnodes import NodeReader, did_you_mean
 
 from .model import LANGUAGES, RUBRIQUES, SCOPES, Instant, to_datetime
@@ -186,13 +187,13 @@ def load_policy(path: str | Path = POLICY_FILE) -> Policy:
     top = reader.mapping(path, root, ("timezone", "windows", "rubriques", "lines", "favourites", "passes"),
                          "policy") or {}
 
-    tz: tzinfo = ZoneInfo("Africa/Abidjan")
+    tz: tzinfo = DEFAULT_TZ
     if "timezone" in top:
         name = reader.string(path, top["timezone"], "timezone")
         try:
             tz = ZoneInfo(name or "")
         except (ZoneInfoNotFoundError, ValueError):
-            reader.problem(path, top["timezone"], f"timezone: unknown time zone {name!r} (e.g. Africa/Abidjan)")
+            reader.problem(path, top["timezone"], f"timezone: unknown time zone {name!r} (e.g. {DEFAULT_TIMEZONE})")
 
     windows: dict[str, Window] = {}
     for name, node in (reader.mapping(path, top["windows"], (), "windows") or {} if "windows" in top else {}).items():

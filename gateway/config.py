@@ -23,6 +23,7 @@ import yaml
 from accounts.store import redact
 from ussd.model import Problem, Where
 from ussd.sessions import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_DURATION
+from ussd.timezone import DEFAULT_TIMEZONE
 from ussd.yamlnodes import NodeReader, describe, excerpt
 
 from .ussd_smpp import CORRELATIONS, DIALECTS, Dialect
@@ -94,7 +95,7 @@ class ServerConfig:
     db_timeout: float = 3.0
     policy: str | None = None
     catalogue: str | None = None
-    timezone: str = "Africa/Abidjan"
+    timezone: str = DEFAULT_TIMEZONE
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT
     max_duration: float = DEFAULT_MAX_DURATION
     #: Engine steps run on this many worker threads (never on the reactor's).
@@ -275,7 +276,7 @@ def load_config(path: str | Path, env: dict[str, str] | None = None) -> ServerCo
             ZoneInfo(zone or "")
             given["timezone"] = zone
         except (ZoneInfoNotFoundError, ValueError):
-            reader.problem(path, top["timezone"], f"timezone: unknown time zone {excerpt(zone or '')} (e.g. Africa/Abidjan)")
+            reader.problem(path, top["timezone"], f"timezone: unknown time zone {excerpt(zone or '')} (e.g. {DEFAULT_TIMEZONE})")
     for name in ("db_timeout", "idle_timeout", "max_duration"):
         if name in top:
             given[name] = reader.number(top[name], name)

@@ -97,6 +97,8 @@ def log_to(stream: TextIO = sys.stderr, level: int = logging.INFO) -> logging.Ha
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # transitions logs every transition at INFO: a line per step of every dialogue
+    logging.getLogger("transitions").setLevel(max(level, logging.WARNING))
     # Twisted's own log (an unhandled error in a Deferred, a protocol's exception) goes the same
     # way, masked, instead of plain-text tracebacks on stderr.
     from twisted.logger import STDLibLogObserver, globalLogBeginner

@@ -20,7 +20,6 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, tzinfo
 from dataclasses import dataclass
 from typing import Any, NamedTuple
-from zoneinfo import ZoneInfo
 
 from transitions import Machine, State
 
@@ -60,11 +59,10 @@ from .render import (
     with_error,
 )
 from .sessions import HISTORY_LIMIT, Dialogue, SessionConflict, SessionStore
+from .timezone import DEFAULT_TZ
 
 log = logging.getLogger("ussd.engine")
-logging.getLogger("transitions").setLevel(logging.WARNING)
 
-DEFAULT_TZ = ZoneInfo("Africa/Abidjan")
 #: Routes and actions followed in one step before the engine gives up (the checker forbids loops).
 MAX_HOPS = 16
 #: The screen shown when something the menu did not plan for happens (action without a route...).

@@ -25,9 +25,9 @@ import warnings
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
-from zoneinfo import ZoneInfo
 
 from .errors import StepAborted
+from .timezone import DEFAULT_TZ
 
 __all__ = [
     "INT_LIMIT",
@@ -58,7 +58,6 @@ MAX_DEPTH: Final = 64
 INT_LIMIT: Final = 10**18
 """Integer results outside ±INT_LIMIT are errors, so data can't force bignum work."""
 
-_ABIDJAN: Final = ZoneInfo("Africa/Abidjan")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +66,7 @@ class RenderEnv:
     service's numbering plan, so numbers show in the national form its prompts ask for)."""
 
     lang: str = "fr"
-    tz: datetime.tzinfo = _ABIDJAN
+    tz: datetime.tzinfo = DEFAULT_TZ
     country_code: str = ""
     national_digits: int = 0
 
