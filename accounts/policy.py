@@ -106,6 +106,10 @@ class Policy:
     #: name() for every (account, rubrique, scope, line) the policy names: one plain dict lookup
     #: per bucket; other combinations go through name().
     labels: dict[tuple[str, str, str | None, str | None], LineName] = field(init=False)
+    #: Each sub-account's rubrique titles and window words per language (:meth:`words`), made on
+    #: first use: policy text, the same at every step.
+    _words: dict[str, tuple[dict[str, dict[str, str]], dict[str, dict[str, str] | None]]] = field(
+        init=False, default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         labels = {}
@@ -115,6 +119,17 @@ class Policy:
                     for scope in SCOPES[account] or (None,):
                         labels[(account, rubrique, scope, line)] = self.name(account, rubrique, scope, line)
         object.__setattr__(self, "labels", labels)
+
+    def words(self, account: str) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, str] | None]]:
+        """The rubriques of ``account``: each one's title, and its window's words (None: no
+        window), per language. (Two threads asking at once both make the same words.)"""
+        found = self._words.get(account)
+        if found is None:
+            rules = [self.rubriques[(account, rubrique)] for rubrique in RUBRIQUES[account]]
+            found = self._words[account] = ({r.rubrique: per_language(r.title) for r in rules},
+                                             {r.rubrique: per_language(r.window.label) if r.window else None
+                                              for r in rules})
+        return found
 
     def open_windows(self, now: Instant) -> tuple[bool, ...]:
         """Which windows are open at ``now``, in the file's order: with the counting buckets, all

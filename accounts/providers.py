@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any, Iterator, Mapping, NamedTuple
 
 from ussd.registry import ActionCall, Outcome, ProviderCall, Registry
@@ -323,7 +322,7 @@ class BonusView(Mapping[str, Any]):
         views = self._resolution.accounts.get(account, {}) if self._resolution is not None else {}
         entry: dict[str, Any] = {"total": 0, "usable": 0, "later": [], "empty": not views, "lines": [],
                                  "all": [], "listed": [], "rubriques": {}}
-        titles, windows = _words(policy, account)
+        titles, windows = policy.words(account)
         for rubrique in RUBRIQUES[account]:
             view = views.get(rubrique)
             lines = [{"label": line.names, "scope": line.scope, "amount": line.amount,
@@ -351,12 +350,4 @@ class BonusView(Mapping[str, Any]):
             entry["lines"].extend(lines)
         entry["lines"].sort(key=lambda line: line["expires"])
         return entry
-
-
-@lru_cache(maxsize=64)
-def _words(policy: Policy, account: str) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, str] | None]]:
-    """Each rubrique's title and window words per language: policy text, the same at every step."""
-    rules = [policy.rubriques[(account, rubrique)] for rubrique in RUBRIQUES[account]]
-    return ({r.rubrique: per_language(r.title) for r in rules},
-            {r.rubrique: per_language(r.window.label) if r.window else None for r in rules})
 

@@ -46,3 +46,16 @@ def test_the_operators_time_zone_is_written_in_one_place() -> None:
                 if isinstance(node, ast.Constant) and node.value == DEFAULT_TIMEZONE:
                     found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert found == ["ussd/timezone.py:10"], found
+
+
+def test_a_policys_words_are_its_own_and_made_once() -> None:
+    """Kept by the policy, not in a cache of the module's keyed by policies (which kept 64 of them
+    alive, reloaded or not)."""
+    import accounts.providers
+    from accounts.policy import load_policy
+
+    assert not any(callable(getattr(value, "cache_info", None)) for value in vars(accounts.providers).values())
+
+    one, two = load_policy(), load_policy()
+    assert one.words("credit") is one.words("credit")
+    assert one.words("credit") == two.words("credit") and one.words("credit") is not two.words("credit")
