@@ -152,19 +152,6 @@ class AsyncRedis:
             self._arm(self.reactor.seconds())
         link.send(commands, then, self.reactor.seconds())
 
-    def fetch(self, commands: list[tuple[Any, ...]]) -> defer.Deferred[list[Any]]:
-        """:meth:`execute`, as a Deferred (for what is not on a step's path)."""
-        done: defer.Deferred[list[Any]] = defer.Deferred()
-
-        def then(replies: list[Any] | SessionsUnavailable) -> None:
-            if isinstance(replies, SessionsUnavailable):
-                done.errback(Failure(replies))
-            else:
-                done.callback(replies)
-
-        self.execute(commands, then)
-        return done
-
     def _arm(self, since: float) -> None:
         if self._watch is None:
             self._watch = self.reactor.callLater(max(0.0, since + self.timeout - self.reactor.seconds()),

@@ -249,16 +249,21 @@ class StagedStep:
         """Every command the step wrote, in order, for one pipeline."""
         return [command for commands, _ in self.pending for command in commands]
 
-    def settle(self, replies: list[Any]) -> None:
-        """Judge the replies to :meth:`writes` (and to writes sent earlier from the worker); an
-        error reply is an Exception among them. Raises SessionConflict when a store lost its compare-and-set (another node stored the
-        dialogue meanwhile), SessionsUnavailable when Redis refused a command."""
-        judged = list(self.settled)
+    def sent(self, replies: list[Any]) -> None:
+        """:meth:`writes` were sent and ``replies`` came back: kept with their writes, to judge."""
         at = 0
         for commands, compare in self.pending:
-            judged.append((commands, compare, replies[at:at + len(commands)]))
+            self.settled.append((commands, compare, replies[at:at + len(commands)]))
             at += len(commands)
-        self.pending, self.settled = [], []
+        self.pending = []
+
+    def settle(self, replies: list[Any]) -> None:
+        """Judge the replies to :meth:`writes` (and to writes sent earlier from the worker); an
+        error reply is an Exception among them. Raises SessionConflict when a store lost its
+        compare-and-set (another node stored the dialogue meanwhile), SessionsUnavailable when
+        Redis refused a command."""
+        self.sent(replies)
+        judged, self.settled = self.settled, []
         conflict = False
         for commands, compare, answers in judged:
             for command, answer in zip(commands, answers):
@@ -336,12 +341,7 @@ class RedisSessionStore(SessionStore):
             if command in step.replies:
                 return step.replies[command]
             if step.pending:  # written before: sent first, judged with the others after the step
-                pending, step.pending = step.pending, []
-                replies = self._execute([command for commands, _ in pending for command in commands])
-                at = 0
-                for commands, compare in pending:
-                    step.settled.append((commands, compare, replies[at:at + len(commands)]))
-                    at += len(commands)
+                step.sent(self._execute(step.writes()))
         return self._execute([command])[0]
 
     def _write(self, commands: list[Command], compare: bool = False) -> list[Any] | None:
