@@ -14,16 +14,16 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import yaml
 
 from ussd.yamlnodes import did_you_mean, excerpt
 
-from .yamldata import DataError, Marks, load_plain
 from .model import (
     LANGUAGES,
     MAX_INSTANT,
@@ -46,6 +46,7 @@ from .model import (
     to_datetime,
     to_instant,
 )
+from .yamldata import DataError, Marks, load_plain
 
 _MSISDN = re.compile(r"^[0-9]{8,15}$")
 _INTEGER = re.compile(r"^-?[0-9]{1,18}$")

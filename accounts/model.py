@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone, tzinfo
-from typing import Iterable, NamedTuple
+from datetime import UTC, datetime, tzinfo
+from typing import NamedTuple
 
 #: Seconds since the epoch, UTC.
 Instant = int
@@ -191,7 +192,7 @@ def to_instant(moment: datetime, tz: tzinfo) -> Instant:
     return int(moment.timestamp())
 
 
-def to_datetime(instant: Instant, tz: tzinfo = timezone.utc) -> datetime:
+def to_datetime(instant: Instant, tz: tzinfo = UTC) -> datetime:
     return datetime.fromtimestamp(instant, tz)
 
 

@@ -17,15 +17,26 @@ from __future__ import annotations
 import math
 import os
 import socket
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
-from typing import Any, Callable, Iterator, Sequence, TypeVar
+from typing import Any, TypeVar
 
 import psycopg
 
 from .sql import SqlAccountStore
-from .store import (DEFAULT_TIMEOUT_S, StoreConflict, StoreDenied, StoreError, StoreRefused, StoreSchemaMissing,
-                    StoreTimeout, StoreUnreachable, redact, scrub)
+from .store import (
+    DEFAULT_TIMEOUT_S,
+    StoreConflict,
+    StoreDenied,
+    StoreError,
+    StoreRefused,
+    StoreSchemaMissing,
+    StoreTimeout,
+    StoreUnreachable,
+    redact,
+    scrub,
+)
 from .watchdog import Armed, Watchdog
 
 T = TypeVar("T")

@@ -17,8 +17,9 @@ at all (two threads may build the same part; either result is right).
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping, NamedTuple
+from typing import Any, NamedTuple
 
 from ussd.registry import ActionCall, Outcome, ProviderCall, Registry
 

@@ -8,9 +8,10 @@ store returned the buckets, nor on how the labels sort.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Mapping, NamedTuple
+from typing import Any, NamedTuple
 
 from .model import RUBRIQUES, Instant, MainAccount, Subscriber, counting, to_datetime, to_iso
 from .policy import Policy, Window

@@ -15,13 +15,33 @@ import abc
 import json
 import re
 import threading
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
-from .model import (Bucket, DuplicateRequest, Instant, InternetPlus, Invoice, MainAccount, Offer, Purchase, Subscriber,
-                    Usage)
-from .store import (SUCCESS, AccountStore, DebitRecord, DebitResult, Listed, UnknownSubscriber, first_request,
-                    decide_debit, keep)
+from .model import (
+    Bucket,
+    DuplicateRequest,
+    Instant,
+    InternetPlus,
+    Invoice,
+    MainAccount,
+    Offer,
+    Purchase,
+    Subscriber,
+    Usage,
+)
+from .store import (
+    SUCCESS,
+    AccountStore,
+    DebitRecord,
+    DebitResult,
+    Listed,
+    UnknownSubscriber,
+    decide_debit,
+    first_request,
+    keep,
+)
 
 SCHEMA_VERSION = 3
 #: What takes a schema of an older version to the next one.

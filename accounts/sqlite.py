@@ -11,14 +11,22 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any, Callable, ContextManager, Iterator, Sequence
+from typing import Any, ContextManager
 
 from .model import Subscriber
 from .sql import SqlAccountStore
-from .store import (DEFAULT_TIMEOUT_S, StoreDenied, StoreError, StoreRefused, StoreSchemaMissing, StoreTimeout,
-                    StoreUnreachable)
+from .store import (
+    DEFAULT_TIMEOUT_S,
+    StoreDenied,
+    StoreError,
+    StoreRefused,
+    StoreSchemaMissing,
+    StoreTimeout,
+    StoreUnreachable,
+)
 
 #: SQLite's primary result codes (the low byte of ``sqlite_errorcode``) -> the store's error.
 _ERRORS: dict[int, type[StoreError]] = {

@@ -13,9 +13,10 @@ import abc
 import os
 import re
 import threading
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterable, Iterator, NamedTuple, Sequence, TypeVar
+from typing import NamedTuple, TypeVar
 from urllib.parse import unquote
 
 from ussd.errors import Unavailable
@@ -242,7 +243,7 @@ class AccountStore(abc.ABC):
     def close(self) -> None:
         pass
 
-    def __enter__(self) -> "AccountStore":
+    def __enter__(self) -> AccountStore:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -14,8 +14,8 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 sys.path[0] = str(Path(__file__).resolve().parent.parent)  # the project first, in bench/'s place: bench/http.py would hide the standard library's http
 

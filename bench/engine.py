@@ -24,9 +24,10 @@ import os
 import statistics
 import sys
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 sys.path[0] = str(Path(__file__).resolve().parent.parent)  # the project first, in bench/'s place: bench/http.py would hide the standard library's http
 
@@ -39,7 +40,7 @@ from ussd.expr import RenderEnv  # noqa: E402
 from ussd.registry import ProviderCall  # noqa: E402
 from ussd.render import content_lines, paginate_lines, shows_nav, with_error  # noqa: E402
 
-AT = datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)
+AT = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 
 #: Complete dialogues: what a subscriber types after dialling #122#.
 WALKS: list[list[str]] = [

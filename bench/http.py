@@ -26,8 +26,9 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlencode
 
 HERE = Path(__file__).resolve().parent
@@ -35,12 +36,11 @@ ROOT = HERE.parent
 sys.path[0] = str(ROOT)  # the project first, in bench/'s place: bench/http.py would hide the standard library's http
 sys.path.append(str(ROOT / "bench"))  # last: the other benches import as modules, the standard library first
 
+import smpp as _SMPP  # noqa: E402  (bench/smpp.py: its population, its runner on the reactor)
 from twisted.internet import defer, protocol, reactor, task  # noqa: E402
 
 from simulator.load import WALKS, percentile  # noqa: E402
 
-
-import smpp as _SMPP  # noqa: E402  (bench/smpp.py: its population, its runner on the reactor)
 DB, population = _SMPP.DB, _SMPP.population
 
 

@@ -14,8 +14,8 @@ sys.path[0] = str(Path(__file__).resolve().parent.parent)  # the project first, 
 
 from twisted.internet import protocol, reactor  # noqa: E402
 
-from gateway.tcp import no_delay  # noqa: E402
 from gateway.smpp_session import Request, SmppSession  # noqa: E402
+from gateway.tcp import no_delay  # noqa: E402
 from gateway.ussd_smpp import Begin, Reply, UssdSmpp  # noqa: E402
 from ussd import gsm  # noqa: E402
 from ussd.engine import Response  # noqa: E402

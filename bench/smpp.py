@@ -38,7 +38,6 @@ from twisted.internet import defer, reactor, task  # noqa: E402
 from simulator.centre import Centre, CentreConfig, CentreFactory  # noqa: E402
 from simulator.load import LoadResult, LoadRun, percentile  # noqa: E402
 
-
 #: The population the walks dial as: enough subscribers that no one has 256 dialogues open at
 #: once (a session number is one octet), each the demo's first prepaid subscriber under a new number.
 POPULATION = 3000

@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from twisted.internet import defer, protocol, task
 from twisted.internet.interfaces import IReactorTime
@@ -24,9 +25,9 @@ from ussd.engine import Engine, Response
 from . import pdu
 from .config import SmppLink
 from .session_io import SessionStepIO, StagedSessions
+from .smpp_session import Answer, BindRefused, Bound, Faulty, Request, SmppSession, State, Unbound
 from .steps import StepRunner, StepSkipped
 from .tcp import no_delay
-from .smpp_session import Answer, BindRefused, Bound, Faulty, Request, SmppSession, State, Unbound
 from .ussd_smpp import Abort, Begin, Refused, Reply, Unit, UssdSmpp
 
 log = logging.getLogger("ussd.smpp")
@@ -50,7 +51,7 @@ class Gateway:
     runner: StepRunner
     mappings: dict[str, UssdSmpp] = field(default_factory=dict)
     #: Bound links by peer, those that may carry submit_sm (transceivers and transmitters).
-    senders: dict[str, list["EsmeProtocol"]] = field(default_factory=dict)
+    senders: dict[str, list[EsmeProtocol]] = field(default_factory=dict)
     taking: bool = True  # False once shutting down: new dialogues are refused
     #: The language every dialogue begins in; None: the subscriber's (set by the QA control).
     lang: str | None = None
@@ -62,7 +63,7 @@ class Gateway:
     #: Shared sessions whose I/O the reactor does around each step (Redis); None: the store's own.
     sessions_io: StagedSessions | None = None
 
-    def deliver(self, link: "EsmeProtocol", request: pdu.Pdu) -> None:
+    def deliver(self, link: EsmeProtocol, request: pdu.Pdu) -> None:
         mapping = self.mappings[link.config.centre]
         event = mapping.receive(request)
         refusal = self.refusal(isinstance(event, Begin)) if isinstance(event, (Begin, Reply)) else None
@@ -99,7 +100,7 @@ class Gateway:
 
     def run_step(self, session: str, stats: dict[str, int], begin: tuple[str, str] | None = None,
                  text: str = "", work: Callable[[Engine, str | None], Any] | None = None,
-                 dials: bool = False, work_dial: tuple[str, str] | None = None) -> "defer.Deferred[Any]":
+                 dials: bool = False, work_dial: tuple[str, str] | None = None) -> defer.Deferred[Any]:
         """A dialogue's dial (``begin``: its number and the code), reply, or an adapter's own
         ``work(engine, lang)`` (a dial if ``dials``: ``work_dial``, the number and the code), on
         the workers after its earlier steps, counted in ``stats`` (the adapter's). Fires with the
@@ -135,7 +136,7 @@ class Gateway:
             return None
         return shared.step(self.engine, session, dial, reads_record)
 
-    def show(self, link: "EsmeProtocol", mapping: UssdSmpp, response: Response, unit: Unit,
+    def show(self, link: EsmeProtocol, mapping: UssdSmpp, response: Response, unit: Unit,
              arrived: float | None = None) -> None:
         if not response.text and response.end:  # an abort's answer: nothing to show
             return
@@ -152,7 +153,7 @@ class Gateway:
         if self.on_screen is not None:
             self.on_screen(unit.msisdn, response)
 
-    def sender(self, link: "EsmeProtocol") -> "EsmeProtocol | None":
+    def sender(self, link: EsmeProtocol) -> EsmeProtocol | None:
         """The link a screen goes back on: the one it came on if it sends, else a bound sender of
         the same centre (a receiver's transmitter)."""
         if link.sends and link.session.state is State.BOUND:

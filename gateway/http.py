@@ -13,8 +13,9 @@ import ipaddress
 import logging
 import os
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Final, Sequence
+from typing import TYPE_CHECKING, Any, Final
 
 from twisted.web import resource, server
 
@@ -24,8 +25,19 @@ from . import openapi
 from .esme import new_stats
 from .logs import AccessLog
 from .metrics import CONTENT_TYPE_LATEST, health
-from .ussd_http import (MAX_SESSION_ID, Bad, Begin, Continue, HttpUssd, Repeat, form_body, form_step, json_body,
-                        parse_form, session_key)
+from .ussd_http import (
+    MAX_SESSION_ID,
+    Bad,
+    Begin,
+    Continue,
+    HttpUssd,
+    Repeat,
+    form_body,
+    form_step,
+    json_body,
+    parse_form,
+    session_key,
+)
 
 if TYPE_CHECKING:
     from .server import Server
@@ -134,7 +146,7 @@ class UssdResource(resource.Resource):
 
     isLeaf = True
 
-    def __init__(self, owner: "Server", access: HttpAccess, mapping: HttpUssd, ops: "OpsResource | None" = None) -> None:
+    def __init__(self, owner: Server, access: HttpAccess, mapping: HttpUssd, ops: OpsResource | None = None) -> None:
         super().__init__()
         self.owner = owner
         self.access = access
@@ -291,7 +303,7 @@ class OpsResource(resource.Resource):
     #: How long the store has to answer a health check.
     STORE_WAIT_S = 2.0
 
-    def __init__(self, owner: "Server", admin_secret: str | None = None) -> None:
+    def __init__(self, owner: Server, admin_secret: str | None = None) -> None:
         super().__init__()
         self.owner = owner
         #: None: the admin endpoints answer 403 (nothing configured, nothing open).

@@ -9,7 +9,8 @@ import os
 import re
 import sys
 import time
-from typing import Any, Mapping, TextIO
+from collections.abc import Mapping
+from typing import Any, TextIO
 
 #: Runs of digits long enough to be a phone number (the short code 122, counts, and hex values
 #: such as 0x00000007 are left alone).
@@ -73,7 +74,7 @@ class AccessLog:
         """``message``, a line as :func:`json_line` makes it, with the keys written out here (the
         whole line through a dictionary and ``json.dumps`` cost more than the rest of it)."""
         line = (f'{{"at": "{stamp(self.clock())}", "level": "info", "logger": "{self.LOGGER}", '
-                f'"message": {json.dumps(mask(message), ensure_ascii=False)}}}\n').encode("utf-8")
+                f'"message": {json.dumps(mask(message), ensure_ascii=False)}}}\n').encode()
         if self._size + len(line) > self.BATCH:
             self.flush()
         self._lines.append(line)

@@ -9,7 +9,8 @@ never mix their figures.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -29,7 +30,7 @@ STEP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.
 class _Links:
     """The SMPP links as they are at scrape time."""
 
-    def __init__(self, server: "Server") -> None:
+    def __init__(self, server: Server) -> None:
         self.server = server
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
@@ -50,7 +51,7 @@ class _Links:
 class _Menus:
     """The menu version serving new dialogues, and how many older ones running dialogues keep."""
 
-    def __init__(self, server: "Server") -> None:
+    def __init__(self, server: Server) -> None:
         self.server = server
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
@@ -93,7 +94,7 @@ class _Counts:
 class Metrics:
     """One server's figures. ``adapters``: each adapter's counts, by name (smpp, http)."""
 
-    def __init__(self, server: "Server") -> None:
+    def __init__(self, server: Server) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
         self.adapters: dict[str, dict[str, int]] = {"smpp": server.gateway.stats}
@@ -130,7 +131,7 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-def health(server: "Server", down: list[str]) -> tuple[bool, list[str]]:
+def health(server: Server, down: list[str]) -> tuple[bool, list[str]]:
     """(healthy, the reasons it is not): the stores answer (``down``: those that do not, and
     why) and every configured bind is bound."""
     reasons = list(down)

@@ -93,7 +93,7 @@ class QaControl:
     """The commands, on a running server (sans-IO but for ``load``'s build, which the protocol
     runs off the reactor: :meth:`prepare` there, :meth:`install` back on the reactor)."""
 
-    server: "Server"
+    server: Server
     clock: HandsetClock | None = None
     #: The last screen sent to each subscriber since the last load.
     shown: dict[str, Response] = field(default_factory=dict)

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Union
+from typing import Any
 
 from twisted.internet import defer, protocol
 from twisted.python.failure import Failure
@@ -36,7 +37,7 @@ FIRST_RETRY_S, MAX_RETRY_S = 0.1, 2.0
 
 
 #: Told a batch's replies, or why there are none (a Deferred per batch cost more than its parse).
-Then = Callable[[Union[list[Any], SessionsUnavailable]], None]
+Then = Callable[[list[Any] | SessionsUnavailable], None]
 
 
 class _Batch:
@@ -54,7 +55,7 @@ class _Batch:
 class RedisProtocol(protocol.Protocol):
     """One connection: batches out, replies matched to them in order."""
 
-    def __init__(self, client: "AsyncRedis") -> None:
+    def __init__(self, client: AsyncRedis) -> None:
         self.client = client
         self.reader = ReplyReader()
         self.waiting: deque[_Batch] = deque()
@@ -97,7 +98,7 @@ class RedisProtocol(protocol.Protocol):
 
 
 class _Factory(protocol.ClientFactory):
-    def __init__(self, client: "AsyncRedis") -> None:
+    def __init__(self, client: AsyncRedis) -> None:
         self.client = client
 
     def buildProtocol(self, addr: Any) -> RedisProtocol:

@@ -22,10 +22,10 @@ from .esme import EsmeFactory, Gateway, binds
 from .http import OpsResource, UssdResource, access_from, admin_secret_from, site
 from .logs import AccessLog
 from .metrics import Metrics
-from .steps import StepRunner
-from .tcp import listen
 from .service import Reloaded, Service, build, reload_menus
 from .session_io import StagedSessions
+from .steps import StepRunner
+from .tcp import listen
 from .ussd_http import HttpUssd
 from .ussd_smpp import UssdSmpp
 

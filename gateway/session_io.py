@@ -13,7 +13,8 @@ Redis failing answers "momentarily unavailable".
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from twisted.internet import threads
 from twisted.python.failure import Failure
@@ -39,7 +40,7 @@ class StagedSessions:
         self.client = client
 
     @classmethod
-    def connect(cls, reactor: Any, store: RedisSessionStore, url: str) -> "StagedSessions | None":
+    def connect(cls, reactor: Any, store: RedisSessionStore, url: str) -> StagedSessions | None:
         """For the store opened from ``url``; None where the reactor cannot reach it itself (TLS:
         the store's own client then does the I/O, from the workers)."""
         address = redis_address(url)
@@ -52,7 +53,7 @@ class StagedSessions:
         return cls(store, AsyncRedis(reactor, address, store.scripts, resolve=resolve))
 
     def step(self, engine: Engine, session: str, dial: tuple[str, str] | None = None,
-             reads_record: bool = True) -> "SessionStepIO":
+             reads_record: bool = True) -> SessionStepIO:
         """The I/O of one step of ``session``: ``dial`` (the number and the code dialled) when
         it may begin a dialogue; ``reads_record`` unless it only begins one."""
         parsed = split_short_code(dial[1]) if dial is not None else None

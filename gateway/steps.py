@@ -21,8 +21,9 @@ from __future__ import annotations
 import os
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from twisted.internet import defer
 from twisted.python.failure import Failure
@@ -231,7 +232,7 @@ class StepRunner:
 
     # -- workers -----------------------------------------------------------------------------
 
-    def _work(self, gate: "_Gate") -> None:
+    def _work(self, gate: _Gate) -> None:
         lock, ready = self._lock, self._ready
         gate.wait()  # asleep until woken
         while True:

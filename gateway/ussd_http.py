@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from urllib.parse import unquote_to_bytes
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Final, Mapping, Union
+from typing import Final, Union
+from urllib.parse import unquote_to_bytes
 
 from ussd.engine import Engine, Response
 from ussd.errors import Unavailable
@@ -185,7 +186,7 @@ class HttpUssd:
     #: Sessions shared by several nodes: every form request is read against the dialogue's
     #: record (:class:`Continue`), none against this process's memory.
     shared: bool = False
-    _seen: "OrderedDict[str, _Seen]" = field(default_factory=OrderedDict)
+    _seen: OrderedDict[str, _Seen] = field(default_factory=OrderedDict)
 
     # -- forms ---------------------------------------------------------------------------------
 

@@ -48,8 +48,8 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
 from gateway import pdu as codec
 from gateway.pdu import Pdu
-from gateway.tcp import no_delay
 from gateway.smpp_session import Answer, Faulty, Request, SmppSession, State, Unbound
+from gateway.tcp import no_delay
 from gateway.ussd_smpp import DIALECTS, MAX_SHORT_MESSAGE, Dialect, vendor_tlv, write_text
 from ussd import gsm
 from ussd.inputs import normalise_phone
@@ -910,7 +910,7 @@ class Centre:
 class CentreConnection(protocol.Protocol):
     """One TCP connection: SMPP or a handset, told by its first octet."""
 
-    def __init__(self, factory: "CentreFactory") -> None:
+    def __init__(self, factory: CentreFactory) -> None:
         self.factory = factory
         self.kind: Literal["smpp", "handset"] | None = None
         self._lines = LineBuffer()
@@ -1014,7 +1014,7 @@ class CentreFactory(protocol.Factory):
         self.centre.thaw(self.clock.seconds())
         self.pump()
 
-    def stop(self) -> "defer.Deferred[None]":
+    def stop(self) -> defer.Deferred[None]:
         """End the dialogues, unbind the links; fires once they are closed (or after ``grace``)."""
         if self._stopped is None:
             self._stopped = defer.Deferred()

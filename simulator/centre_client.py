@@ -55,7 +55,7 @@ class JsonLineSocket:
                 return line
             try:
                 data = self._sock.recv(65536)
-            except socket.timeout:
+            except TimeoutError:
                 raise CentreError(f"no answer from {self.peer} within {self.timeout:g} s") from None
             except OSError as exc:
                 raise CentreError(f"the connection to {self.peer} failed: {exc.strerror or exc}") from None
@@ -131,7 +131,7 @@ class CentreHandset:
     def close(self) -> None:
         self._socket.close()
 
-    def __enter__(self) -> "CentreHandset":
+    def __enter__(self) -> CentreHandset:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:

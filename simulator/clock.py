@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import datetime, timedelta, tzinfo
+
 from ussd.cli import within_years
 from ussd.clock import HandsetClock, wall_clock
 

@@ -7,9 +7,9 @@ first time it is empty.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
-from accounts.demo import DEMO_ACCOUNTS, demo_store
+from accounts.demo import demo_store
 from accounts.policy import Policy, load_policy
 from accounts.providers import AccountProviders
 from accounts.store import AccountStore

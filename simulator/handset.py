@@ -11,9 +11,10 @@ sets it (see :mod:`simulator.clock`), so one walk can run into a timeout or over
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable, Iterable, Iterator, TextIO
+from typing import TextIO
 
 from ussd.engine import Engine, Response
 from ussd.gsm import printable
@@ -34,7 +35,7 @@ class Frame:
     side: str
 
     @classmethod
-    def for_stream(cls, stream: TextIO) -> "Frame":
+    def for_stream(cls, stream: TextIO) -> Frame:
         encoding = (getattr(stream, "encoding", None) or "ascii").lower().replace("-", "")
         if encoding in ("utf8", "utf16", "utf32"):
             return cls("┌┐", "└┘", "│")

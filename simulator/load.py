@@ -9,8 +9,9 @@ import json
 import random
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence, TextIO
+from typing import Any, TextIO
 
 from twisted.internet import defer, protocol
 from twisted.protocols.basic import LineOnlyReceiver
@@ -74,7 +75,7 @@ class _Walker(LineOnlyReceiver):
     delimiter = b"\n"
     MAX_LENGTH = 65536
 
-    def __init__(self, run: "LoadRun", msisdn: str, code: str, walk: tuple[str, ...]) -> None:
+    def __init__(self, run: LoadRun, msisdn: str, code: str, walk: tuple[str, ...]) -> None:
         self.run, self.msisdn, self.code, self.walk = run, msisdn, code, list(walk)
         self.sent_at = 0.0
         self.done: defer.Deferred[None] = defer.Deferred()

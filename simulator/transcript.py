@@ -57,13 +57,15 @@ from __future__ import annotations
 import difflib
 import os
 import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import yaml
 
+from accounts.demo import DEMO_ACCOUNTS
 from accounts.importer import ImportFailed, parse_records, read_subscribers
 from accounts.model import Subscriber
 from accounts.policy import load_policy
@@ -74,7 +76,7 @@ from ussd.sessions import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_DURATION
 from ussd.yamlnodes import did_you_mean
 
 from .clock import CLOCK_FORMS, HandsetClock, positive_seconds, read_instant, wall_clock
-from .demo import DEMO_ACCOUNTS, default_menu_paths, demo_engine
+from .demo import default_menu_paths, demo_engine
 from .handset import read_msisdn
 
 DEFAULT_CODE = "#122#"

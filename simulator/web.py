@@ -23,10 +23,11 @@ import re
 import secrets
 import signal
 from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, tzinfo
 from pathlib import Path
-from typing import Any, Callable, Final, Mapping, TextIO
+from typing import Any, Final, TextIO
 
 from twisted.internet import defer
 from twisted.web import resource, server

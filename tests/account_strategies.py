@@ -7,18 +7,34 @@ the subscriber is drawn for, as the importer requires.
 
 from __future__ import annotations
 
-from datetime import timezone, tzinfo
+from datetime import UTC, tzinfo
 from zoneinfo import ZoneInfo
 
 from hypothesis import strategies as st
 
 from accounts.importer import MAX_AMOUNT
-from accounts.model import (LANGUAGES, MAX_INSTANT, MIN_INSTANT, OFFER_TYPES, RUBRIQUES, SCOPES, STATUSES, Bucket,
-                            DuplicateRequest, InternetPlus, Invoice, MainAccount, Offer, Purchase, Subscriber, Usage,
-                            month_of)
+from accounts.model import (
+    LANGUAGES,
+    MAX_INSTANT,
+    MIN_INSTANT,
+    OFFER_TYPES,
+    RUBRIQUES,
+    SCOPES,
+    STATUSES,
+    Bucket,
+    DuplicateRequest,
+    InternetPlus,
+    Invoice,
+    MainAccount,
+    Offer,
+    Purchase,
+    Subscriber,
+    Usage,
+    month_of,
+)
 
 #: UTC, the operator's, one with summer time, a half-hour one, the farthest east, one with seconds.
-ZONES: tuple[tzinfo, ...] = (timezone.utc, ZoneInfo("Africa/Abidjan"), ZoneInfo("Europe/Paris"),
+ZONES: tuple[tzinfo, ...] = (UTC, ZoneInfo("Africa/Abidjan"), ZoneInfo("Europe/Paris"),
                              ZoneInfo("America/St_Johns"), ZoneInfo("Pacific/Kiritimati"),
                              ZoneInfo("Africa/Monrovia"))
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -20,7 +21,7 @@ HERE = Path(__file__).parent
 GOOD_MENUS = HERE / "menus" / "good"
 BROKEN_MENUS = HERE / "menus" / "broken"
 SHIPPED_MENUS = HERE.parent / "menus"
-AT = datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)
+AT = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 
 
 @dataclass

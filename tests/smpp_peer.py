@@ -20,7 +20,7 @@ class SocketPeer:
         sock.settimeout(0.2)
 
     @classmethod
-    def accept(cls, listener: socket.socket, timeout: float = 30.0) -> "SocketPeer":
+    def accept(cls, listener: socket.socket, timeout: float = 30.0) -> SocketPeer:
         listener.settimeout(timeout)
         sock, _ = listener.accept()
         return cls(sock)
@@ -38,7 +38,7 @@ class SocketPeer:
                 raise TimeoutError("no PDU from the other end in time")
             try:
                 data = self.sock.recv(65536)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             if not data:
                 raise ConnectionError("the other end closed the connection")

@@ -10,16 +10,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import yaml
+from account_strategies import zoned_subscribers
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_account_import import DEMO, t
 
-from account_strategies import zoned_subscribers
 from accounts.export import subscriber_record
 from accounts.importer import ImportProblem, parse_subscriber, read_subscribers
 from accounts.model import Bucket, DuplicateRequest, InternetPlus, MainAccount, Offer, Subscriber
 from accounts.policy import load_policy
 from accounts.yamldata import load_plain
-from test_account_import import DEMO, t
 
 TZ = load_policy().tz
 PARIS = ZoneInfo("Europe/Paris")

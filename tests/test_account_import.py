@@ -4,7 +4,7 @@ field naming its record, all problems at once, operator-zone times, and no crash
 from __future__ import annotations
 
 import copy
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -41,7 +41,7 @@ FUZZ = settings(database=None, deadline=None, max_examples=300, suppress_health_
 def t(text: str) -> int:
     moment = datetime.fromisoformat(text)
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp())
 
 

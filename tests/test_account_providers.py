@@ -7,7 +7,7 @@ times below are UTC.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -32,7 +32,7 @@ def providers_for(*subscribers: Subscriber, store: Any = None, **options: Any) -
 
 
 def call(instant: int, msisdn: str = MSISDN) -> ProviderCall:
-    return ProviderCall(msisdn, datetime.fromtimestamp(instant, timezone.utc))
+    return ProviderCall(msisdn, datetime.fromtimestamp(instant, UTC))
 
 
 def as_data(view: Any) -> dict[str, Any]:

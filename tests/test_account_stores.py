@@ -17,21 +17,41 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import replace
-from datetime import timezone
+from datetime import UTC
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
+from account_strategies import subscribers as generated_subscribers
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from account_strategies import subscribers as generated_subscribers
-from accounts.model import (Bucket, DuplicateRequest, InternetPlus, Invoice, MainAccount, Offer, Purchase, Subscriber,
-                            Usage)
-from accounts.store import (INSUFFICIENT_FUNDS, MAIN_EXPIRED, SUCCESS, AccountStore, DebitRecord, DebitResult, Listed,
-                            UnknownSubscriber, decide_debit, open_store)
-from accounts.sqlite import SQLiteAccountStore, Snapshots, sqlite_path
+from accounts.model import (
+    Bucket,
+    DuplicateRequest,
+    InternetPlus,
+    Invoice,
+    MainAccount,
+    Offer,
+    Purchase,
+    Subscriber,
+    Usage,
+)
+from accounts.sqlite import Snapshots, SQLiteAccountStore, sqlite_path
+from accounts.store import (
+    INSUFFICIENT_FUNDS,
+    MAIN_EXPIRED,
+    SUCCESS,
+    AccountStore,
+    DebitRecord,
+    DebitResult,
+    Listed,
+    UnknownSubscriber,
+    decide_debit,
+    open_store,
+)
 
 HERE = Path(__file__).resolve().parent
 WORKER = HERE / "store_worker.py"
@@ -100,7 +120,7 @@ def test_services_are_stored_and_read_back(store: AccountStore) -> None:
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(sub=generated_subscribers(timezone.utc))
+@given(sub=generated_subscribers(UTC))
 def test_any_importable_subscriber_is_read_back_equal(store: AccountStore, sub: Subscriber) -> None:
     store.put_many([sub])
     assert store.get(sub.msisdn) == sub

@@ -5,8 +5,9 @@ throttling, freezing, keep-alives, garbage, and the handset protocol (fuzzed).""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -15,9 +16,27 @@ from hypothesis import strategies as st
 from gateway import pdu
 from gateway.smpp_session import Answer, BindRefused, Bound, Request, SmppSession, State, Unbound
 from gateway.ussd_smpp import DIALECTS, Abort, Begin, Dialect, Reply, Unit, UssdSmpp
-from simulator.centre import (MAX_LINE, RINVDSTNPI, RINVDSTTON, RMISSINGOPTPARAM, RSUBMITFAIL, Centre,
-                              CentreConfig, CloseLink, Dial, Failed, Hangup, LineBuffer, Screen, TimedOut, ToHandset,
-                              ToLink, Type, encode_event, parse_command)
+from simulator.centre import (
+    MAX_LINE,
+    RINVDSTNPI,
+    RINVDSTTON,
+    RMISSINGOPTPARAM,
+    RSUBMITFAIL,
+    Centre,
+    CentreConfig,
+    CloseLink,
+    Dial,
+    Failed,
+    Hangup,
+    LineBuffer,
+    Screen,
+    TimedOut,
+    ToHandset,
+    ToLink,
+    Type,
+    encode_event,
+    parse_command,
+)
 from ussd.engine import Response
 
 SUBSCRIBER = "2250701020304"

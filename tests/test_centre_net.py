@@ -14,10 +14,11 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -91,7 +92,7 @@ class TinyEsme(threading.Thread):
     reply. ``via``: the transmitter its submit_sm go by (a transmitter+receiver pair)."""
 
     def __init__(self, port: int, dialect: str = "default", mode: str = "transceiver", answer: bool = True,
-                 via: "TinyEsme | None" = None, system_id: str = "gw", password: str = "pw") -> None:
+                 via: TinyEsme | None = None, system_id: str = "gw", password: str = "pw") -> None:
         super().__init__(daemon=True)
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=WAIT)
         self.sock.settimeout(0.05)
@@ -113,7 +114,7 @@ class TinyEsme(threading.Thread):
             while not self.stopping.is_set():
                 try:
                     data = self.sock.recv(65536)
-                except socket.timeout:
+                except TimeoutError:
                     continue
                 except OSError:
                     return

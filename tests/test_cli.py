@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from console import USSD, Run, ussd
 
 AT = "2026-11-25T10:00:00"

@@ -5,9 +5,10 @@ from __future__ import annotations
 import string
 from datetime import datetime
 
-from hypothesis import HealthCheck, given, settings, strategies as st
-
 from conftest import AT, FakeClock, shop_registry
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from ussd import gsm
 from ussd.engine import ERROR_SCREEN, Engine, Response
 from ussd.loader import load_menus_or_raise
@@ -219,9 +220,9 @@ def test_any_replies_never_crash_and_every_page_fits(engine: Engine, replies: li
 
 
 def test_sessions_run_on_twisteds_clock(population) -> None:
+    from conftest import GOOD_MENUS, shop_registry
     from twisted.internet.task import Clock
 
-    from conftest import GOOD_MENUS, shop_registry
     from ussd.loader import load_menus_or_raise
     from ussd.sessions import MemorySessionStore
 

@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.internet.task import Clock
 
-from gateway.steps import WATCH_S, Redo, StepRunner
 from gateway.logs import AccessLog, JsonLines, json_line, mask
+from gateway.steps import WATCH_S, Redo, StepRunner
 
 
 class ImmediateReactor(Clock):
@@ -248,9 +248,8 @@ def test_a_step_that_fails_ends_the_dialogue_with_words_not_silence() -> None:
     from gateway.esme import EsmeProtocol, Gateway
     from gateway.smpp_session import Request, SmppSession
     from gateway.ussd_smpp import UssdSmpp
-    from ussd import gsm
-
     from simulator.demo import demo_engine
+    from ussd import gsm
 
     engine = demo_engine()
 

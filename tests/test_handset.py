@@ -5,18 +5,19 @@ from __future__ import annotations
 
 import io
 import math
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from simulator.clock import HandsetClock, parse_move, positive_seconds, read_instant
 from simulator.demo import demo_engine
 from simulator.handset import SCREEN_WIDTH, Frame, Handset, draw, keyboard_replies, piped_replies, read_msisdn
 from ussd.engine import Response
 
-AT = datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)
+AT = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 ACTIVE = "2250701020304"
 
 
@@ -89,7 +90,7 @@ def test_a_move_reads_every_unit_given_in_order(parts: list[int | None]) -> None
 def test_any_text_is_a_move_or_none_never_an_error(text: str) -> None:
     move = parse_move(text)
     assert move is None or (move >= timedelta(0) and text.strip().startswith("+"))
-    moment = read_instant(text, timezone.utc, AT)
+    moment = read_instant(text, UTC, AT)
     assert moment is None or (moment.tzinfo is not None and (moment >= AT or not text.strip().startswith("+")))
 
 
@@ -102,10 +103,10 @@ def test_what_is_not_a_move(text: str) -> None:
 def test_instants_absolute_in_operator_time_or_moved_from_the_previous_one() -> None:
     west = timezone(timedelta(hours=-3))
     assert read_instant("2026-11-28T00:00", west) == datetime(2026, 11, 28, tzinfo=west)
-    assert read_instant("2026-11-28T00:00+01:00", west) == datetime(2026, 11, 27, 23, tzinfo=timezone.utc)
+    assert read_instant("2026-11-28T00:00+01:00", west) == datetime(2026, 11, 27, 23, tzinfo=UTC)
     assert read_instant("+1h30m", west, AT) == AT + timedelta(minutes=90)
     assert read_instant("+1h30m", west) is None  # a move needs an instant to move from
-    assert read_instant("+1d", west, datetime(9999, 12, 31, 12, tzinfo=timezone.utc)) is None  # past 9999
+    assert read_instant("+1d", west, datetime(9999, 12, 31, 12, tzinfo=UTC)) is None  # past 9999
     assert read_instant("soon", west, AT) is None
 
 
@@ -185,7 +186,7 @@ def test_a_clock_line_can_set_the_instant_and_real_time_goes_on_from_there() -> 
     clock = HandsetClock(wall=lambda: wall[0])
     phone = Handset(demo_engine(clock=clock), out, clock)
     instants = seen_at(phone)
-    saturday = datetime(2026, 11, 28, tzinfo=timezone.utc)
+    saturday = datetime(2026, 11, 28, tzinfo=UTC)
 
     def replies():
         yield "@2026-11-28T00:00"
@@ -264,4 +265,4 @@ def test_the_number_is_read_by_the_dialled_services_rule(tmp_path: Path) -> None
 
 @pytest.mark.parametrize("text", ["9999-12-26T00:00", "0001-01-01T00:00", "+3000000d"])
 def test_clock_lines_outside_the_years_dates_can_be_counted_in_are_refused(text: str) -> None:
-    assert read_instant(text, timezone.utc, datetime(2026, 11, 25, tzinfo=timezone.utc)) is None
+    assert read_instant(text, UTC, datetime(2026, 11, 25, tzinfo=UTC)) is None

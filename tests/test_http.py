@@ -6,30 +6,44 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import signal
+import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from processes import terminate
+from test_reload import write_menu
 
 from accounts.demo import DEMO_ACCOUNTS
 from accounts.importer import read_subscribers
 from accounts.policy import load_policy
 from accounts.store import open_store
-from gateway.ussd_http import (MAX_FIELDS, MAX_TEXT, Bad, Begin, Continue, HttpUssd, Repeat, Reply, dialled_code,
-                               form_body, json_body, parse_form, session_key)
-from processes import terminate
-from test_reload import write_menu
+from gateway.ussd_http import (
+    MAX_FIELDS,
+    MAX_TEXT,
+    Bad,
+    Begin,
+    Continue,
+    HttpUssd,
+    Repeat,
+    Reply,
+    dialled_code,
+    form_body,
+    json_body,
+    parse_form,
+    session_key,
+)
 from ussd.engine import Response
 from ussd.model import PhoneRule
 

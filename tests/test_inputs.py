@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from ussd.inputs import (MAX_INPUT, Invalid, PatternError, compile_pattern, normalise_phone, possible_rules,
-                         rule_details, validate)
+from ussd.inputs import (
+    MAX_INPUT,
+    Invalid,
+    PatternError,
+    compile_pattern,
+    normalise_phone,
+    possible_rules,
+    rule_details,
+    validate,
+)
 from ussd.model import InputRules, PhoneRule
 
 CI = PhoneRule()  # +225, ten national digits

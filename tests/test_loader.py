@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings, strategies as st
-
 from conftest import GOOD_MENUS, SHIPPED_MENUS, shop_population, shop_registry
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from simulator.demo import demo_registry
 from ussd.loader import LoadResult, MenuError, load_menus, load_menus_or_raise
 from ussd.model import Problem

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from twisted.internet.error import ConnectionRefusedError
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
-from twisted.internet.error import ConnectionRefusedError
 
 from gateway.redis_async import FIRST_RETRY_S, AsyncRedis, RedisProtocol
 from gateway.resp import RespError, encode_command

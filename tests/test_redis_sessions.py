@@ -6,15 +6,16 @@ purchase raced on two nodes debited once), and an outage met with words, then re
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
+from conftest import FakeClock
 from tcp_proxy import TcpProxy
 from test_service_122 import AT, POLICY, PREPAID
 
 from accounts.store import AccountStore
-from conftest import FakeClock
 from simulator.demo import default_menu_paths, demo_registry, demo_store
 from ussd.engine import ERROR_SCREEN, Engine, Response
 from ussd.loader import load_menus_or_raise

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import AT, FakeClock
+
 from ussd.engine import RETIRED_VERSIONS, Engine
 from ussd.loader import load_menus, load_menus_or_raise
 from ussd.model import MenuSet

@@ -5,13 +5,14 @@ session store (in memory, and Redis: across nodes)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
+from conftest import FakeClock
 from test_service_122 import AT, POLICY, PREPAID
 
-from conftest import FakeClock
 from simulator.demo import default_menu_paths, demo_registry, demo_store
 from ussd.engine import RESUME_SCREEN, Engine, Response
 from ussd.loader import load_menus, load_menus_or_raise

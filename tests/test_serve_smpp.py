@@ -7,15 +7,15 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-
-from gateway.smpp_session import Unbound
 from processes import terminate
 from smpp_peer import SocketPeer
+
+from gateway.smpp_session import Unbound
 from ussd import gsm
 
 HERE = Path(__file__).resolve().parent

@@ -4,13 +4,13 @@ against the in-memory store and against a real Redis (the multi-node store)."""
 from __future__ import annotations
 
 import json
-
-import pytest
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings, strategies as st
-
+import pytest
 from conftest import FakeClock
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from ussd.redis_sessions import RedisSessionStore, redis_client
 from ussd.sessions import Dialogue, MemorySessionStore
 

@@ -7,14 +7,14 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import pytest
+from processes import terminate
 
 from gateway.ussd_smpp import DIALECTS
-from processes import terminate
 from simulator.load import WALKS
 
 ROOT = Path(__file__).resolve().parent.parent

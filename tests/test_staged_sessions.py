@@ -8,7 +8,8 @@ calls back at once, where the gateway's calls back from the reactor's loop."""
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from test_redis_sessions import IDLE, TOTAL, engine_on

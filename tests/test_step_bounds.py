@@ -8,13 +8,13 @@ import logging
 from pathlib import Path
 
 import pytest
-
 from conftest import AT, FakeClock
+
 from ussd.engine import ERROR_SCREEN, Engine
+from ussd.errors import StepTooLarge
 from ussd.loader import load_menus_or_raise
 from ussd.registry import Registry
 from ussd.render import EVALUATION_COST, MAX_STEP_TEXT, StepBudget, _spend
-from ussd.errors import StepTooLarge
 from ussd.sessions import MemorySessionStore
 
 MSISDN = "2250701020304"

@@ -11,23 +11,33 @@ import secrets
 import signal
 import sqlite3
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, TypeVar
 
 import psycopg
 import pytest
+from conftest import PG_URL
+from tcp_proxy import TcpProxy
 from test_service_122 import AT, POLICY, PREPAID, engine_on, walk
 
 from accounts.demo import DEMO_ACCOUNTS
 from accounts.importer import read_subscribers
 from accounts.model import MainAccount
-from accounts.postgres import PostgresAccountStore
-from accounts.store import (DEFAULT_TIMEOUT_S, AccountStore, StoreConflict, StoreDenied, StoreError, StoreRefused,
-                            StoreSchemaMissing, StoreTimeout, StoreUnreachable, open_store)
+from accounts.store import (
+    DEFAULT_TIMEOUT_S,
+    AccountStore,
+    StoreConflict,
+    StoreDenied,
+    StoreError,
+    StoreRefused,
+    StoreSchemaMissing,
+    StoreTimeout,
+    StoreUnreachable,
+    open_store,
+)
 from accounts.watchdog import Watchdog
-from conftest import PG_URL
-from tcp_proxy import TcpProxy
 from ussd import messages
 from ussd.engine import ERROR_SCREEN
 

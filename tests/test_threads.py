@@ -7,9 +7,10 @@ from __future__ import annotations
 import sys
 import threading
 from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import pytest
 from test_service_122 import AT, POLICY, PREPAID, engine_on, walk

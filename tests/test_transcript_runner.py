@@ -6,9 +6,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-
-from console import ROOT, ussd
 import yaml
+from console import ROOT, ussd
 
 from accounts.export import subscriber_record
 from accounts.policy import load_policy

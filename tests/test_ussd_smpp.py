@@ -4,20 +4,19 @@ in, submit_sm bytes out; for every dialect, and a whole #122# dialogue through t
 from __future__ import annotations
 
 import struct
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway import pdu
-from gateway.ussd_smpp import (DIALECTS, Abort, Begin, Dialect, Refused, Reply, Unit, UssdSmpp, read_text,
-                               write_text)
+from gateway.ussd_smpp import DIALECTS, Abort, Begin, Dialect, Refused, Reply, Unit, UssdSmpp, read_text, write_text
 from ussd import gsm
 from ussd.engine import Response
 
 SUBSCRIBER = "2250701020304"
-AT = datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)
+AT = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 
 
 def deliver_bytes(op: int | None, text: bytes = b"#122#", *, its: int | None = 0x0500, source: str = SUBSCRIBER,

@@ -19,15 +19,17 @@ import sys
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from processes import terminate
 
 from accounts.demo import DEMO_ACCOUNTS
 from accounts.importer import read_subscribers
@@ -35,7 +37,6 @@ from accounts.model import Bucket, to_instant
 from accounts.policy import load_policy
 from accounts.store import open_store
 from gateway.ussd_http import Bad
-from processes import terminate
 from simulator.web import MAX_WEB_BODY, AdapterStep, WalkAsked, adapter_step, read_move, read_search, read_walk
 from ussd.gsm import measure
 

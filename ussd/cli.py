@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, NoReturn, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from .loader import MenuError, load_menus
 from .sessions import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_DURATION
@@ -290,7 +291,7 @@ def smpp_arg(text: str):  # type: ignore[no-untyped-def]
     return _read_arg(parse_smpp_url, text)
 
 
-def _server_config(args: argparse.Namespace, **given: Any) -> "ServerConfig | None":
+def _server_config(args: argparse.Namespace, **given: Any) -> ServerConfig | None:
     """The file's configuration (``--config``), with what every server's flags gave and
     ``given``; None (said on stderr) when the file has problems."""
     from gateway.config import ConfigError, ServerConfig, load_config, with_overrides

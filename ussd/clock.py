@@ -4,13 +4,13 @@ the transcripts and a gateway under QA control (``ussd serve --qa``) all steer o
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 
 def wall_clock() -> datetime:
     """Real time in whole seconds, so a recorded instant is exactly the one the engine saw."""
-    return datetime.now(timezone.utc).replace(microsecond=0)
+    return datetime.now(UTC).replace(microsecond=0)
 
 
 class HandsetClock:

@@ -17,8 +17,8 @@ import logging
 import secrets
 import threading
 from collections.abc import Callable, Mapping
-from datetime import datetime, tzinfo
 from dataclasses import dataclass
+from datetime import datetime, tzinfo
 from typing import Any, NamedTuple
 
 from transitions import Machine, State
@@ -102,7 +102,7 @@ class Response(NamedTuple):
     units: int = 0
 
     @classmethod
-    def final(cls, session: str, text: str, screen: str | None = None) -> "Response":
+    def final(cls, session: str, text: str, screen: str | None = None) -> Response:
         measured = gsm.measure(text)
         return cls(session, text, True, screen, 1, 1, measured.coding, measured.units)
 
@@ -258,7 +258,7 @@ class MenuVersion:
     machines: dict[str, ServiceMachine]
 
     @classmethod
-    def of(cls, menus: MenuSet) -> "MenuVersion":
+    def of(cls, menus: MenuSet) -> MenuVersion:
         return cls(menus, {number: ServiceMachine(s) for number, s in menus.services.items()})
 
     @property

@@ -10,20 +10,19 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Callable, Iterable, Sequence, TypeVar
+from typing import TypeVar
 
 import yaml
 
 from . import messages as default_messages
-from .gsm import unprintable_at
-from .inputs import PatternError, compile_pattern
-from .yamlnodes import NodeReader, describe, did_you_mean, excerpt, where_of
 from .expr import Expr, ExprError, Template, compile_expr, compile_template
 from .fit import check_fit
-from .gsm import Charset
+from .gsm import Charset, unprintable_at
+from .inputs import PatternError, compile_pattern
 from .model import (
     ANY_LANGUAGE,
     ActionScreen,
@@ -49,6 +48,7 @@ from .model import (
     Where,
 )
 from .registry import Registry
+from .yamlnodes import NodeReader, describe, did_you_mean, excerpt, where_of
 
 MENU_SUFFIXES = (".yaml", ".yml")
 T = TypeVar("T", Expr, Template)

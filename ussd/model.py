@@ -7,8 +7,9 @@ targets) is already here, so a step never re-reads YAML.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping, Union
+from typing import Union
 
 from .expr import Expr, Template
 from .gsm import Charset

@@ -6,9 +6,10 @@ engine calls. Nothing a menu file says can reach Python beyond what is registere
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from .expr import Filter
 from .filters import BUILTIN_FILTERS

@@ -10,8 +10,9 @@ from __future__ import annotations
 import abc
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Callable
+from typing import Any
 
 #: Seconds, from an injected clock (``time.monotonic`` in a process, ``task.Clock.seconds`` in tests).
 Clock = Callable[[], float]
@@ -71,14 +72,14 @@ class Dialogue:
         return [getattr(self, name) for name in ROW_FIELDS]
 
     @classmethod
-    def from_row(cls, row: list[Any], rev: int = 0) -> "Dialogue":
+    def from_row(cls, row: list[Any], rev: int = 0) -> Dialogue:
         """The record :meth:`to_row` gave; raises TypeError when ``row`` is not one."""
         if not isinstance(row, list) or len(row) != len(ROW_FIELDS):
             raise TypeError(f"a row of {len(ROW_FIELDS)} fields expected")
         return cls(*row, rev=rev)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Dialogue":
+    def from_dict(cls, data: dict[str, Any]) -> Dialogue:
         return cls(**data)
 
 

@@ -7,7 +7,7 @@ problems instead of raising, so one mistake never hides the next.
 from __future__ import annotations
 
 import difflib
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import yaml
 
