@@ -8,7 +8,7 @@ MSISDN ?= 2250701020304
 AT ?=
 CODE ?= \#122\#
 
-.PHONY: run test check bench install clean
+.PHONY: run test check lint bench install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,11 +24,18 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/ussd dial '$(CODE)' --msisdn $(MSISDN) $(if $(AT),--at $(AT))
 
-## Install and run every test.
+## Install and run every test (and check who imports whom: the [importlinter] contracts in setup.cfg).
 test: $(STAMP)
 	$(BIN)/ussd check
 	$(BIN)/ussd transcript tests/transcripts
+	$(MAKE) --no-print-directory lint
 	$(BIN)/python -m pytest
+
+## Who imports whom (import-linter), lint and import order (ruff), types (mypy --strict).
+lint: $(STAMP)
+	$(BIN)/lint-imports
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 check: $(STAMP)
 	$(BIN)/ussd check

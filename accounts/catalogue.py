@@ -1,9 +1,10 @@
 """The passes and options on sale (``accounts/passes.yaml``): price, validity, buckets granted.
 
-Checked when loaded, each problem naming the pass and the field, so a typo in the catalogue never
-reaches a subscriber's purchase. A grant names its sub-account (and scope), not its rubrique: what
-is bought is filed where the operator's policy says passes go (``passes`` in policy.yaml), never
-among the rubriques of bonus offered.
+Checked when loaded against ``schemas/catalogue.schema.json`` (which editors read too), each
+problem at its ``file:line:column``, so a typo in the catalogue never reaches a subscriber's
+purchase. A grant names its sub-account (and scope), not its rubrique: what is bought is filed
+where the operator's policy says passes go (``passes`` in policy.yaml), never among the rubriques
+of bonus offered.
 """
 
 from __future__ import annotations
@@ -11,18 +12,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import yaml
+from ussd import Diagnostic, Document, InvalidFile, check_document, excerpt, packaged_schema, read_file
 
-from .model import RUBRIQUES, Bucket, Instant, scope_problem
+from .model import Bucket, Instant
+from .policy import texts
 
 CATALOGUE_FILE = Path(__file__).with_name("passes.yaml")
 DAY = 86_400
 
 
-class CatalogueError(Exception):
-    pass
+class CatalogueError(InvalidFile):
+    """A catalogue that cannot be used, with every problem found in it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,62 +47,33 @@ class Pass:
         return [Bucket(g.account, rubrique, g.amount, at + self.days * DAY, g.scope, at) for g in self.grants]
 
 
-def _int(raw: Mapping[str, Any], key: str, where: str, problems: list[str], low: int = 1) -> int:
-    value = raw.get(key)
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        problems.append(f"{where}.{key}: expected a whole number of at least {low}, found {value!r}")
-        return low
-    return value
-
-
 def load_catalogue(path: str | Path = CATALOGUE_FILE) -> dict[str, Pass]:
-    problems: list[str] = []
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise CatalogueError(f"{path}: cannot read the catalogue: {exc}") from None
-    out: dict[str, Pass] = {}
-    for n, raw in enumerate(data.get("passes") or [] if isinstance(data, dict) else []):
-        where = f"passes[{n}]"
-        if not isinstance(raw, dict):
-            problems.append(f"{where}: expected a mapping")
-            continue
-        unknown = set(raw) - {"id", "name", "price", "days", "grants"}
-        if unknown:
-            problems.append(f"{where}: unknown fields {', '.join(sorted(map(str, unknown)))}")
-        pid = str(raw.get("id") or "")
-        if not pid or pid in out:
-            problems.append(f"{where}.id: expected a new id, found {pid!r}")
-        name = raw.get("name")
-        names = {"*": name} if isinstance(name, str) else name
-        if not isinstance(names, dict) or not names:
-            problems.append(f"{where}.name: expected text or {{fr: ..., en: ...}}")
-            names = {"*": pid}
-        grants = []
-        for k, g in enumerate(raw.get("grants") or []):
-            gw = f"{where}.grants[{k}]"
-            if not isinstance(g, dict):
-                problems.append(f"{gw}: expected a mapping of account, scope, amount")
-                continue
-            unknown = set(g) - {"account", "scope", "amount"}
-            if "rubrique" in unknown:
-                problems.append(f"{gw}.rubrique: a pass is filed where the policy's 'passes' says "
-                                "(accounts/policy.yaml), not in a rubrique of its own")
-            elif unknown:
-                problems.append(f"{gw}: unknown fields {', '.join(sorted(map(str, unknown)))}")
-            account, scope = g.get("account"), g.get("scope")
-            if account not in RUBRIQUES:
-                problems.append(f"{gw}.account: expected one of {', '.join(RUBRIQUES)}, found {account!r}")
-                continue
-            problem = scope_problem(account, scope)
-            if problem is not None:
-                problems.append(f"{gw}.scope: {problem}")
-                continue
-            grants.append(Grant(account, _int(g, "amount", gw, problems), scope))
-        if not grants:
-            problems.append(f"{where}.grants: a pass grants at least one bucket")
-        out[pid] = Pass(pid, {str(k): str(v) for k, v in names.items()}, _int(raw, "price", where, problems),
-                        _int(raw, "days", where, problems), tuple(grants))
+    """The passes on sale by id, in the file's order (none in an empty file); raises
+    :class:`CatalogueError` listing every problem."""
+    doc = read_file(path, CatalogueError)
+    if doc is None:
+        return {}
+    problems = check_document(doc, packaged_schema("accounts", "catalogue.schema.json")) + _repeated_ids(doc)
     if problems:
-        raise CatalogueError("\n".join(f"{path}: {p}" for p in problems))
-    return out
+        raise CatalogueError(problems)
+    return {raw["id"]: _pass(doc, n) for n, raw in enumerate(doc.value.get("passes", []))}
+
+
+def _repeated_ids(doc: Document) -> list[Diagnostic]:
+    """Each id given to a second pass (what the schema cannot say), at the second."""
+    listed = doc.value.get("passes") if isinstance(doc.value, dict) else None
+    first: dict[str, int] = {}
+    found = []
+    for n, raw in enumerate(listed if isinstance(listed, list) else []):
+        pid = raw.get("id") if isinstance(raw, dict) else None
+        if isinstance(pid, str) and first.setdefault(pid, n) != n:
+            found.append(Diagnostic(doc.where(("passes", n, "id")),
+                                    f"pass {n + 1} id: {excerpt(pid)} is already the id of pass {first[pid] + 1}"))
+    return found
+
+
+def _pass(doc: Document, n: int) -> Pass:
+    """The ``n``-th pass of a checked document."""
+    raw = doc.value["passes"][n]
+    grants = tuple(Grant(g["account"], g["amount"], g.get("scope")) for g in raw["grants"])
+    return Pass(raw["id"], texts(doc, ("passes", n, "name")), raw["price"], raw["days"], grants)

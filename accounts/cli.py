@@ -13,21 +13,43 @@ import json
 import sys
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from ussd.cli import instant_arg
-from ussd.inputs import normalise_phone
-from ussd.model import PhoneRule
+from ussd import PhoneRule, normalise_phone, parse_instant, report
 
 from .demo import demo_store
 from .importer import ImportFailed, read_subscribers
-from .model import MAX_INSTANT, MIN_INSTANT, RUBRIQUES, STATUSES, Bucket, Instant, Subscriber, scope_problem, to_instant
+from .model import (
+    MAX_INSTANT,
+    MIN_INSTANT,
+    RUBRIQUES,
+    STATUSES,
+    Bucket,
+    Instant,
+    Status,
+    Subscriber,
+    scope_problem,
+    to_instant,
+)
 from .policy import Policy, PolicyError, load_policy
 from .resolve import as_json, iso, resolve
 from .store import AccountStore, DebitRecord, StoreError, UnknownSubscriber, db_url, open_store, redact, scrub
 
+#: The parser class of the command line ``ussd accounts`` is added to (its own, for its misuse messages).
+P = TypeVar("P", bound=argparse.ArgumentParser)
+
 #: How numbers are written in Côte d'Ivoire: MSISDN arguments are read as a subscriber types them.
 PHONE = PhoneRule()
+
+
+def instant_arg(text: str) -> datetime:
+    """An instant option (``--at``, ``--expires``; ``ussd dial --at`` too): :func:`ussd.parse_instant`,
+    its reason for refusing one as the usage error."""
+    try:
+        return parse_instant(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
 
 def _store(args: argparse.Namespace, policy: Policy) -> AccountStore:
     """The store ``--db`` names; ``memory:`` starts as a fresh copy of the demo population."""
@@ -46,9 +68,7 @@ def cmd_import(args: argparse.Namespace, policy: Policy) -> int:
     try:
         subscribers = read_subscribers(args.file, policy.tz)
     except ImportFailed as exc:
-        for problem in exc.problems:
-            print(f"{exc.source}: {problem}", file=sys.stderr)
-        print(f"{len(exc.problems)} problem(s); nothing imported", file=sys.stderr)
+        report(exc.diagnostics, f"{exc.source}; nothing imported", out=sys.stderr)
         return 1
     with _store(args, policy) as store:
         count = store.put_many(subscribers)
@@ -60,7 +80,7 @@ def cmd_list(args: argparse.Namespace, policy: Policy) -> int:
     """One tab-separated line per subscriber on stdout, the count on stderr (so stdout is data only)."""
     count = 0
     with _store(args, policy) as store:
-        for listed in store.subscribers(args.status):
+        for listed in store.subscribers(Status(args.status) if args.status else None):
             print("\t".join(listed))
             count += 1
     print(f"{count} subscriber(s)", file=sys.stderr)
@@ -136,14 +156,15 @@ def cmd_show(args: argparse.Namespace, policy: Policy) -> int:
                 print(f"    {line.label:<24} {line.scope or '':<13} {line.amount:>12}  {iso(line.expires, policy)}")
     if not resolution.accounts:
         print("no bonus")
-    for line in services_text(shown):
-        print(line)
+    for text in services_text(shown):
+        print(text)
     return 0
 
 
 def cmd_grant(args: argparse.Namespace, policy: Policy) -> int:
     if args.rubrique not in RUBRIQUES[args.account]:
-        print(f"{args.account} has no rubrique {args.rubrique!r}: {', '.join(RUBRIQUES[args.account])}", file=sys.stderr)
+        print(f"{args.account} has no rubrique {args.rubrique!r}: {', '.join(RUBRIQUES[args.account])}",
+              file=sys.stderr)
         return 2
     problem = scope_problem(args.account, args.scope)
     if problem is not None:
@@ -167,7 +188,7 @@ def cmd_grant(args: argparse.Namespace, policy: Policy) -> int:
     return 0
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction[P]) -> None:
     accounts = sub.add_parser("accounts", help="subscribers and their bonus buckets")
     accounts.add_argument("--policy", help="policy file (default: accounts/policy.yaml)")
     commands = accounts.add_subparsers(dest="accounts_command", required=True, metavar="COMMAND")
@@ -215,7 +236,8 @@ def run(args: argparse.Namespace) -> int:
         args.msisdn = number
     try:
         policy = load_policy(args.policy) if args.policy else load_policy()
-        return args.accounts_func(args, policy)
+        command: Callable[[argparse.Namespace, Policy], int] = args.accounts_func
+        return command(args, policy)
     except PolicyError as exc:
         print(exc, file=sys.stderr)
         return 1

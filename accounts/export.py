@@ -19,8 +19,8 @@ def subscriber_record(sub: Subscriber, tz: tzinfo) -> dict[str, Any]:
     """``sub`` as an import record; what is empty or None, and reads back so when left out, is left out."""
     out: dict[str, Any] = {
         "msisdn": sub.msisdn,
-        "status": sub.status,
-        "offer": {"name": sub.offer.name, "type": sub.offer.type},
+        "status": sub.status.value,  # the plain text: yaml.safe_dump refuses an enum member
+        "offer": {"name": sub.offer.name, "type": sub.offer.type.value},
         "language": sub.language,
         "main": {"balance": sub.main.balance, "expires": to_iso(sub.main.expires, tz)},
     }

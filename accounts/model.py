@@ -21,13 +21,17 @@ MIN_INSTANT: Instant = 0
 MAX_INSTANT: Instant = 253_402_300_799
 
 
-class Status(str, enum.Enum):
+class Status(enum.StrEnum):
+    """A subscriber's standing: only an active one sees its bonus. A ``StrEnum``, so it compares
+    equal to and prints as its value, as menus (``subscriber.status == "active"``), exports and
+    stores read it."""
+
     ACTIVE = "active"
     INACTIVE = "inactive"
     DEACTIVATED = "deactivated"
 
 
-class OfferType(str, enum.Enum):
+class OfferType(enum.StrEnum):
     PREPAID = "prepaid"
     POSTPAID = "postpaid"
 
@@ -46,7 +50,9 @@ SCOPES: dict[str, tuple[str, ...]] = {
     "minutes": ("intra", "all", "international"),
     "internet": (),
 }
+#: The values as text, for choices and messages.
 STATUSES = tuple(s.value for s in Status)
+OFFER_TYPES = tuple(t.value for t in OfferType)
 #: The languages #122# speaks; a subscriber's is one of them.
 LANGUAGES = ("fr", "en")
 
@@ -60,7 +66,6 @@ def scope_problem(account: str, scope: str | None) -> str | None:
     if scope not in scopes:
         return f"{account} has no scope {scope!r}; it has: {', '.join(scopes) or 'none'}"
     return None
-OFFER_TYPES = tuple(t.value for t in OfferType)
 
 
 class Bucket(NamedTuple):
@@ -104,7 +109,7 @@ def counting_span(buckets: Iterable[Bucket], now: Instant) -> tuple[float, float
 
 class Offer(NamedTuple):
     name: str
-    type: str  # prepaid | postpaid
+    type: OfferType
 
 
 class MainAccount(NamedTuple):
@@ -161,7 +166,7 @@ class DuplicateRequest(NamedTuple):
 @dataclass(frozen=True, slots=True)
 class Subscriber:
     msisdn: str  # E.164 digits, no "+"
-    status: str
+    status: Status
     offer: Offer
     language: str
     main: MainAccount
@@ -174,11 +179,11 @@ class Subscriber:
 
     @property
     def postpaid(self) -> bool:
-        return self.offer.type == OfferType.POSTPAID.value
+        return self.offer.type == OfferType.POSTPAID
 
     @property
     def active(self) -> bool:
-        return self.status == Status.ACTIVE.value
+        return self.status == Status.ACTIVE
 
 
 def to_instant(moment: datetime, tz: tzinfo) -> Instant:

@@ -1,39 +1,50 @@
 """The operator's bonus policy (``accounts/policy.yaml``): usage windows, rubrique titles, line labels.
 
 Policy is data an operator edits, not code: when weekend buckets may be spent, what "Bonus Nuit"
-means by the clock, what each line is called. Loading checks it and names ``file:line:column`` for
-every mistake.
+means by the clock, what each line is called. Its shape (keys, sub-account and rubrique names,
+days, times of day, texts per language) is ``schemas/policy.schema.json``, which editors read too;
+loading checks that, then what no schema can say (the time zone exists, a rubrique's window is one
+of the file's), and names ``file:line:column`` for every mistake.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time, tzinfo
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from ussd.model import Problem, Where
-from ussd.timezone import DEFAULT_TIMEZONE, DEFAULT_TZ
-from ussd.yamlnodes import NodeReader, did_you_mean
+from ussd import (
+    DEFAULT_TIMEZONE,
+    DEFAULT_TZ,
+    Diagnostic,
+    Document,
+    InvalidFile,
+    Where,
+    check_document,
+    did_you_mean,
+    excerpt,
+    packaged_schema,
+    read_file,
+)
 
 from .model import LANGUAGES, RUBRIQUES, SCOPES, Instant, to_datetime
 
 POLICY_FILE = Path(__file__).with_name("policy.yaml")
+#: The days a window may name, in ``datetime.weekday()`` order (the schema lists the same).
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 #: The place of a line no policy entry names: after every named one.
 UNRANKED = 1_000_000
-_CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?$")
+#: A place in a document: mapping keys and list indexes from the root (as :class:`Document` keys its nodes).
+At = tuple[str | int, ...]
 
 
-class PolicyError(Exception):
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(str(p) for p in problems))
+class PolicyError(InvalidFile):
+    """A policy that cannot be used, with every problem found in it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,143 +169,125 @@ class Policy:
         return self.name(account, rubrique, scope, line).label
 
 
-def _clock(reader: NodeReader, path: str, node: yaml.Node, what: str) -> time | None:
-    text = reader.string(path, node, what)
-    if text is None:
-        return None
-    match = _CLOCK.match(text)
-    if not match:
-        reader.problem(path, node, f"{what}: expected a time of day HH:MM, not {text!r}")
-        return None
-    return time(int(match.group(1)), int(match.group(2)), int(match.group(3) or 0))
+# -- the operator's YAML files (the policy, the pass catalogue): read, and their texts as written ---
 
 
-def _labels(reader: NodeReader, path: str, node: yaml.Node, what: str) -> dict[str, str]:
-    if isinstance(node, yaml.ScalarNode):
-        text = reader.string(path, node, what)
-        return {"*": text} if text is not None else {}
-    fields = reader.mapping(path, node, LANGUAGES, what) or {}
-    out = {}
-    for lang, value in fields.items():
-        text = reader.string(path, value, f"{what} [{lang}]")
-        if text is not None:
-            out[lang] = text
-    missing = [lang for lang in LANGUAGES if lang not in fields]
-    if fields and missing:  # one text for all is a scalar; a mapping names every language
-        reader.problem(path, node, f"{what}: missing {', '.join(missing)} (give every language: "
-                       f"{', '.join(LANGUAGES)}, or one text for all)")
-    return out
+def texts(doc: Document, at: At) -> dict[str, str]:
+    """The text at ``at`` of a checked document as the operator wrote it ({"*": text} when written
+    once for every language): an unquoted ``2024`` or ``yes`` stays those characters."""
+    node = doc.values[at]
+    if isinstance(node, yaml.MappingNode):
+        return {str(key.value): str(value.value) for key, value in node.value}
+    return {"*": str(node.value)}
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    """``value`` if it is a mapping, else an empty one: for looking into a document the schema
+    may have rejected without tripping over what it rejected."""
+    return value if isinstance(value, dict) else {}
+
+
+# -- the policy -----------------------------------------------------------------------------------
 
 
 def load_policy(path: str | Path = POLICY_FILE) -> Policy:
     """Read and check a policy file; raises :class:`PolicyError` listing every problem."""
-    path = str(path)
-    problems: list[Problem] = []
-    reader = NodeReader(problems)
-    try:
-        with open(path, encoding="utf-8") as fh:
-            root = yaml.compose(fh, Loader=yaml.SafeLoader)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = Where(path, mark.line + 1, mark.column + 1) if mark else Where(path, 1, 1)
-        raise PolicyError([Problem(where, f"cannot read the policy: {getattr(exc, 'problem', None) or exc}")]) from None
-    if root is None:
-        raise PolicyError([Problem(Where(path, 1, 1), "empty policy file")])
-    top = reader.mapping(path, root, ("timezone", "windows", "rubriques", "lines", "favourites", "passes"),
-                         "policy") or {}
-
-    tz: tzinfo = DEFAULT_TZ
-    if "timezone" in top:
-        name = reader.string(path, top["timezone"], "timezone")
-        try:
-            tz = ZoneInfo(name or "")
-        except (ZoneInfoNotFoundError, ValueError):
-            reader.problem(path, top["timezone"], f"timezone: unknown time zone {name!r} (e.g. {DEFAULT_TIMEZONE})")
-
-    windows: dict[str, Window] = {}
-    for name, node in (reader.mapping(path, top["windows"], (), "windows") or {} if "windows" in top else {}).items():
-        what = f"window {name!r}"
-        fields = reader.mapping(path, node, ("days", "start", "end", "label"), what) or {}
-        days: set[int] = set()
-        days_node = fields.get("days")
-        if days_node is not None and not isinstance(days_node, yaml.SequenceNode):
-            reader.problem(path, days_node, f"{what} days: expected a list of days like [saturday, sunday]")
-        for day_node in days_node.value if isinstance(days_node, yaml.SequenceNode) else []:
-            day = reader.string(path, day_node, f"{what} days")
-            if day is None:
-                continue
-            if day.lower() in DAYS:
-                days.add(DAYS.index(day.lower()))
-            else:
-                reader.problem(path, day_node, f"{what} days: {day!r} is not a day{did_you_mean(day.lower(), DAYS)}")
-        start = _clock(reader, path, fields["start"], f"{what} start") if "start" in fields else None
-        end = _clock(reader, path, fields["end"], f"{what} end") if "end" in fields else None
-        if ("start" in fields) != ("end" in fields):
-            reader.problem(path, node, f"{what}: give both 'start' and 'end', or neither")
-        label = _labels(reader, path, fields["label"], f"{what} label") if "label" in fields else {}
-        windows[name] = Window(name, frozenset(days), start, end, label)
-
-    rubriques: dict[tuple[str, str], RubriqueRule] = {}
-    accounts = reader.mapping(path, top["rubriques"], tuple(RUBRIQUES), "rubriques") or {} if "rubriques" in top else {}
-    for account, node in accounts.items():
-        for rubrique, rnode in (reader.mapping(path, node, RUBRIQUES[account], f"rubriques {account}") or {}).items():
-            what = f"rubrique {account}.{rubrique}"
-            fields = reader.mapping(path, rnode, ("title", "window"), what) or {}
-            title = _labels(reader, path, fields["title"], f"{what} title") if "title" in fields else {"*": rubrique}
-            window = None
-            if "window" in fields:
-                wname = reader.string(path, fields["window"], f"{what} window")
-                window = windows.get(wname or "")
-                if window is None:
-                    reader.problem(path, fields["window"], f"{what} window: no window {wname!r}{did_you_mean(wname or '', windows)}")
-            rubriques[(account, rubrique)] = RubriqueRule(account, rubrique, title, window)
-    for account, names in RUBRIQUES.items():
-        for rubrique in names:
-            rubriques.setdefault((account, rubrique), RubriqueRule(account, rubrique, {"*": rubrique}, None))
-
-    scope_labels: dict[tuple[str, str, str | None], LineName] = {}
-    line_labels: dict[tuple[str, str, str], LineName] = {}
-    line_nodes = top["lines"].value if "lines" in top and isinstance(top["lines"], yaml.SequenceNode) else []
-    if "lines" in top and not isinstance(top["lines"], yaml.SequenceNode):
-        reader.problem(path, top["lines"], "lines: expected a list")
-    for n, node in enumerate(line_nodes, 1):
-        what = f"lines entry {n}"
-        fields = reader.mapping(path, node, ("account", "rubrique", "scope", "line", "label"), what) or {}
-        values = {k: reader.string(path, v, f"{what} {k}") for k, v in fields.items() if k != "label"}
-        account, rubrique = values.get("account"), values.get("rubrique")
-        if account not in RUBRIQUES or rubrique not in RUBRIQUES.get(account or "", ()):
-            reader.problem(path, node, f"{what}: needs a known account and rubrique, not {account!r}/{rubrique!r}")
-            continue
-        scope = values.get("scope")
-        if scope is not None and scope not in SCOPES[account]:
-            reader.problem(path, fields["scope"], f"{what}: {account} has no scope {scope!r}; it has: {', '.join(SCOPES[account]) or 'none'}")
-            continue
-        label = _labels(reader, path, fields["label"], f"{what} label") if "label" in fields else {}
-        if not any(label.values()):
-            reader.problem(path, node, f"{what}: missing 'label' (text, or {{fr: ..., en: ...}})")
-            continue
-        name = line_name(n - 1, label)
-        line = values.get("line")
-        if line is not None:
-            line_labels.setdefault((account, rubrique, line), name)
-        else:
-            scope_labels.setdefault((account, rubrique, scope), name)
-    favourites_max = 3
-    if "favourites" in top:
-        ffields = reader.mapping(path, top["favourites"], ("max",), "favourites") or {}
-        if "max" in ffields:
-            favourites_max = reader.integer(path, ffields["max"], "favourites max") or favourites_max
-    pass_rubrique = "pass"
-    if "passes" in top:
-        pfields = reader.mapping(path, top["passes"], ("rubrique",), "passes") or {}
-        if "rubrique" in pfields:
-            named = reader.string(path, pfields["rubrique"], "passes rubrique")
-            lacking = [a for a, names in RUBRIQUES.items() if named not in names]
-            if named is not None and lacking:
-                reader.problem(path, pfields["rubrique"], f"passes rubrique: {named!r} is not a rubrique of "
-                               f"{', '.join(lacking)}; passes go to one every sub-account has, like 'pass'")
-            else:
-                pass_rubrique = named or pass_rubrique
+    doc = read_file(path, PolicyError)
+    if doc is None:
+        raise PolicyError([Diagnostic(Where(str(path), 1, 1), "empty policy file")])
+    _times_as_written(doc)
+    problems = check_document(doc, packaged_schema("accounts", "policy.schema.json"))
+    problems += _zone_problems(doc) + _window_links(doc)
     if problems:
         raise PolicyError(problems)
-    return Policy(tz, windows, rubriques, scope_labels, line_labels, favourites_max, pass_rubrique)
+    return _policy(doc)
+
+
+def _times_as_written(doc: Document) -> None:
+    """YAML 1.1 reads an unquoted 18:00 as a number (64800, in base 60): a window's start and end
+    are the text the operator wrote, as editors (on YAML 1.2) read it too."""
+    for name, window in _mapping(_mapping(doc.value).get("windows")).items():
+        for key in ("start", "end"):
+            node = doc.values.get(("windows", name, key))
+            if isinstance(window, dict) and isinstance(window.get(key), int) and isinstance(node, yaml.ScalarNode):
+                window[key] = node.value
+
+
+def _zone(name: str) -> tzinfo | None:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return None
+
+
+def _zone_problems(doc: Document) -> list[Diagnostic]:
+    """The time zone must be one this machine knows (no schema can list them)."""
+    name = _mapping(doc.value).get("timezone")
+    if not isinstance(name, str) or not name or _zone(name) is not None:
+        return []
+    return [Diagnostic(doc.where(("timezone",)),
+                       f"timezone: unknown time zone {excerpt(name)} (e.g. {DEFAULT_TIMEZONE})")]
+
+
+def _window_links(doc: Document) -> list[Diagnostic]:
+    """A rubrique's window must be one the file defines."""
+    top = _mapping(doc.value)
+    windows = _mapping(top.get("windows"))
+    found = []
+    for account, rules in _mapping(top.get("rubriques")).items():
+        for rubrique, rule in _mapping(rules).items():
+            wanted = _mapping(rule).get("window")
+            if isinstance(wanted, str) and wanted not in windows:
+                found.append(Diagnostic(doc.where(("rubriques", account, rubrique, "window")),
+                                        f"rubrique {account}.{rubrique} window: no window {excerpt(wanted)}"
+                                        f"{did_you_mean(wanted, windows)}"))
+    return found
+
+
+def _policy(doc: Document) -> Policy:
+    """The policy a checked document says (every value has the schema's shape)."""
+    top = doc.value
+    windows = {name: _window(doc, name) for name in top.get("windows", {})}
+    settings = {"favourites_max": top.get("favourites", {}).get("max"),
+                "pass_rubrique": top.get("passes", {}).get("rubrique")}
+    return Policy(_zone(top.get("timezone", DEFAULT_TIMEZONE)) or DEFAULT_TZ, windows, _rubriques(doc, windows),
+                  *_line_names(doc), **{key: value for key, value in settings.items() if value is not None})
+
+
+def _window(doc: Document, name: str) -> Window:
+    raw = doc.value["windows"][name]
+    label = texts(doc, ("windows", name, "label")) if "label" in raw else {}
+    return Window(name, frozenset(DAYS.index(day) for day in raw.get("days", ())),
+                  _clock(raw.get("start")), _clock(raw.get("end")), label)
+
+
+def _clock(text: str | None) -> time | None:
+    return None if text is None else time.fromisoformat(text)
+
+
+def _rubriques(doc: Document, windows: Mapping[str, Window]) -> dict[tuple[str, str], RubriqueRule]:
+    """Every rubrique's rule: as the file says, else titled by its name, with no window."""
+    given = doc.value.get("rubriques", {})
+    rules = {}
+    for account, names in RUBRIQUES.items():
+        for rubrique in names:
+            raw = given.get(account, {}).get(rubrique, {})
+            title = texts(doc, ("rubriques", account, rubrique, "title")) if "title" in raw else {"*": rubrique}
+            rules[(account, rubrique)] = RubriqueRule(account, rubrique, title, windows.get(raw.get("window", "")))
+    return rules
+
+
+def _line_names(doc: Document) -> tuple[dict[tuple[str, str, str | None], LineName],
+                                        dict[tuple[str, str, str], LineName]]:
+    """The names ``lines`` gives, by scope and by line, each ranked by its entry (the first entry
+    for a scope or line wins)."""
+    by_scope: dict[tuple[str, str, str | None], LineName] = {}
+    by_line: dict[tuple[str, str, str], LineName] = {}
+    for n, entry in enumerate(doc.value.get("lines", [])):
+        name = line_name(n, texts(doc, ("lines", n, "label")))
+        account, rubrique = entry["account"], entry["rubrique"]
+        if "line" in entry:
+            by_line.setdefault((account, rubrique, entry["line"]), name)
+        else:
+            by_scope.setdefault((account, rubrique, entry.get("scope")), name)
+    return by_scope, by_line

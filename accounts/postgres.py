@@ -24,8 +24,7 @@ from typing import Any, TypeVar
 
 import psycopg
 
-from .sql import SqlAccountStore
-from .store import (
+from .backend import (
     DEFAULT_TIMEOUT_S,
     StoreConflict,
     StoreDenied,
@@ -37,6 +36,7 @@ from .store import (
     redact,
     scrub,
 )
+from .sql import Cursor, SqlAccountStore
 from .watchdog import Armed, Watchdog
 
 T = TypeVar("T")
@@ -197,7 +197,7 @@ class PostgresAccountStore(SqlAccountStore):
             self._migrating = False
         self._schema_ready = True
 
-    def _lock_subscriber(self, cur: Any, msisdn: str) -> tuple[Any, ...] | None:
+    def _lock_subscriber(self, cur: Cursor, msisdn: str) -> tuple[Any, ...] | None:
         cur.execute("SELECT balance, buckets, main_expires FROM subscribers WHERE msisdn = %s FOR UPDATE", (msisdn,))
         return cur.fetchone()
 

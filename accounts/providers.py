@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from ussd.registry import ActionCall, Outcome, ProviderCall, Registry
+from ussd import ActionCall, Outcome, ProviderCall, Registry
 
 from .billing import billing_month, day_start, month_label, months_before, period_of
 from .catalogue import Pass, load_catalogue
@@ -73,7 +73,7 @@ class AccountProviders:
 
     def _read(self, call: ProviderCall) -> Subscriber | None:
         local = self._local
-        last = getattr(local, "last", None)
+        last: tuple[ProviderCall, Subscriber | None] | None = getattr(local, "last", None)
         if last is not None and last[0] is call:
             return last[1]
         subscriber = self.store.get(call.msisdn)
@@ -158,7 +158,7 @@ class AccountProviders:
         views = [view(i) for i in issued]
         return {
             "last": views[0] if views else None,
-            "recent": [v for v, i in zip(views, issued) if i.issued > year_ago][:12],
+            "recent": [v for v, i in zip(views, issued, strict=True) if i.issued > year_ago][:12],
             "duplicates": [v for v in views if not v["too_old"]],
             "too_old": [v for v in views if v["too_old"]],
         }
@@ -330,10 +330,11 @@ class BonusView(Mapping[str, Any]):
                       "expires": to_datetime(line.expires, tz), "rubrique": rubrique}
                      for line in (view.lines if view is not None else ())]
             usable = view.usable_now if view is not None else True
+            total = view.total if view is not None else 0
             item = {
                 "rubrique": rubrique,
                 "title": titles[rubrique],
-                "total": view.total if view is not None else 0,
+                "total": total,
                 "next_expiry": to_datetime(view.next_expiry, tz) if view is not None else None,
                 "usable_now": usable,
                 "window": windows[rubrique],
@@ -343,10 +344,10 @@ class BonusView(Mapping[str, Any]):
             if rubrique != policy.pass_rubrique or view is not None:
                 entry["listed"].append(item)
             entry["rubriques"][rubrique] = item
-            entry["total"] += item["total"]
+            entry["total"] += total
             if usable:
-                entry["usable"] += item["total"]
-            elif item["total"] > 0:
+                entry["usable"] += total
+            elif total > 0:
                 entry["later"].append(item)
             entry["lines"].extend(lines)
         entry["lines"].sort(key=lambda line: line["expires"])

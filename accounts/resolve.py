@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from .model import RUBRIQUES, Instant, MainAccount, Subscriber, counting, to_datetime, to_iso
+from .model import RUBRIQUES, Instant, MainAccount, Status, Subscriber, counting, to_datetime, to_iso
 from .policy import Policy, Window
 
 
@@ -42,7 +42,7 @@ class RubriqueView(NamedTuple):
 @dataclass(frozen=True, slots=True)
 class Resolution:
     msisdn: str
-    status: str
+    status: Status
     main: MainAccount
     #: account -> rubrique -> view, only rubriques holding a counting bucket, in the help page's
     #: order; empty for inactive and deactivated subscribers.
@@ -68,9 +68,9 @@ def resolve(subscriber: Subscriber, now: Instant, policy: Policy) -> Resolution:
     get = grouped.get
     labels = policy.labels
     make = _make
-    for account, rubrique, amount, expires, scope, _, line in counting(subscriber.buckets, now):
+    for account, rubrique, amount, expires, scope, _, bucket_line in counting(subscriber.buckets, now):
         key = (account, rubrique)
-        name = labels.get((account, rubrique, scope, line)) or policy.name(account, rubrique, scope, line)
+        name = labels.get((account, rubrique, scope, bucket_line)) or policy.name(account, rubrique, scope, bucket_line)
         entry = make(Line, (name[0], expires, name[2], amount, scope, name[1]))
         found = get(key)
         if found is None:
@@ -130,7 +130,8 @@ def as_json(resolution: Resolution, policy: Policy) -> dict[str, Any]:
                 "next_expiry": iso(view.next_expiry, policy),
                 "usable_now": view.usable_now,
                 "lines": [
-                    {"label": line.label, "scope": line.scope, "amount": line.amount, "expires": iso(line.expires, policy)}
+                    {"label": line.label, "scope": line.scope, "amount": line.amount,
+                     "expires": iso(line.expires, policy)}
                     for line in view.lines
                 ],
             }

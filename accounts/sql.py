@@ -16,9 +16,23 @@ import json
 import re
 import threading
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
+from .backend import (
+    SUCCESS,
+    AccountStore,
+    DebitRecord,
+    DebitResult,
+    Listed,
+    StoreError,
+    UnknownSubscriber,
+    decide_debit,
+    first_request,
+    keep,
+    redact,
+)
 from .model import (
     Bucket,
     DuplicateRequest,
@@ -27,20 +41,11 @@ from .model import (
     Invoice,
     MainAccount,
     Offer,
+    OfferType,
     Purchase,
+    Status,
     Subscriber,
     Usage,
-)
-from .store import (
-    SUCCESS,
-    AccountStore,
-    DebitRecord,
-    DebitResult,
-    Listed,
-    UnknownSubscriber,
-    decide_debit,
-    first_request,
-    keep,
 )
 
 SCHEMA_VERSION = 3
@@ -144,6 +149,16 @@ def _buckets_of(text: str) -> tuple[Bucket, ...]:
     return tuple([make(Bucket, flat[i:i + _WIDTH]) for i in range(0, len(flat), _WIDTH)])
 
 
+class Cursor(Protocol):
+    """What the queries need of a driver's cursor (``sqlite3`` and ``psycopg`` alike)."""
+
+    def execute(self, query: str, params: Sequence[Any] = ..., /) -> object: ...
+
+    def executemany(self, query: str, params: Iterable[Sequence[Any]], /) -> object: ...
+
+    def fetchone(self) -> tuple[Any, ...] | None: ...
+
+
 class SqlAccountStore(AccountStore):
     placeholder = "?"
 
@@ -223,10 +238,10 @@ class SqlAccountStore(AccountStore):
         """Run a read outside any write transaction."""
 
     @abc.abstractmethod
-    def _write(self) -> Any:
-        """A context manager: one write transaction, yielding a cursor; commits or rolls back."""
+    def _write(self) -> AbstractContextManager[Cursor]:
+        """One write transaction, yielding a cursor; commits or rolls back."""
 
-    def _lock_subscriber(self, cur: Any, msisdn: str) -> tuple[Any, ...] | None:
+    def _lock_subscriber(self, cur: Cursor, msisdn: str) -> tuple[Any, ...] | None:
         """(balance, buckets, main_expires) of the subscriber, read so that no other writer can
         change them before this transaction commits."""
         cur.execute(self.q("SELECT balance, buckets, main_expires FROM subscribers WHERE msisdn = ?"), (msisdn,))
@@ -253,10 +268,26 @@ class SqlAccountStore(AccountStore):
         if not rows:
             return None
         status, offer_name, offer_type, language, balance, main_expires, favourites, buckets, services = rows[0]
+        status, offer_type = self._enums(msisdn, status, offer_type)
         favourites = () if favourites == "[]" else tuple(json.loads(favourites))
         subscriber = Subscriber(msisdn, status, Offer(offer_name, offer_type), language,
                                 MainAccount(balance, main_expires), favourites, self._buckets(msisdn, buckets))
         return subscriber if services == "{}" else replace(subscriber, **_services_of(services))
+
+    def _enums(self, msisdn: str, status: str, offer_type: str) -> tuple[Status, OfferType]:
+        """A row's status and offer type as the model's enums; text this store never writes (a row
+        edited by hand) is the store's error, naming the row, not a traceback."""
+        try:
+            return Status(status), OfferType(offer_type)
+        except ValueError as exc:
+            raise StoreError(f"{redact(self.url)}: subscriber {msisdn}: {exc}") from None
+
+    def _listed(self, rows: Iterable[tuple[Any, ...]]) -> list[Listed]:
+        out = []
+        for msisdn, status, offer_name, offer_type in rows:
+            status, offer_type = self._enums(msisdn, status, offer_type)
+            out.append(Listed(msisdn, status, offer_name, offer_type))
+        return out
 
     def put_many(self, subscribers: Iterable[Subscriber]) -> int:
         batch = list({s.msisdn: s for s in subscribers}.values())
@@ -268,7 +299,7 @@ class SqlAccountStore(AccountStore):
             cur.executemany(self.q(_UPSERT), rows)
         return len(batch)
 
-    def _locked(self, cur: Any, msisdn: str) -> tuple[int, tuple[Bucket, ...], Instant]:
+    def _locked(self, cur: Cursor, msisdn: str) -> tuple[int, tuple[Bucket, ...], Instant]:
         """(balance, buckets, main account expiry), locked for this transaction."""
         row = self._lock_subscriber(cur, msisdn)
         if row is None:
@@ -281,14 +312,17 @@ class SqlAccountStore(AccountStore):
             cur.execute(self.q("UPDATE subscribers SET buckets = ? WHERE msisdn = ?"),
                         (_buckets_text(buckets + (bucket,)), msisdn))
 
-    def _locked_services(self, cur: Any, msisdn: str) -> dict[str, Any]:
+    def _locked_services(self, cur: Cursor, msisdn: str) -> dict[str, Any]:
         """The subscriber's services as stored (JSON lists), its row locked until the transaction ends."""
-        if self._lock_subscriber(cur, msisdn) is None:
-            raise UnknownSubscriber(msisdn)
+        self._lock_subscriber(cur, msisdn)
         cur.execute(self.q("SELECT services FROM subscribers WHERE msisdn = ?"), (msisdn,))
-        return json.loads(cur.fetchone()[0])
+        row = cur.fetchone()
+        if row is None:
+            raise UnknownSubscriber(msisdn)
+        services: dict[str, Any] = json.loads(row[0])
+        return services
 
-    def _set_services(self, cur: Any, msisdn: str, services: dict[str, Any]) -> None:
+    def _set_services(self, cur: Cursor, msisdn: str, services: dict[str, Any]) -> None:
         cur.execute(self.q("UPDATE subscribers SET services = ? WHERE msisdn = ?"), (_dumps(services), msisdn))
 
     def set_internet_plus(self, msisdn: str, active: bool) -> None:
@@ -331,18 +365,18 @@ class SqlAccountStore(AccountStore):
             cur.execute(self.q(_RECORD), (msisdn, request_id, amount, result.outcome, result.balance, at, msisdn))
             return result
 
-    def subscribers(self, status: str | None = None) -> Iterator[Listed]:
+    def subscribers(self, status: Status | None = None) -> Iterator[Listed]:
         if status is None:
             rows = self._read(f"{_LISTED} ORDER BY msisdn", ())
         else:
             rows = self._read(self.q(f"{_LISTED} WHERE status = ? ORDER BY msisdn"), (status,))
-        return iter([Listed(*row) for row in rows])
+        return iter(self._listed(rows))
 
     def search(self, text: str, limit: int) -> list[Listed]:
         pattern = "%" + re.sub(r"([\\%_])", r"\\\1", text) + "%"  # the text's own % and _ match only themselves
         rows = self._read(self.q(f"{_LISTED} WHERE msisdn LIKE ? ESCAPE '\\' ORDER BY msisdn LIMIT ?"),
                           (pattern, max(limit, 0)))
-        return [Listed(*row) for row in rows]
+        return self._listed(rows)
 
     def debits(self, msisdn: str) -> list[DebitRecord]:
         return [DebitRecord(*row) for row in self._read(self.q(_DEBITS), (msisdn,))]

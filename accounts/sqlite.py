@@ -12,13 +12,11 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from typing import Any, ContextManager
+from typing import Any
 
-from .model import Subscriber
-from .sql import SqlAccountStore
-from .store import (
+from .backend import (
     DEFAULT_TIMEOUT_S,
     StoreDenied,
     StoreError,
@@ -27,6 +25,8 @@ from .store import (
     StoreTimeout,
     StoreUnreachable,
 )
+from .model import Subscriber
+from .sql import SqlAccountStore
 
 #: SQLite's primary result codes (the low byte of ``sqlite_errorcode``) -> the store's error.
 _ERRORS: dict[int, type[StoreError]] = {
@@ -83,9 +83,10 @@ class Snapshots:
     def get(self, msisdn: str, read: Callable[[str], Subscriber | None]) -> Subscriber | None:
         """The subscriber, from what was kept if nothing may have changed since, else ``read``."""
         self._check()
-        kept = self._kept.get(msisdn, self)
-        if kept is not self:
-            return kept  # type: ignore[return-value]
+        try:
+            return self._kept[msisdn]  # None too: a number known not to be there
+        except KeyError:
+            pass
         generation = self.generation
         subscriber = read(msisdn)
         with self._lock:
@@ -122,7 +123,7 @@ class SQLiteAccountStore(SqlAccountStore):
         self.path = sqlite_path(url)
         self._memory = self.path == ":memory:"
         self._shared: sqlite3.Connection | None = None
-        self._turns: ContextManager[Any] = threading.RLock() if self._memory else nullcontext()
+        self._turns: AbstractContextManager[Any] = threading.RLock() if self._memory else nullcontext()
         try:
             if not self._memory:
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -161,7 +162,8 @@ class SQLiteAccountStore(SqlAccountStore):
         return db
 
     def _read(self, query: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-        reader = getattr(self._local, "reader", None)  # reused by every read: one less object per lookup
+        # reused by every read: one less object per lookup
+        reader: sqlite3.Cursor | None = getattr(self._local, "reader", None)
         if reader is None:
             reader = self._local.reader = self._connection().cursor()
         with self._turns, self._errors():

@@ -12,10 +12,15 @@ quoting a value) meets it once per use: aliases of aliases ("billion laughs") ma
 bytes stand for gigabytes. So each anchored node's size is known (its text, with what its own
 aliases bring in), and aliases may bring in, in all, at most :data:`ALIAS_RATIO` times the file's
 text (or :data:`ALIAS_FLOOR` characters for a small file); past that the file is refused at once.
+
+Only the places of the root's parts are kept while reading (:class:`Marks`): keeping every value's
+would cost as much again for 100,000 records. :func:`places` finds the rest in a second pass, for
+the parts that have a problem to place.
 """
 
 from __future__ import annotations
 
+from collections.abc import Container
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +37,8 @@ ALIAS_FLOOR = 10_000_000
 
 #: A line and a column, 1-based.
 Position = tuple[int, int]
+#: A value's place in a document: mapping keys (text, or None for ``~``) and list indexes from the root.
+Path = tuple[Any, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,8 +136,9 @@ def _build(get_event: Any, marks: Marks, bound: int) -> Any:
         anchored_at[name] = event.start_mark.line + 1
         anchors[name] = value
 
-    ScalarEvent, MappingStartEvent, SequenceStartEvent = yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent
-    MappingEndEvent, SequenceEndEvent, AliasEvent = yaml.MappingEndEvent, yaml.SequenceEndEvent, yaml.AliasEvent
+    ScalarEvent, AliasEvent = yaml.ScalarEvent, yaml.AliasEvent
+    MappingStartEvent, MappingEndEvent = yaml.MappingStartEvent, yaml.MappingEndEvent
+    SequenceStartEvent, SequenceEndEvent = yaml.SequenceStartEvent, yaml.SequenceEndEvent
     DocumentEndEvent, StreamEndEvent = yaml.DocumentEndEvent, yaml.StreamEndEvent
     while True:
         event = get_event()
@@ -186,3 +194,72 @@ def _build(get_event: Any, marks: Marks, bound: int) -> Any:
             return root
         elif kind is StreamEndEvent:
             return root
+
+
+@dataclass(slots=True)
+class Places:
+    """Where values and mapping keys start, by path."""
+
+    values: dict[Path, Position] = field(default_factory=dict)
+    keys: dict[Path, Position] = field(default_factory=dict)
+
+
+def places(data: bytes | str, under: Container[Path]) -> Places:
+    """Where the root, its keys and their values start, and every value and key inside the values
+    at the paths ``under``, in a document :func:`load_plain` has read. A value an alias gives is
+    placed at the alias, and nothing inside it is (it is written elsewhere, once for all its uses)."""
+    found = Places()
+    loader = _Loader(data)
+    no_key, not_text = object(), object()  # awaiting a key; a key that is not text
+    aliased: dict[str, Any] = {}  # the scalars anchors name, for aliases used as keys
+    # each open container: [its path (None inside a key), whether a mapping, its next index or
+    # pending key, whether what it holds is placed]
+    stack: list[list[Any]] = []
+    starts = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
+    try:
+        while True:
+            event = loader.get_event()
+            kind = type(event)
+            if kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+                stack.pop()
+                continue
+            if kind is yaml.DocumentEndEvent or kind is yaml.StreamEndEvent:
+                return found
+            if kind is not yaml.ScalarEvent and kind is not yaml.AliasEvent and kind not in starts:
+                continue
+            value = _scalar(event) if kind is yaml.ScalarEvent else None
+            if kind is yaml.ScalarEvent and event.anchor is not None:
+                aliased[event.anchor] = value
+            path: Path | None = ()
+            inside = False
+            if stack:
+                top = stack[-1]
+                if top[1] and top[2] is no_key:  # a key: its place, then its value's path
+                    if kind is yaml.ScalarEvent:
+                        top[2] = value
+                    else:
+                        top[2] = aliased.get(event.anchor, not_text) if kind is yaml.AliasEvent else not_text
+                    if top[0] is not None and (top[3] or not top[0]):
+                        found.keys[top[0] + (top[2],)] = _at(event)
+                    if kind in starts:  # not text: refused when read, nothing inside it is placed
+                        stack.append([None, kind is yaml.MappingStartEvent,
+                                      no_key if kind is yaml.MappingStartEvent else 0, False])
+                    continue
+                path = None if top[0] is None else top[0] + (top[2],)
+                if top[1]:
+                    top[2] = no_key
+                else:
+                    top[2] += 1
+                inside = top[3]
+            if path is not None and (inside or len(path) <= 1 or path in under):
+                found.values[path] = _at(event)
+            if kind in starts:
+                stack.append([path, kind is yaml.MappingStartEvent, no_key if kind is yaml.MappingStartEvent else 0,
+                              inside or path is not None and path in under])
+    finally:
+        loader.dispose()
+
+
+def _scalar(event: Any) -> Any:
+    """A scalar as :func:`load_plain` reads it (which does the same inline, for speed)."""
+    return None if event.implicit[0] and not event.style and event.value in _NULLS else event.value

@@ -17,10 +17,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path[0] = str(Path(__file__).resolve().parent.parent)  # the project first, in bench/'s place: bench/http.py would hide the standard library's http
+# the project first, in bench/'s place: bench/http.py would hide the standard library's http
+sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from accounts.importer import read_subscribers  # noqa: E402
-from accounts.model import RUBRIQUES, SCOPES, Bucket, MainAccount, Offer, Subscriber  # noqa: E402
+from accounts.model import RUBRIQUES, SCOPES, Bucket, MainAccount, Offer, OfferType, Status, Subscriber  # noqa: E402
 from accounts.policy import load_policy  # noqa: E402
 from accounts.resolve import resolve  # noqa: E402
 from accounts.store import AccountStore, MemoryAccountStore, open_store  # noqa: E402
@@ -74,8 +75,10 @@ def generate_yaml(path: Path, count: int) -> None:
                 "    language: fr\n"
                 '    main: {balance: 1250, expires: "2027-01-31T23:59:59"}\n'
                 "    buckets:\n"
-                '      - {account: credit, rubrique: monthly, scope: intra, amount: 500, expires: "2026-11-30T23:59:59"}\n'
-                '      - {account: minutes, rubrique: weekend, scope: all, amount: 600, expires: "2026-12-06T23:59:59"}\n'
+                '      - {account: credit, rubrique: monthly, scope: intra, amount: 500,'
+                ' expires: "2026-11-30T23:59:59"}\n'
+                '      - {account: minutes, rubrique: weekend, scope: all, amount: 600,'
+                ' expires: "2026-12-06T23:59:59"}\n'
                 '      - {account: internet, rubrique: night, amount: 524288000, expires: "2026-12-01T06:00:00"}\n'
             )
 
@@ -88,7 +91,7 @@ def main() -> int:
     args = ap.parse_args()
 
     policy = load_policy()
-    subscriber = Subscriber("2250701020304", "active", Offer("Mix", "prepaid"), "fr",
+    subscriber = Subscriber("2250701020304", Status.ACTIVE, Offer("Mix", OfferType.PREPAID), "fr",
                             MainAccount(1250, NOW + 60 * DAY), (), thirty_buckets())
     with tempfile.TemporaryDirectory() as tmp:
         memory = MemoryAccountStore()
@@ -102,7 +105,8 @@ def main() -> int:
             assert got is not None and resolve(got, NOW, policy) == expected, f"{name} resolves differently"
         rates = {}
         for name, store in stores.items():
-            rates[name] = rate(lambda s=store: resolve(s.get(subscriber.msisdn), NOW, policy), args.seconds, args.rounds)  # type: ignore[arg-type]
+            rates[name] = rate(lambda s=store: resolve(s.get(subscriber.msisdn), NOW, policy),  # type: ignore[arg-type]
+                               args.seconds, args.rounds)
         print(f"resolve, 30 buckets: memory {rates['memory']:,.0f}/s, sqlite {rates['sqlite']:,.0f}/s "
               f"(sqlite/memory {rates['sqlite'] / rates['memory']:.2f})")
 

@@ -29,7 +29,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-sys.path[0] = str(Path(__file__).resolve().parent.parent)  # the project first, in bench/'s place: bench/http.py would hide the standard library's http
+# the project first, in bench/'s place: bench/http.py would hide the standard library's http
+sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from accounts.catalogue import Pass, load_catalogue  # noqa: E402
 from accounts.model import RUBRIQUES  # noqa: E402

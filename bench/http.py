@@ -51,7 +51,7 @@ def free_port() -> int:
 
 
 def gateway(port: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "ussd.cli", "serve", "--http", f"127.0.0.1:{port}", "--db",
+    return subprocess.Popen([sys.executable, "-m", "ussd122", "serve", "--http", f"127.0.0.1:{port}", "--db",
                              f"sqlite:///{DB}", "--at", "2026-11-25T10:00"], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -207,7 +207,8 @@ def bench(args: argparse.Namespace) -> Any:
     theirs: list[float] = []
     for _ in range(args.rounds):
         for start, rates in ((gateway, ours), (baseline, theirs)):
-            rate, errors = yield serving(start, lambda port: closed_loop(port, requests, args.requests, args.concurrency))
+            rate, errors = yield serving(
+                start, lambda port: closed_loop(port, requests, args.requests, args.concurrency))
             rates.append(rate)
             print(f"{start.__name__}: req_s={rate:.0f} errors={errors}", file=sys.stderr)
     steps, base = statistics.median(ours), statistics.median(theirs)
@@ -216,7 +217,8 @@ def bench(args: argparse.Namespace) -> Any:
     print(f"gateway, open loop at {pace:.0f} req/s for {args.seconds:g} s: {len(latencies)} answered, {errors} errors",
           file=sys.stderr)
     print(f"BENCH http req_s={steps:.0f} baseline_req_s={base:.0f} ratio={steps / base:.2f} "
-          f"p50_ms={percentile(latencies, 50) * 1000:.1f} p99_ms={percentile(latencies, 99) * 1000:.1f} errors={errors}")
+          f"p50_ms={percentile(latencies, 50) * 1000:.1f} p99_ms={percentile(latencies, 99) * 1000:.1f} "
+          f"errors={errors}")
 
 
 def main() -> int:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path[0] = str(Path(__file__).resolve().parent.parent)  # the project first, in bench/'s place: bench/http.py would hide the standard library's http
+# the project first, in bench/'s place: bench/http.py would hide the standard library's http
+sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from twisted.internet import protocol, reactor  # noqa: E402
 

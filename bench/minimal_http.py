@@ -9,12 +9,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path[0] = str(Path(__file__).resolve().parent.parent)  # the project first, in bench/'s place: bench/http.py would hide the standard library's http
+# the project first, in bench/'s place: bench/http.py would hide the standard library's http
+sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from twisted.internet import reactor  # noqa: E402
 from twisted.web import resource, server  # noqa: E402
 
-SCREEN = "CON #122# Orange\n1. Bonus Crédit\n2. Bonus Minutes\n3. Internet\n4. Mon offre\n5. Suivi conso\n6. Options et pass".encode()
+SCREEN = ("CON #122# Orange\n1. Bonus Crédit\n2. Bonus Minutes\n3. Internet\n4. Mon offre\n5. Suivi conso\n"
+          "6. Options et pass").encode()
 
 
 class Fixed(resource.Resource):

@@ -113,7 +113,7 @@ def batched(items: Any, size: int) -> Any:
 
 
 def node(port: int, db: str, sessions: str | None) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "ussd.cli", "serve", "--smpp", f"smpp://gw:pw@127.0.0.1:{port}",
+    return subprocess.Popen([sys.executable, "-m", "ussd122", "serve", "--smpp", f"smpp://gw:pw@127.0.0.1:{port}",
                              "--db", db, "--at", "2026-11-25T10:00", "--workers", os.environ.get("BENCH_WORKERS", "8"),
                              *(["--sessions", sessions] if sessions else [])],
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -125,7 +125,8 @@ def measure(kind: str, db: str, numbers: list[str], args: argparse.Namespace) ->
     centre = Centre(CentreConfig())
     listening = reactor.listenTCP(0, CentreFactory(centre, reactor), interface="127.0.0.1")
     port = listening.getHost().port
-    sessions = None if kind == "memory" else f"{REDIS_URL}{'&' if '?' in REDIS_URL else '?'}prefix=bench-{secrets.token_hex(4)}:"
+    sessions = (None if kind == "memory"
+                else f"{REDIS_URL}{'&' if '?' in REDIS_URL else '?'}prefix=bench-{secrets.token_hex(4)}:")
     nodes = [node(port, db, sessions) for _ in range(2 if kind == "two" else 1)]
     try:
         for _ in range(300):  # until every node is bound (bounded)
@@ -172,8 +173,8 @@ def bench(args: argparse.Namespace) -> Any:
     memory, one, two = (per[kind] for kind in kinds)
     # ratios within each round, then their median: the machine's speed drifts between rounds
     # more than between the runs of one round, and a ratio of medians would carry the drift
-    scale = statistics.median(t[0] / o[0] for t, o in zip(two, one))
-    redis_cost = statistics.median(o[1] / m[1] for o, m in zip(one, memory))
+    scale = statistics.median(t[0] / o[0] for t, o in zip(two, one, strict=True))
+    redis_cost = statistics.median(o[1] / m[1] for o, m in zip(one, memory, strict=True))
     med = {kind: (statistics.median(d for d, _ in runs), statistics.median(s for _, s in runs))
            for kind, runs in per.items()}
     print(f"BENCH nodes cpu_ms_one={med['redis'][0]:.2f} cpu_ms_two={med['two'][0]:.2f} scale_cost={scale:.2f} "

@@ -1,8 +1,9 @@
 """SMPP speed: dialogues through the fake centre and `ussd serve`, beside a baseline in the same run.
 
-The centre and the load generator run in this process; `ussd serve` (the shipped #122#) and the baseline (bench/minimal_esme.py: the same Twisted transport, SMPP
-session and USSD mapping answering every deliver_sm with a fixed screen, no engine) each run as
-a process of their own, bound to the centre in turn.
+The centre and the load generator run in this process; `ussd serve` (the shipped #122#) and the
+baseline (bench/minimal_esme.py: the same Twisted transport, SMPP session and USSD mapping
+answering every deliver_sm with a fixed screen, no engine) each run as a process of their own,
+bound to the centre in turn.
 
 - Throughput: ``--concurrency`` dialogues (default 100) replying at once, no pause (a closed loop):
   steps/s of the gateway and of the baseline, interleaved ``--rounds`` times; the medians compared.
@@ -61,8 +62,9 @@ def population() -> list[str]:
 
 
 def gateway(port: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "ussd.cli", "serve", "--smpp", f"smpp://gw:pw@127.0.0.1:{port}",
-                             "--db", f"sqlite:///{DB}", "--at", "2026-11-25T10:00", "--workers", os.environ.get("BENCH_WORKERS", "8")], cwd=ROOT,
+    return subprocess.Popen([sys.executable, "-m", "ussd122", "serve", "--smpp", f"smpp://gw:pw@127.0.0.1:{port}",
+                             "--db", f"sqlite:///{DB}", "--at", "2026-11-25T10:00",
+                             "--workers", os.environ.get("BENCH_WORKERS", "8")], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -121,7 +123,8 @@ def bench(args: argparse.Namespace) -> Any:
     p50s, p99s, base_p99s, lost = [], [], [], 0
     for _ in range(args.rounds):
         for start in (gateway, baseline):
-            live, latencies = yield against(start, centre, port, subscribers, args.live * 2, args.live, think=(1.0, 3.0))
+            live, latencies = yield against(start, centre, port, subscribers, args.live * 2, args.live,
+                                            think=(1.0, 3.0))
             p50, p99 = percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000
             print(f"{start.__name__} under {args.live} live dialogues: {live.summary()} centre_p50_ms={p50:.1f} "
                   f"centre_p99_ms={p99:.1f}", file=sys.stderr)

@@ -1,17 +1,20 @@
 """What a running service is made of, read from ``ussd serve --config FILE`` and the command line.
 
-The file is checked like menus: every problem is reported as ``path:line:column`` with what was
-expected, all at once, and nothing starts on a bad file. ``${NAME}`` in a text is the environment
-variable NAME, so that secrets (an SMPP password, a database URL) need not be written in the file.
-Flags given on the command line override the file.
+The file's shape (keys, types, ranges, choices) is its JSON Schema's, ``schemas/config.schema.json``,
+which editors read too; this module checks what a schema cannot say: the environment variables the
+file names, time zones that exist, URLs, networks, SMPP 3.4's field sizes, dialects that exist and one
+dialect per centre. Every problem is reported as ``path:line:column``, all at once, and nothing starts
+on a bad file. ``${NAME}`` is the environment variable NAME, so that secrets (an SMPP password, a
+database URL) need not be written in the file. Flags given on the command line override the file.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -22,25 +25,36 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from accounts.store import redact
-from ussd.model import Problem, Where
+from ussd import (
+    Diagnostic,
+    Document,
+    InvalidFile,
+    Schema,
+    Where,
+    check_document,
+    did_you_mean,
+    excerpt,
+    packaged_schema,
+    read_file,
+)
 from ussd.sessions import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_DURATION
+from ussd.shape import Path as Place
+from ussd.shape import path_label, scalar
 from ussd.timezone import DEFAULT_TIMEZONE
-from ussd.yamlnodes import NodeReader, describe, excerpt
 
-from .ussd_smpp import CORRELATIONS, DIALECTS, Dialect
+from .ussd_smpp import DIALECTS, Dialect
 
 DEFAULT_PORT: Final = 2775
-BINDS: Final = ("transceiver", "pair")
-MAX_CONFIG_BYTES: Final = 1 << 20
-_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+#: ``${NAME}``: the environment variable NAME.
+REFERENCE: Final = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-class ConfigError(Exception):
-    """Every problem of a configuration, each naming its place."""
+class ConfigError(InvalidFile):
+    """Every problem of a configuration, each naming its place (``problems``: the diagnostics)."""
 
-    def __init__(self, problems: list[Problem]) -> None:
-        super().__init__("\n".join(map(str, problems)))
-        self.problems = problems
+    def __init__(self, problems: Iterable[Diagnostic]) -> None:
+        super().__init__(problems)
+        self.problems = self.diagnostics
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,12 +94,13 @@ FIELD_SIZES: Final = {"system_id": 15, "password": 8, "system_type": 12, "servic
 
 
 def field_problem(name: str, value: str) -> str | None:
-    """Why ``value`` cannot go in the SMPP field ``name``, if it cannot."""
+    """Why ``value`` cannot go in the SMPP field ``name``, if it cannot (a schema cannot say it of
+    a password inside a url, nor of a value from the environment)."""
     if not value.isascii() or not value.isprintable():
-        return f"{name}: SMPP carries it as printable ASCII"
+        return "SMPP carries it as printable ASCII"
     size = FIELD_SIZES.get(name)
     if size is not None and len(value) > size:
-        return f"{name}: at most {size} characters in SMPP 3.4, found {len(value)}"
+        return f"at most {size} characters in SMPP 3.4, found {len(value)}"
     return None
 
 
@@ -173,273 +188,346 @@ def with_overrides(config: ServerConfig, **given: Any) -> ServerConfig:
 
 # -- the file --------------------------------------------------------------------------------
 
-_TOP: Final = ("menus", "db", "db_timeout", "policy", "catalogue", "timezone", "idle_timeout", "max_duration",
-               "workers", "demo", "at", "smpp", "dialects", "http", "ops",
-               "admin_secret", "sessions")
-_HTTP: Final = ("listen", "secret", "allow")
-_LINK: Final = ("url", "host", "port", "system_id", "password", "system_type", "peer", "dialect", "bind", "window",
-                "enquire_interval", "response_timeout", "reconnect_max")
-_DIALECT: Final = ("base", "begin_ops", "reply_ops", "abort_ops", "ask_op", "end_op", "end_flag_aborts",
-                   "correlation", "vendor_tag", "gsm7_coding", "ucs2_coding", "service_type")
+
+def config_schema() -> Schema:
+    """The configuration's JSON Schema, ``gateway/schemas/config.schema.json``."""
+    return packaged_schema("gateway", "config.schema.json")
 
 
-class _Reader(NodeReader):
-    """NodeReader with what a configuration needs besides: environment variables, numbers,
-    flags."""
-
-    def __init__(self, path: str, problems: list[Problem], env: dict[str, str]) -> None:
-        super().__init__(problems)
-        self.path = path
-        self.env = env
-
-    def text(self, node: yaml.Node, what: str) -> str | None:
-        value = self.string(self.path, node, what)
-        if value is None:
-            return None
-        missing = [name for name in _ENV.findall(value) if name not in self.env]
-        if missing:
-            self.problem(self.path, node, f"{what}: environment variable {missing[0]} is not set")
-            return None
-        return _ENV.sub(lambda m: self.env[m.group(1)], value)
-
-    def number(self, node: yaml.Node, what: str, minimum: float = 0.0) -> float | None:
-        """A number above ``minimum`` (at least it, when it is above 0)."""
-        if isinstance(node, yaml.ScalarNode) and node.tag.endswith((":int", ":float")):
-            try:
-                value = float(node.value.replace("_", ""))
-            except ValueError:
-                value = None
-            if value is not None and (value >= minimum if minimum else value > 0) and value < 1e9:
-                return value
-        bound = f"of at least {minimum:g}" if minimum else "above 0"
-        self.problem(self.path, node, f"{what}: expected a number {bound}, found {describe(node)}")
-        return None
-
-    def whole(self, node: yaml.Node, what: str, low: int, high: int) -> int | None:
-        value = self.integer(self.path, node, what)
-        if value is not None and not low <= value <= high:
-            self.problem(self.path, node, f"{what}: expected {low} to {high}, found {value}")
-            return None
-        return value
-
-    def flag(self, node: yaml.Node, what: str) -> bool | None:
-        if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":bool"):
-            return node.value.lower() in ("true", "yes", "on")
-        self.problem(self.path, node, f"{what}: expected true or false, found {describe(node)}")
-        return None
-
-    def choice(self, node: yaml.Node, what: str, choices: Sequence[str]) -> str | None:
-        value = self.text(node, what)
-        if value is not None and value not in choices:
-            self.problem(self.path, node, f"{what}: {excerpt(value)} is not one of {', '.join(choices)}")
-            return None
-        return value
-
-    def ops(self, node: yaml.Node, what: str) -> frozenset[int] | None:
-        if not isinstance(node, yaml.SequenceNode):
-            self.problem(self.path, node, f"{what}: expected a list of ops (0 to 255), found {describe(node)}")
-            return None
-        found = [self.whole(item, what, 0, 255) for item in node.value]
-        return None if None in found else frozenset(v for v in found if v is not None)
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> ServerConfig:
+    """Read and check a configuration file, its ``${NAME}`` taken from ``env`` (default: this
+    process's environment); raises :class:`ConfigError` listing every problem."""
+    return _load(str(path), dict(os.environ) if env is None else env)
 
 
-def load_config(path: str | Path, env: dict[str, str] | None = None) -> ServerConfig:
-    """Read and check a configuration file; raises :class:`ConfigError` listing every problem."""
-    path = str(path)
-    problems: list[Problem] = []
-    reader = _Reader(path, problems, dict(os.environ) if env is None else env)
-    try:
-        size = Path(path).stat().st_size
-        if size > MAX_CONFIG_BYTES:
-            raise ConfigError([Problem(Where(path, 1, 1), f"{size:,} bytes: a configuration is at most 1 MiB")])
-        with open(path, encoding="utf-8") as fh:
-            root = yaml.compose(fh, Loader=yaml.SafeLoader)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = Where(path, mark.line + 1, mark.column + 1) if mark else Where(path, 1, 1)
-        reason = getattr(exc, "problem", None) or getattr(exc, "strerror", None) or exc
-        raise ConfigError([Problem(where, f"cannot read the configuration: {reason}")]) from None
-    if root is None:
+def check_config(path: str | Path) -> None:
+    """Check a configuration file away from the server it configures (``ussd check``): each
+    ``${NAME}`` stands for a value that fits its place, as in an editor. Raises :class:`ConfigError`."""
+    _load(str(path), None)
+
+
+def _load(path: str, env: Mapping[str, str] | None) -> ServerConfig:
+    doc = read_file(path, ConfigError)
+    if doc is None:
         return ServerConfig()
-    top = reader.mapping(path, root, _TOP, "configuration") or {}
-    given: dict[str, Any] = {}
-    if "menus" in top:
-        node = top["menus"]
-        menus = [reader.text(n, "menus") for n in node.value] if isinstance(node, yaml.SequenceNode) else [
-            reader.text(node, "menus")]
-        given["menus"] = tuple(m for m in menus if m)
-    for name in ("db", "policy", "catalogue"):
-        if name in top:
-            given[name] = reader.text(top[name], name)
-    if "timezone" in top:
-        zone = reader.text(top["timezone"], "timezone")
-        try:
-            ZoneInfo(zone or "")
-            given["timezone"] = zone
-        except (ZoneInfoNotFoundError, ValueError):
-            reader.problem(path, top["timezone"], f"timezone: unknown time zone {excerpt(zone or '')} (e.g. {DEFAULT_TIMEZONE})")
-    for name in ("db_timeout", "idle_timeout", "max_duration"):
-        if name in top:
-            given[name] = reader.number(top[name], name)
-    if "workers" in top:
-        given["workers"] = reader.whole(top["workers"], "workers", 1, 256)
-    if "http" in top:
-        given.update(_http(reader, top["http"]))
-    if "ops" in top:
-        given["ops"] = _listen(reader, top["ops"], "ops")
-    if "sessions" in top:
-        try:
-            given["sessions"] = parse_sessions_url(reader.text(top["sessions"], "sessions") or "")
-        except ValueError as exc:
-            reader.problem(path, top["sessions"], f"sessions: {exc}")
-    if "admin_secret" in top:
-        given["admin_secret"] = reader.text(top["admin_secret"], "admin_secret") or None
-    if "demo" in top:
-        given["demo"] = reader.flag(top["demo"], "demo")
-    if "at" in top:
-        text = reader.text(top["at"], "at")
-        try:
-            given["at"] = datetime.fromisoformat(text) if text else None
-        except ValueError:
-            reader.problem(path, top["at"], f"at: not an ISO 8601 instant: {excerpt(text or '')}")
-        else:
-            if given["at"] is not None and not 1970 <= given["at"].year <= 9998:
-                reader.problem(path, top["at"], "at: expected a year from 1970 to 9998")
-    dialects = dict(DIALECTS)
-    if "dialects" in top:
-        for name, node in (reader.mapping(path, top["dialects"], (), "dialects") or {}).items():
-            made = _dialect(reader, name, node, dialects)
-            if made is not None:
-                dialects[name] = made
-    given["dialects"] = dialects
-    if "smpp" in top:
-        node = top["smpp"]
-        if not isinstance(node, yaml.SequenceNode):
-            reader.problem(path, node, f"smpp: expected a list of binds, found {describe(node)}")
-        else:
-            links = [(n, _link(reader, n, dialects)) for n in node.value]
-            given["smpp"] = tuple(link for _, link in links if link is not None)
-            spoken: dict[str, str] = {}
-            for n, link in links:
-                if link is not None and spoken.setdefault(link.centre, link.dialect) != link.dialect:
-                    reader.problem(reader.path, n, f"smpp bind: centre {link.centre!r} is spoken to in dialect "
-                                                   f"{spoken[link.centre]!r} already; one centre has one dialect")
-    if problems:
-        raise ConfigError(problems)
+    reader = _Reader(doc, env)
+    given = _settings(reader)
+    if reader.problems:
+        raise ConfigError(reader.said())
     return with_overrides(ServerConfig(), **given)
 
 
-def _listen(reader: _Reader, node: yaml.Node, what: str) -> tuple[str, int] | None:
-    text = reader.text(node, what)
-    if text is None:
+class _Reader:
+    """A configuration's document, its ``${NAME}`` replaced, after its schema check. The settings
+    are read from what the schema took; what it rejected is skipped (each mistake is said once)."""
+
+    def __init__(self, doc: Document, env: Mapping[str, str] | None) -> None:
+        schema = config_schema()
+        self.doc = doc
+        self.env = env
+        self.labels = schema.document
+        self.problems: list[Diagnostic] = []
+        #: Places whose value is not known here: a variable that is not set, or no environment at all.
+        self.unknown: set[Place] = set()
+        #: Texts as written, variables replaced (``password: ${P}`` is P's text, whatever YAML reads it as).
+        self.texts: dict[Place, str] = {}
+        #: The variables each replaced value came from, for its problems to name them.
+        self.sources: dict[Where, list[str]] = {}
+        #: What is wrong with a variable, said once the schema has spoken (not of a key it refused).
+        self.pending: dict[Place, str] = {}
+        doc.value = self._replace(doc.value, ())
+        found = check_document(doc, schema)
+        self.problems.extend(found)
+        self.rejected = _refused(schema, doc.value) if found else set()
+        for at, message in self.pending.items():
+            if not any(at[:len(p)] == p for p in self.rejected):
+                self.bad(at, message)
+
+    def _replace(self, value: Any, at: Place) -> Any:
+        """``value`` with each ``${NAME}`` replaced. A value that is exactly one is NAME's value as
+        YAML reads it written bare (``port: ${PORT}`` is a number), for the schema to check. A
+        number JSON cannot hold (.nan, .inf) is the text it was written as, which no number place takes."""
+        if isinstance(value, dict):
+            return {key: self._replace(item, at + (key,)) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self._replace(item, at + (n,)) for n, item in enumerate(value)]
+        if isinstance(value, float) and not math.isfinite(value):
+            return self._written(at)
+        if not isinstance(value, str) or not REFERENCE.search(value):
+            return value
+        env = self.env
+        names = REFERENCE.findall(value)
+        missing = [name for name in names if env is None or name not in env]
+        if env is None or missing:
+            self.unknown.add(at)
+            if missing and env is not None:
+                self.pending[at] = f"environment variable {missing[0]} is not set"
+            return value
+        text = REFERENCE.sub(lambda m: env[m.group(1)], value)
+        if not REFERENCE.fullmatch(value):
+            typed: Any = text
+        elif REFERENCE.search(text):  # left in, the schema would take it where a number goes
+            self.unknown.add(at)
+            self.pending[at] = f"environment variable {names[0]} holds a ${{NAME}} of its own, which is not replaced"
+            return value
+        else:
+            typed = _bare(text)
+        self.texts[at] = text
+        self.sources[self.doc.where(at)] = names
+        return typed
+
+    def _written(self, at: Place) -> str:
+        node = self.doc.values.get(at)
+        return str(node.value) if isinstance(node, yaml.ScalarNode) else ""
+
+    def fits(self, at: Place) -> bool:
+        """Whether the value at ``at`` and all it holds are known and taken by the schema."""
+        return not any(p[:len(at)] == at for p in (*self.rejected, *self.unknown))
+
+    def found(self, at: Place) -> Any:
+        """The value at ``at`` whatever it is (None when absent)."""
+        value = self.doc.value
+        for step in at:
+            if isinstance(value, dict) and isinstance(step, str):
+                value = value.get(step)
+            elif isinstance(value, list) and isinstance(step, int) and 0 <= step < len(value):
+                value = value[step]
+            else:
+                return None
+        return value
+
+    def value(self, at: Place) -> Any:
+        """The value at ``at`` as the schema took it; None when it is absent, rejected or unknown."""
+        return self.found(at) if self.fits(at) else None
+
+    def text(self, at: Place) -> str | None:
+        """The text at ``at`` as written (``password: 0123`` is "0123"), its variables replaced."""
+        if self.value(at) is None:
+            return None
+        return self.texts[at] if at in self.texts else self._written(at)
+
+    def number(self, at: Place) -> float | None:
+        value = self.value(at)
+        return None if value is None else float(value)
+
+    def whole(self, at: Place) -> int | None:
+        value = self.value(at)
+        return None if value is None else int(value)  # JSON Schema's integers include 2.0
+
+    def choice(self, at: Place, key: str, choices: Iterable[str]) -> str | None:
+        """The name given as ``key`` of the mapping at ``at``, if it is one of ``choices`` (said as
+        the schema says its own choices)."""
+        name = self.text(at + (key,))
+        known = sorted(choices)
+        if name is not None and name not in known:
+            self.bad(at + (key,), f"unknown {key} {excerpt(name)}{did_you_mean(name, known)}; "
+                                  f"expected one of: {', '.join(known)}", about=at)
+            return None
+        return name
+
+    def bad(self, at: Place, message: str, about: Place | None = None) -> None:
+        """A problem with the value at ``at``, named as the schema's problems are ("smpp bind 2 url:
+        ..."), or after ``about`` (the mapping that holds it) when given."""
+        label = path_label(self.labels, at if about is None else about)
+        self.problems.append(Diagnostic(self.doc.where(at), f"{label}: {message}"))
+
+    def said(self) -> list[Diagnostic]:
+        """The problems, each about a value from the environment naming the variables it came from."""
+        out = []
+        for problem in self.problems:
+            names = self.sources.get(problem.where)
+            if names:
+                variables = f"variable{'s' if len(names) > 1 else ''} {', '.join(dict.fromkeys(names))}"
+                problem = Diagnostic(problem.where, f"{problem.message} (environment {variables})")
+            out.append(problem)
+        return out
+
+
+def _refused(schema: Schema, value: Any) -> set[Place]:
+    """The places the schema refused: an unknown key's own place, the value's for anything else."""
+    refused: set[Place] = set()
+    for error in schema.validator.iter_errors(value):
+        at: Place = tuple(error.absolute_path)
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            known = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
+            refused.update(at + (key,) for key in error.instance if key not in known)
+        else:
+            refused.add(at)
+    return refused
+
+
+def _bare(text: str) -> Any:
+    """``text`` as YAML reads it written bare: "2776" is a number, "true" a flag; empty, it is
+    empty text (not YAML's null)."""
+    if not text:
+        return text
+    tag: str = yaml.resolver.Resolver().resolve(  # type: ignore[no-untyped-call]  # PyYAML's is unannotated
+        yaml.ScalarNode, text, (True, False))
+    value = scalar(yaml.ScalarNode(tag, text))
+    return text if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def _settings(r: _Reader) -> dict[str, Any]:
+    """What the file gives, for :func:`with_overrides` (None: not given, or not usable)."""
+    top = r.found(())
+    if not isinstance(top, dict):
+        return {}
+    given: dict[str, Any] = {name: r.text((name,)) for name in ("db", "policy", "catalogue")}
+    menus = top.get("menus")
+    places = [("menus", n) for n in range(len(menus))] if isinstance(menus, list) else [("menus",)]
+    given["menus"] = tuple(t for t in map(r.text, places) if t) if "menus" in top else None
+    given.update({name: r.number((name,)) for name in ("db_timeout", "idle_timeout", "max_duration")})
+    given.update(workers=r.whole(("workers",)), demo=r.value(("demo",)), timezone=_timezone(r), at=_instant(r))
+    given.update(_http(r), ops=_listen(r, ("ops",)), sessions=_sessions(r))
+    given["admin_secret"] = r.text(("admin_secret",)) or None
+    dialects = dict(DIALECTS)
+    given_dialects = top.get("dialects")
+    for name in given_dialects if isinstance(given_dialects, dict) else ():
+        made = _dialect(r, name, dialects)
+        if made is not None:
+            dialects[name] = made
+    given["dialects"] = dialects
+    if isinstance(top.get("smpp"), list):
+        given["smpp"] = _links(r, len(top["smpp"]), dialects)
+    return given
+
+
+def _timezone(r: _Reader) -> str | None:
+    zone = r.text(("timezone",))
+    if zone is None:
         return None
     try:
-        return parse_host_port(text)
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        r.bad(("timezone",), f"unknown time zone {excerpt(zone)} (e.g. {DEFAULT_TIMEZONE})")
+        return None
+    return zone
+
+
+def _instant(r: _Reader) -> datetime | None:
+    """``at``: its form is the schema's; a date that does not exist (30 February) is found here."""
+    text = r.text(("at",))
+    try:
+        return datetime.fromisoformat(text) if text else None
+    except ValueError:
+        r.bad(("at",), f"no such instant: {excerpt(text or '')}")
+        return None
+
+
+def _sessions(r: _Reader) -> str | None:
+    text = r.text(("sessions",))
+    try:
+        return parse_sessions_url(text) if text is not None else None
     except ValueError as exc:
-        reader.problem(reader.path, node, f"{what}: {exc}")
+        r.bad(("sessions",), str(exc))
         return None
 
 
-def _http(reader: _Reader, node: yaml.Node) -> dict[str, Any]:
+def _listen(r: _Reader, at: Place) -> tuple[str, int] | None:
+    text = r.text(at)
+    try:
+        return parse_host_port(text) if text is not None else None
+    except ValueError as exc:
+        r.bad(at, str(exc))
+        return None
+
+
+def _http(r: _Reader) -> dict[str, Any]:
     """``http: {listen: HOST:PORT, secret: ${USSD_HTTP_SECRET}, allow: [CIDR, ...]}``."""
-    fields = reader.mapping(reader.path, node, _HTTP, "http")
-    if fields is None:
+    fields = r.found(("http",))
+    if not isinstance(fields, dict):
         return {}
-    values: dict[str, Any] = {}
-    if "listen" not in fields:
-        reader.problem(reader.path, node, "http: give where it listens (listen: HOST:PORT)")
-    else:
-        values["http"] = _listen(reader, fields["listen"], "listen")
-    if "secret" in fields:
-        values["http_secret"] = reader.text(fields["secret"], "secret")
-    if "allow" in fields:
-        allow = fields["allow"]
-        nodes = allow.value if isinstance(allow, yaml.SequenceNode) else [allow]
-        networks = []
-        for item in nodes:
-            text = reader.text(item, "allow")
-            try:
-                ipaddress.ip_network(text or "", strict=False)
-                networks.append(text)
-            except ValueError:
-                reader.problem(reader.path, item, f"allow: expected a network as 10.0.0.0/8, found {excerpt(text or '')}")
-        values["http_allow"] = tuple(n for n in networks if n)
-    return values
+    allow = fields.get("allow")
+    places = [("http", "allow", n) for n in range(len(allow))] if isinstance(allow, list) else [("http", "allow")]
+    networks: list[str] = []
+    for place in places if "allow" in fields else ():
+        text = r.text(place)
+        if text is None:
+            continue
+        try:
+            ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            r.bad(place, f"expected a network as 10.0.0.0/8, found {excerpt(text)}")
+            continue
+        networks.append(text)
+    return {"http": _listen(r, ("http", "listen")), "http_secret": r.text(("http", "secret")),
+            "http_allow": tuple(networks) if "allow" in fields else None}
 
 
-def _link(reader: _Reader, node: yaml.Node, dialects: dict[str, Dialect]) -> SmppLink | None:
-    fields = reader.mapping(reader.path, node, _LINK, "smpp bind")
-    if fields is None:
+def _links(r: _Reader, count: int, dialects: dict[str, Dialect]) -> tuple[SmppLink, ...]:
+    """The binds, one dialect for each centre."""
+    links = [(("smpp", n), _link(r, ("smpp", n), dialects)) for n in range(count)]
+    spoken: dict[str, str] = {}
+    for at, link in links:
+        if link is not None and spoken.setdefault(link.centre, link.dialect) != link.dialect:
+            r.bad(at, f"centre {link.centre!r} is spoken to in dialect {spoken[link.centre]!r} already; "
+                      "one centre has one dialect")
+    return tuple(link for _, link in links if link is not None)
+
+
+def _link(r: _Reader, at: Place, dialects: dict[str, Dialect]) -> SmppLink | None:
+    fields = r.found(at)
+    if not isinstance(fields, dict):
         return None
     values: dict[str, Any] = {}
-    if "url" in fields:
-        url = reader.text(fields["url"], "url")
-        if url is not None:
-            try:
-                base = parse_smpp_url(url)
-                values.update(host=base.host, port=base.port, system_id=base.system_id, password=base.password)
-            except ValueError as exc:
-                reader.problem(reader.path, fields["url"], f"url: {exc}")
-    elif "host" not in fields:
-        reader.problem(reader.path, node, "smpp bind: give its url (smpp://ID:PASSWORD@HOST:PORT) or its host")
-    for name in ("host", "system_id", "password", "system_type", "peer"):
-        if name in fields:
-            values[name] = reader.text(fields[name], name)
+    url = r.text(at + ("url",))
+    if url is not None:
+        try:
+            base = parse_smpp_url(url)
+            values.update(host=base.host, port=base.port, system_id=base.system_id, password=base.password)
+        except ValueError as exc:
+            r.bad(at + ("url",), str(exc))
+    values.update({name: r.text(at + (name,)) for name in ("host", "system_id", "password", "system_type", "peer")
+                   if name in fields})
     for name in ("system_id", "password", "system_type"):
-        problem = field_problem(name, values[name]) if values.get(name) is not None else None
+        problem = field_problem(name, values[name]) if values.get(name) else None
         if problem is not None:
-            reader.problem(reader.path, fields.get(name) or fields.get("url") or node, problem)
+            if name in fields:
+                r.bad(at + (name,), problem)
+            else:
+                r.bad(at + ("url",), f"its {name}: {problem}")
             values[name] = None
-    if "port" in fields:
-        values["port"] = reader.whole(fields["port"], "port", 1, 65535)
-    if "window" in fields:
-        values["window"] = reader.whole(fields["window"], "window", 1, 1000)
-    for name, minimum in (("enquire_interval", 0.1), ("response_timeout", 0.1), ("reconnect_max", 0.5)):
-        if name in fields:
-            values[name] = reader.number(fields[name], name, minimum)
+    values.update({name: r.whole(at + (name,)) for name in ("port", "window") if name in fields})
+    values.update({name: r.number(at + (name,)) for name in ("enquire_interval", "response_timeout", "reconnect_max")
+                   if name in fields})
     if "bind" in fields:
-        values["bind"] = reader.choice(fields["bind"], "bind", BINDS)
+        values["bind"] = r.value(at + ("bind",))
     if "dialect" in fields:
-        values["dialect"] = reader.choice(fields["dialect"], "dialect", sorted(dialects))
+        values["dialect"] = r.choice(at, "dialect", dialects)
     if None in values.values() or "host" not in values:
-        return None
+        return None  # what is wrong has been said
     return SmppLink(**values)
 
 
-def _dialect(reader: _Reader, name: str, node: yaml.Node, known: dict[str, Dialect]) -> Dialect | None:
-    fields = reader.mapping(reader.path, node, _DIALECT, f"dialect {name!r}")
-    if fields is None:
+def _dialect(r: _Reader, name: str, known: dict[str, Dialect]) -> Dialect | None:
+    """A dialect of the file: a known one (built in, or given above it) with some fields changed."""
+    at: Place = ("dialects", name)
+    fields = r.found(at)
+    if not isinstance(fields, dict):
         return None
-    base = known["default"]
-    if "base" in fields:
-        base_name = reader.choice(fields["base"], "base", sorted(known))
-        base = known.get(base_name or "", base)
+    base_name = r.choice(at, "base", known) if "base" in fields else "default"
     values: dict[str, Any] = {"name": name}
     for key in ("begin_ops", "reply_ops", "abort_ops"):
         if key in fields:
-            values[key] = reader.ops(fields[key], key)
-    for key in ("ask_op", "end_op", "gsm7_coding", "ucs2_coding"):
-        if key in fields:
-            values[key] = reader.whole(fields[key], key, 0, 255)
-    if "vendor_tag" in fields:
-        values["vendor_tag"] = reader.whole(fields["vendor_tag"], "vendor_tag", 0x1400, 0x3FFF)
-    if "end_flag_aborts" in fields:
-        values["end_flag_aborts"] = reader.flag(fields["end_flag_aborts"], "end_flag_aborts")
-    if "correlation" in fields:
-        values["correlation"] = reader.choice(fields["correlation"], "correlation", CORRELATIONS)
+            ops = r.value(at + (key,))
+            values[key] = frozenset(int(op) for op in ops) if isinstance(ops, list) else None
+    values.update({key: r.whole(at + (key,)) for key in ("ask_op", "end_op", "gsm7_coding", "ucs2_coding",
+                                                          "vendor_tag") if key in fields})
+    values.update({key: r.value(at + (key,)) for key in ("end_flag_aborts", "correlation") if key in fields})
     if "service_type" in fields:
-        values["service_type"] = reader.text(fields["service_type"], "service_type")
-        problem = field_problem("service_type", values["service_type"]) if values["service_type"] else None
+        values["service_type"] = service_type = r.text(at + ("service_type",))
+        problem = field_problem("service_type", service_type) if service_type else None
         if problem is not None:
-            reader.problem(reader.path, fields["service_type"], problem)
+            r.bad(at + ("service_type",), problem)
             values["service_type"] = None
-    if None in values.values():
+    if base_name is None or None in values.values():
         return None
     try:
-        return replace(base, **values)
+        return replace(known[base_name], **values)
     except ValueError as exc:
-        reader.problem(reader.path, node, f"dialect {name!r}: {exc}")
+        r.bad(at, str(exc))
         return None
 
 
-__all__ = ["ConfigError", "ServerConfig", "SmppLink", "load_config", "parse_smpp_url", "with_overrides"]
+__all__ = ["ConfigError", "ServerConfig", "SmppLink", "check_config", "config_schema", "load_config",
+           "parse_smpp_url", "with_overrides"]

@@ -2,8 +2,9 @@
 
 A thin shell around the sans-IO parts: :class:`~gateway.smpp_session.SmppSession` speaks SMPP,
 :class:`~gateway.ussd_smpp.UssdSmpp` maps USSD units to engine events, and the engine steps run on
-a bounded set of worker threads, those of one dialogue in order (:class:`~gateway.steps.StepRunner`), so the reactor never
-waits on a store: keep-alives and other dialogues' screens keep flowing while one step is slow.
+a bounded set of worker threads, those of one dialogue in order (:class:`~gateway.steps.StepRunner`),
+so the reactor never waits on a store: keep-alives and other dialogues' screens keep flowing while
+one step is slow.
 Every deliver_sm is answered at once; its screen follows as a submit_sm when the step is done.
 """
 
@@ -14,26 +15,31 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet import defer, protocol, task
-from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 
 from ussd.engine import Engine, Response
 
 from . import pdu
 from .config import SmppLink
+from .logs import error_name
+from .reactor import Clock, Timer, twisted_clock
 from .session_io import SessionStepIO, StagedSessions
 from .smpp_session import Answer, BindRefused, Bound, Faulty, Request, SmppSession, State, Unbound
 from .steps import StepRunner, StepSkipped
-from .tcp import no_delay
+from .tcp import hang_up, no_delay, transport_of
 from .ussd_smpp import Abort, Begin, Refused, Reply, Unit, UssdSmpp
+
+if TYPE_CHECKING:
+    from twisted.internet.interfaces import IConnector
 
 log = logging.getLogger("ussd.smpp")
 
 #: Statuses a centre answers a submit_sm with when it wants it again, later.
-RETRY_STATUSES = frozenset({pdu.RTHROTTLED, pdu.consts.SMPP_ESME_RMSGQFUL})
+RETRY_STATUSES = frozenset({pdu.RTHROTTLED, pdu.RMSGQFUL})
 #: A throttled submit_sm is tried again after this many seconds, doubling, at most this often.
 RETRY_DELAY, RETRY_LIMIT = 0.2, 6
 
@@ -68,7 +74,7 @@ class Gateway:
         event = mapping.receive(request)
         refusal = self.refusal(isinstance(event, Begin)) if isinstance(event, (Begin, Reply)) else None
         if refusal is not None:
-            event = Refused(pdu.consts.SMPP_ESME_RX_T_APPN, refusal)
+            event = Refused(pdu.RX_T_APPN, refusal)
         if isinstance(event, Refused):
             self.stats["refused"] += 1
             link.session.respond(request, event.status)
@@ -113,13 +119,13 @@ class Gateway:
         if begin is not None:
             stats["begun"] += 1
             msisdn, code = begin
-            step = lambda: engine.begin(msisdn, code, session_id=session, lang=lang)
+            step = partial(engine.begin, msisdn, code, session_id=session, lang=lang)
         elif work is not None:
             stats["begun" if dials else "replies"] += 1
-            step = lambda: work(engine, lang)
+            step = partial(work, engine, lang)
         else:
             stats["replies"] += 1
-            step = lambda: engine.reply(session, text)
+            step = partial(engine.reply, session, text)
         return self.runner.run(session, step, io).addErrback(self._unavailable, session, stats)
 
     def abort(self, session: str) -> None:
@@ -168,24 +174,24 @@ class Gateway:
 
     def _failed(self, failure: Failure, stats: dict[str, int] | None = None) -> None:
         stats = self.stats if stats is None else stats
-        if failure.check(StepSkipped):
+        if isinstance(failure.value, StepSkipped):
             stats["lost"] += 1
             return
         stats["faults"] += 1
-        log.error("an engine step failed: %s: %s", failure.type.__name__, failure.getErrorMessage())
+        log.error("an engine step failed: %s: %s", error_name(failure), failure.getErrorMessage())
 
 
 class EsmeProtocol(protocol.Protocol):
     """One bound connection to a centre."""
 
-    def __init__(self, gateway: Gateway, config: SmppLink, mode: str, clock: IReactorTime) -> None:
+    def __init__(self, gateway: Gateway, config: SmppLink, mode: str, clock: Clock) -> None:
         self.gateway = gateway
         self.config = config
         self.mode = mode  # transceiver | transmitter | receiver
         self.clock = clock
         self.session = SmppSession("esme", window=config.window)
         self._keepalive: task.LoopingCall | None = None
-        self._timers: list[Any] = []
+        self._timers: list[Timer] = []
         self._last_enquiry = float("-inf")
 
     @property
@@ -205,7 +211,7 @@ class EsmeProtocol(protocol.Protocol):
         if self.session.state is not State.BOUND and self.transport is not None:
             log.warning("%s did not answer the bind within %g s: dropping the link", self.config.address,
                         self.config.response_timeout)
-            self.transport.abortConnection()
+            hang_up(self, abort=True)
 
     def dataReceived(self, data: bytes) -> None:
         for event in self.session.receive(data, self.clock.seconds()):
@@ -228,8 +234,9 @@ class EsmeProtocol(protocol.Protocol):
 
     def flush(self) -> None:
         out = self.session.data_to_send()
-        if out and self.transport is not None:
-            self.transport.write(out)
+        transport = transport_of(self)
+        if out and transport is not None:
+            transport.write(out)
 
     # -- events ----------------------------------------------------------------------------
 
@@ -249,21 +256,21 @@ class EsmeProtocol(protocol.Protocol):
                 # drops at once is retried ever more slowly
                 self._timers.append(self.clock.callLater(self.config.enquire_interval, factory.resetDelay))
             self._keepalive = task.LoopingCall(self.keep_alive)
-            self._keepalive.clock = self.clock
+            self._keepalive.clock = twisted_clock(self.clock)
             self._keepalive.start(min(self.config.enquire_interval, self.config.response_timeout),
                                   now=False).addErrback(lambda failure: log.error(
                                       "keep-alive of %s failed: %s", self.config.address, failure.getErrorMessage()))
         elif isinstance(event, BindRefused):
             log.error("bind to %s refused (status 0x%02x)", self.config.address, event.status)
-            self.transport.loseConnection()
+            hang_up(self)
         elif isinstance(event, Unbound):
-            self.transport.loseConnection()
+            hang_up(self)
         elif isinstance(event, Faulty):
             self.gateway.stats["faults"] += 1
             log.warning("from %s: %s", self.config.address, event.error)
             if event.fatal:
                 self.flush()
-                self.transport.loseConnection()
+                hang_up(self)
 
     def submit(self, fields: dict[str, Any], attempt: int = 0) -> None:
         if self.session.state is not State.BOUND:
@@ -289,7 +296,7 @@ class EsmeProtocol(protocol.Protocol):
         oldest = self.session.oldest()
         if oldest is not None and now - oldest > self.config.response_timeout:
             log.warning("%s stopped answering: dropping the link", self.config.address)
-            self.transport.abortConnection()
+            hang_up(self, abort=True)
             return
         if self.session.state is State.BOUND and now - self._last_enquiry >= self.config.enquire_interval - 1e-6:
             self._last_enquiry = now
@@ -308,23 +315,27 @@ class EsmeFactory(protocol.ReconnectingClientFactory):
     factor = 2.0
     jitter = 0.2
 
-    def __init__(self, gateway: Gateway, config: SmppLink, mode: str, clock: IReactorTime) -> None:
+    def __init__(self, gateway: Gateway, config: SmppLink, mode: str, clock: Clock) -> None:
         self.gateway = gateway
         self.config = config
         self.mode = mode
-        self.clock = clock
-        self.maxDelay = config.reconnect_max
+        self.link_clock = clock
+        # The base class's reconnection timer runs on it too. Twisted types these two attributes
+        # by their defaults (the whole reactor, an int): it calls only callLater on the one, and
+        # any number of seconds does for the other.
+        self.clock = clock  # type: ignore[assignment]
+        self.maxDelay = config.reconnect_max  # type: ignore[assignment]
         self.protocols: list[EsmeProtocol] = []
 
     def buildProtocol(self, addr: object) -> EsmeProtocol:
-        link = EsmeProtocol(self.gateway, self.config, self.mode, self.clock)
+        link = EsmeProtocol(self.gateway, self.config, self.mode, self.link_clock)
         link.factory = self
         self.protocols = [p for p in self.protocols if p.connected] + [link]
         return link
 
-    def clientConnectionFailed(self, connector: Any, reason: Failure) -> None:
+    def clientConnectionFailed(self, connector: IConnector, reason: Failure) -> None:
         log.warning("cannot reach %s: %s", self.config.address, reason.getErrorMessage())
-        super().clientConnectionFailed(connector, reason)
+        super().clientConnectionFailed(connector, reason)  # type: ignore[no-untyped-call]  # Twisted's is unannotated
 
 
 def binds(link: SmppLink) -> tuple[str, ...]:

@@ -15,21 +15,26 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import Final, Protocol
 
-from twisted.web import resource, server
+from twisted.internet import defer
+from twisted.python.failure import Failure
+from twisted.web import http, resource, server
 
 from ussd.engine import Engine, Response
 
 from . import openapi
 from .esme import new_stats
-from .logs import AccessLog
-from .metrics import CONTENT_TYPE_LATEST, health
+from .logs import AccessLog, error_name
+from .metrics import CONTENT_TYPE_LATEST, Metrics, Serving, health
+from .reactor import Clock, twisted_clock
+from .service import Reloaded, ReloadRunning, Service
 from .ussd_http import (
     MAX_SESSION_ID,
     Bad,
     Begin,
     Continue,
+    Event,
     HttpUssd,
     Repeat,
     form_body,
@@ -39,10 +44,21 @@ from .ussd_http import (
     session_key,
 )
 
-if TYPE_CHECKING:
-    from .server import Server
-
 log = logging.getLogger("ussd.http")
+
+
+class Owner(Serving, Protocol):
+    """What the endpoints use of the running server (:class:`gateway.server.Server`, which builds
+    them and is not imported here): its figures, its reactor and its reload."""
+
+    @property
+    def metrics(self) -> Metrics: ...
+
+    @property
+    def reactor(self) -> Clock: ...
+
+    def reload(self, why: str) -> defer.Deferred[Reloaded]: ...
+
 
 #: The largest request body read; past it, 413 before the rest is read.
 MAX_BODY: Final = 16 * 1024
@@ -52,12 +68,24 @@ SECRET_ENV: Final = "USSD_HTTP_SECRET"
 ADMIN_SECRET_ENV: Final = "USSD_ADMIN_SECRET"
 
 
-def finish(request: server.Request, body: bytes) -> None:
+def finish(request: http.Request, body: bytes) -> None:
     """Answer a request left waiting (NOT_DONE_YET) with its whole body: its length said, so the
     answer goes in one piece rather than in chunks."""
-    request.setHeader(b"content-length", str(len(body)).encode("ascii"))
-    request.write(body)
-    request.finish()
+    set_header(request, b"content-length", str(len(body)).encode("ascii"))
+    request.write(body)  # type: ignore[no-untyped-call]  # twisted.web's Request is unannotated
+    request.finish()  # type: ignore[no-untyped-call]  # (the same)
+
+
+def set_header(request: http.Request, name: bytes, value: bytes) -> None:
+    """``request.setHeader``, which twisted.web leaves unannotated: what it does."""
+    request.responseHeaders.setRawHeaders(name, [value])
+
+
+def client_host(request: http.Request) -> str:
+    """The client's IP address ("" where it has none)."""
+    client = request.getClientAddress()  # type: ignore[no-untyped-call]  # twisted.web's is unannotated
+    host = getattr(client, "host", "")
+    return host if isinstance(host, str) else ""
 
 
 class BoundedRequest(server.Request):
@@ -71,19 +99,19 @@ class BoundedRequest(server.Request):
         metrics = getattr(getattr(self, "site", None), "metrics", None)
         if metrics is not None and not self.finished:
             metrics.http_answered(self.code)
-        super().finish()
+        super().finish()  # type: ignore[no-untyped-call]  # twisted.web's Request is unannotated
 
     def gotLength(self, length: int | None) -> None:
         if length is not None and length > MAX_BODY:
             self.too_large = True
-        super().gotLength(None if self.too_large else length)
+        super().gotLength(None if self.too_large else length)  # type: ignore[no-untyped-call]  # (the same)
 
     def handleContentChunk(self, data: bytes) -> None:
         self._received += len(data)
         if self._received > MAX_BODY:
             self.too_large = True
         if not self.too_large:
-            super().handleContentChunk(data)
+            super().handleContentChunk(data)  # type: ignore[no-untyped-call]  # (the same)
 
 
 @dataclass(frozen=True)
@@ -110,7 +138,7 @@ class HttpAccess:
 
     def network_refusal(self, request: server.Request) -> str | None:
         """Why ``request`` comes from where nothing may be asked (outside the allowed networks), or None."""
-        host = getattr(request.getClientAddress(), "host", "")
+        host = client_host(request)
         if self.allow:
             try:
                 address = ipaddress.ip_address(host)
@@ -129,7 +157,8 @@ def same_secret(given: bytes | None, secret: str) -> bool:
 def access_from(allow: Sequence[str], secret: str | None = None, env: dict[str, str] | None = None) -> HttpAccess:
     """The access rules: the secret given (the configuration's), else the environment's; the
     networks as CIDRs (ValueError)."""
-    return HttpAccess(_secret(secret, SECRET_ENV, env), tuple(ipaddress.ip_network(cidr, strict=False) for cidr in allow))
+    networks = tuple(ipaddress.ip_network(cidr, strict=False) for cidr in allow)
+    return HttpAccess(_secret(secret, SECRET_ENV, env), networks)
 
 
 def admin_secret_from(secret: str | None = None, env: dict[str, str] | None = None) -> str | None:
@@ -141,12 +170,30 @@ def _secret(given: str | None, name: str, env: dict[str, str] | None) -> str | N
     return given or (os.environ if env is None else env).get(name) or None
 
 
-class UssdResource(resource.Resource):
-    """The three endpoints, on one running server."""
+class _Endpoints(resource.Resource):
+    """A resource that is its own paths' business (a leaf): it answers GET, HEAD and POST, other
+    methods :meth:`not_allowed`."""
 
     isLeaf = True
 
-    def __init__(self, owner: Server, access: HttpAccess, mapping: HttpUssd, ops: OpsResource | None = None) -> None:
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # twisted.web's Resource is unannotated
+
+    def render(self, request: server.Request) -> bytes | int:
+        if request.method not in (b"GET", b"HEAD", b"POST"):
+            return self.not_allowed(request)
+        answer: bytes | int = super().render(request)  # type: ignore[no-untyped-call]  # (the same)
+        return answer
+
+    def not_allowed(self, request: server.Request) -> bytes:
+        """The 405 answer, with the methods allowed."""
+        raise NotImplementedError
+
+
+class UssdResource(_Endpoints):
+    """The three endpoints, on one running server."""
+
+    def __init__(self, owner: Owner, access: HttpAccess, mapping: HttpUssd, ops: OpsResource | None = None) -> None:
         super().__init__()
         self.owner = owner
         self.access = access
@@ -161,32 +208,28 @@ class UssdResource(resource.Resource):
     def engine(self) -> Engine:
         return self.owner.service.engine
 
-    def render(self, request: server.Request) -> Any:
-        if request.method not in (b"GET", b"HEAD", b"POST"):
-            return self._not_allowed(request)
-        return super().render(request)
+    def not_allowed(self, request: server.Request) -> bytes:
+        set_header(request, b"allow", b"POST")
+        method = request.method.decode("ascii", "replace")[:10]
+        return self._plain(request, 405, f"method {method} not allowed: use POST")
 
-    def _not_allowed(self, request: server.Request) -> bytes:
-        request.setHeader(b"allow", b"POST")
-        return self._plain(request, 405, f"method {request.method.decode('ascii', 'replace')[:10]} not allowed: use POST")
-
-    def render_GET(self, request: server.Request) -> Any:
+    def render_GET(self, request: server.Request) -> bytes | int:
         path = request.path.rstrip(b"/")
         if path == b"/openapi.json":
-            request.setHeader(b"content-type", b"application/json")
+            set_header(request, b"content-type", b"application/json")
             return openapi.document()
         if self.ops is not None and path in OpsResource.PATHS:
             return self.ops.render_GET(request)
-        return self._not_allowed(request)
+        return self.not_allowed(request)
 
-    def render_POST(self, request: server.Request) -> Any:
+    def render_POST(self, request: server.Request) -> bytes | int:
         try:
             return self._post(request)
         except Exception as exc:  # a bug here costs one request's answer, never a traceback page
             log.error("HTTP request failed: %s: %s", type(exc).__name__, exc)
             return self._plain(request, 500, f"internal error: {type(exc).__name__}")
 
-    def _post(self, request: server.Request) -> Any:
+    def _post(self, request: server.Request) -> bytes | int:
         path = request.path.rstrip(b"/")
         if self.ops is not None and path in OpsResource.POST_PATHS:  # on the public port: its networks too
             refused = self.access.network_refusal(request)
@@ -211,10 +254,10 @@ class UssdResource(resource.Resource):
 
     # -- a step --------------------------------------------------------------------------------
 
-    def _step(self, request: server.Request, event: Any, body: Callable[[Response], bytes], kind: str) -> Any:
+    def _step(self, request: server.Request, event: Event, body: Callable[[Response], bytes], kind: str) -> bytes | int:
         if isinstance(event, Bad):
             return self._plain(request, event.status, event.reason)
-        request.setHeader(b"content-type", kind.encode("ascii"))
+        set_header(request, b"content-type", kind.encode("ascii"))
         if isinstance(event, Repeat):
             answer = self.mapping.last_answer(event.session)
             if answer is not None:
@@ -269,15 +312,17 @@ class UssdResource(resource.Resource):
     @staticmethod
     def _plain(request: server.Request, status: int, text: str) -> bytes:
         request.setResponseCode(status)
-        request.setHeader(b"content-type", b"text/plain; charset=utf-8")
+        set_header(request, b"content-type", b"text/plain; charset=utf-8")
         return (text + "\n").encode("utf-8")
 
 
-def probe_stores(service: Any) -> list[str]:
+def probe_stores(service: Service) -> list[str]:
     """(On a worker.) What of the service's stores does not answer: the accounts (a read) and the
     dialogues (Redis's ping; nothing to ask in memory)."""
     down = []
-    for name, probe in (("account store", lambda: service.store.get("0")), ("session store", service.sessions.ping)):
+    probes: dict[str, Callable[[], object]] = {"account store": lambda: service.store.get("0"),
+                                               "session store": service.sessions.ping}
+    for name, probe in probes.items():
         try:
             probe()
         except Exception as exc:  # a store's failure of any kind is what the check reports
@@ -285,37 +330,34 @@ def probe_stores(service: Any) -> list[str]:
     return down
 
 
-def access_line(request: server.Request) -> str:
+def access_line(request: http.Request) -> str:
     """One access-log line: who, what, the status. Never the query string: it may carry the
     shared secret (``?secret=``), and nothing else in it is the log's business."""
-    host = getattr(request.getClientAddress(), "host", "-")
+    host = client_host(request) or "-"
     path = request.path.decode("ascii", "replace")[:80]
     return f'{host} "{request.method.decode("ascii", "replace")} {path}" {request.code} {request.sentLength or 0}'
 
 
-class OpsResource(resource.Resource):
+class OpsResource(_Endpoints):
     """``GET /metrics`` (the Prometheus text format) and ``GET /healthz`` (200 when the store
     answers and every configured bind is bound; 503 and the reasons when not)."""
 
-    isLeaf = True
     PATHS = (b"/metrics", b"/healthz")
     POST_PATHS = (b"/admin/reload",)
     #: How long the store has to answer a health check.
     STORE_WAIT_S = 2.0
 
-    def __init__(self, owner: Server, admin_secret: str | None = None) -> None:
+    def __init__(self, owner: Owner, admin_secret: str | None = None) -> None:
         super().__init__()
         self.owner = owner
         #: None: the admin endpoints answer 403 (nothing configured, nothing open).
         self.admin_secret = admin_secret
 
-    def render(self, request: server.Request) -> Any:
-        if request.method not in (b"GET", b"HEAD", b"POST"):
-            request.setHeader(b"allow", b"GET, POST")
-            return UssdResource._plain(request, 405, "method not allowed: GET /metrics, /healthz; POST /admin/reload")
-        return super().render(request)
+    def not_allowed(self, request: server.Request) -> bytes:
+        set_header(request, b"allow", b"GET, POST")
+        return UssdResource._plain(request, 405, "method not allowed: GET /metrics, /healthz; POST /admin/reload")
 
-    def render_POST(self, request: server.Request) -> Any:
+    def render_POST(self, request: server.Request) -> bytes | int:
         """``POST /admin/reload``: the menus read again (see :meth:`Server.reload`)."""
         if request.path.rstrip(b"/") not in self.POST_PATHS:
             return UssdResource._plain(request, 404, "no such endpoint: POST /admin/reload")
@@ -329,7 +371,7 @@ class OpsResource(resource.Resource):
             lambda result: self._reloaded(request, result), lambda failure: self._reload_failed(request, failure))
         return server.NOT_DONE_YET
 
-    def _reloaded(self, request: server.Request, result: Any) -> None:
+    def _reloaded(self, request: server.Request, result: Reloaded) -> None:
         if result.problems:
             lines = [f"refused: {len(result.problems)} problem(s); menus {result.version} keep serving",
                      *result.problems]
@@ -341,30 +383,32 @@ class OpsResource(resource.Resource):
             lines, status = [f"unchanged: menus {result.version} already serving"], 200
         self._answer(request, status, "\n".join(lines))
 
-    def _reload_failed(self, request: server.Request, failure: Any) -> None:
-        from .server import ReloadRunning
-
-        if failure.check(ReloadRunning):
+    def _reload_failed(self, request: server.Request, failure: Failure) -> None:
+        if isinstance(failure.value, ReloadRunning):
             self._answer(request, 409, "a reload is already running: ask again when it is done")
         else:
-            self._answer(request, 500, f"the reload failed: {failure.type.__name__}; the menus in use keep serving")
+            self._answer(request, 500, f"the reload failed: {error_name(failure)}; the menus in use keep serving")
 
     @staticmethod
     def _answer(request: server.Request, status: int, text: str) -> None:
         if not request.finished and not getattr(request, "_disconnected", False):
             finish(request, UssdResource._plain(request, status, text))
 
-    def render_GET(self, request: server.Request) -> Any:
+    def render_GET(self, request: server.Request) -> bytes | int:
         path = request.path.rstrip(b"/")
         if path == b"/metrics":
-            request.setHeader(b"content-type", CONTENT_TYPE_LATEST.encode("ascii"))
+            set_header(request, b"content-type", CONTENT_TYPE_LATEST.encode("ascii"))
             return self.owner.metrics.exposition()
         if path != b"/healthz":
             return UssdResource._plain(request, 404, "no such endpoint: GET /metrics or /healthz")
         service = self.owner.service
         checked = self.owner.gateway.runner.run("_health", lambda: probe_stores(service))
-        checked.addTimeout(self.STORE_WAIT_S, self.owner.reactor)
-        checked.addErrback(lambda failure: [f"stores: {failure.getErrorMessage()[:120] or failure.type.__name__}"])
+        checked.addTimeout(self.STORE_WAIT_S, twisted_clock(self.owner.reactor))
+
+        def unanswered(failure: Failure) -> list[str]:
+            return [f"stores: {failure.getErrorMessage()[:120] or error_name(failure)}"]
+
+        checked.addErrback(unanswered)
         checked.addCallback(lambda down: self._healthz(request, down))
         return server.NOT_DONE_YET
 
@@ -380,17 +424,18 @@ class GatewaySite(server.Site):
     requestFactory = BoundedRequest
     displayTracebacks = False
 
-    def __init__(self, resource_: resource.Resource, metrics: Any = None, access: AccessLog | None = None) -> None:
+    def __init__(self, resource_: resource.Resource, metrics: Metrics | None = None,
+                 access: AccessLog | None = None) -> None:
         # the body is read by the adapter, once: not parsed into ``args`` by Twisted first, which
         # reads the Content-Type through the ``email`` package (a fifth of a request's time)
-        super().__init__(resource_, parsePOSTFormSubmission=False)
+        super().__init__(resource_, parsePOSTFormSubmission=False)  # type: ignore[no-untyped-call]  # unannotated
         self.metrics = metrics
         self.access = access
 
-    def log(self, request: server.Request) -> None:
+    def log(self, request: http.Request) -> None:
         if self.access is not None:
             self.access.write(access_line(request))
 
 
-def site(resource_: resource.Resource, metrics: Any = None, access: AccessLog | None = None) -> GatewaySite:
+def site(resource_: resource.Resource, metrics: Metrics | None = None, access: AccessLog | None = None) -> GatewaySite:
     return GatewaySite(resource_, metrics, access)

@@ -9,8 +9,12 @@ import os
 import re
 import sys
 import time
-from collections.abc import Mapping
-from typing import Any, TextIO
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TextIO, cast
+
+if TYPE_CHECKING:
+    from twisted.logger import ILogObserver
+    from twisted.python.failure import Failure
 
 #: Runs of digits long enough to be a phone number (the short code 122, counts, and hex values
 #: such as 0x00000007 are left alone).
@@ -33,6 +37,11 @@ class JsonLines(logging.Formatter):
                       "error": self.formatException(record.exc_info).splitlines()[-1]}
         return json_line(record.created, record.levelname.lower(), record.name, record.getMessage(),
                          fields if isinstance(fields, dict) else None)
+
+
+def error_name(failure: Failure) -> str:
+    """The class of the error ``failure`` holds, as a log line names it."""
+    return type(failure.value).__name__
 
 
 def stamp(created: float) -> str:
@@ -64,7 +73,7 @@ class AccessLog:
     BATCH = 4096
     LOGGER = "ussd.http.access"
 
-    def __init__(self, fd: int = 2, clock: Any = time.time) -> None:
+    def __init__(self, fd: int = 2, clock: Callable[[], float] = time.time) -> None:
         self.fd = fd
         self.clock = clock
         self._lines: list[bytes] = []
@@ -104,5 +113,7 @@ def log_to(stream: TextIO = sys.stderr, level: int = logging.INFO) -> logging.Ha
     # way, masked, instead of plain-text tracebacks on stderr.
     from twisted.logger import STDLibLogObserver, globalLogBeginner
 
-    globalLogBeginner.beginLoggingTo([STDLibLogObserver()], redirectStandardIO=False)
+    # an ILogObserver, which mypy cannot see without the mypy-zope plugin (see gateway.reactor)
+    observer = cast("ILogObserver", STDLibLogObserver())
+    globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
     return handler

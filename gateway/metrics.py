@@ -10,7 +10,7 @@ never mix their figures.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -19,7 +19,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from .smpp_session import State
 
 if TYPE_CHECKING:
-    from .server import Server
+    from .esme import EsmeFactory, Gateway
+    from .service import Service
 
 __all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
 
@@ -27,10 +28,24 @@ __all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
 STEP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
+class Serving(Protocol):
+    """What the figures and the health check read of a running server (:class:`gateway.server.Server`,
+    which builds the metrics and is not imported here)."""
+
+    @property
+    def service(self) -> Service: ...
+
+    @property
+    def gateway(self) -> Gateway: ...
+
+    @property
+    def factories(self) -> list[EsmeFactory]: ...
+
+
 class _Links:
     """The SMPP links as they are at scrape time."""
 
-    def __init__(self, server: Server) -> None:
+    def __init__(self, server: Serving) -> None:
         self.server = server
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
@@ -51,7 +66,7 @@ class _Links:
 class _Menus:
     """The menu version serving new dialogues, and how many older ones running dialogues keep."""
 
-    def __init__(self, server: Server) -> None:
+    def __init__(self, server: Serving) -> None:
         self.server = server
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
@@ -94,7 +109,7 @@ class _Counts:
 class Metrics:
     """One server's figures. ``adapters``: each adapter's counts, by name (smpp, http)."""
 
-    def __init__(self, server: Server) -> None:
+    def __init__(self, server: Serving) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
         self.adapters: dict[str, dict[str, int]] = {"smpp": server.gateway.stats}
@@ -109,7 +124,7 @@ class Metrics:
                                "failed)", ["outcome"], registry=r)
         #: Each status's counter, and each adapter's histogram, found once (``labels()`` takes a lock
         #: and builds a key on every call: a request's hot path need not pay that).
-        self._statuses: dict[int, Any] = {}
+        self._statuses: dict[int, Counter] = {}
         self.observe_step = {adapter: self.step_seconds.labels(adapter).observe for adapter in ("smpp", "http")}
         r.register(_Counts(self.adapters))
         r.register(_Links(server))
@@ -131,7 +146,7 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-def health(server: Server, down: list[str]) -> tuple[bool, list[str]]:
+def health(server: Serving, down: list[str]) -> tuple[bool, list[str]]:
     """(healthy, the reasons it is not): the stores answer (``down``: those that do not, and
     why) and every configured bind is bound."""
     reasons = list(down)

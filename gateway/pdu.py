@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from smpplib import command, command_codes, consts, smpp
 from smpplib.command import Param
@@ -40,6 +40,9 @@ RTHROTTLED: Final = consts.SMPP_ESME_RTHROTTLED
 RINVOPTPARSTREAM: Final = consts.SMPP_ESME_RINVOPTPARSTREAM
 RINVPARLEN: Final = consts.SMPP_ESME_RINVPARLEN
 RINVOPTPARAMVAL: Final = consts.SMPP_ESME_RINVOPTPARAMVAL
+RALYBND: Final = consts.SMPP_ESME_RALYBND
+RMSGQFUL: Final = consts.SMPP_ESME_RMSGQFUL
+RX_T_APPN: Final = consts.SMPP_ESME_RX_T_APPN
 
 GENERIC_NACK: Final = command_codes.commands["generic_nack"]
 RESPONSE_BIT: Final = 0x80000000
@@ -101,7 +104,7 @@ def _generate_ostring_tlv(self: command.Command, name: str) -> bytes | None:
     return struct.pack(">HH", command.get_optional_code(name), len(value)) + value
 
 
-command.Command._generate_ostring_tlv = _generate_ostring_tlv  # type: ignore[method-assign]
+command.Command._generate_ostring_tlv = _generate_ostring_tlv
 
 
 def _is_optional(cls: type[command.Command], name: str) -> bool:
@@ -110,7 +113,7 @@ def _is_optional(cls: type[command.Command], name: str) -> bool:
 
 
 _CLASSES: Final[dict[str, type[command.Command]]] = {
-    name: type(smpp.make_pdu(name, client=None, sequence=0)) for name in COMMANDS  # type: ignore[arg-type]
+    name: type(smpp.make_pdu(name, client=None, sequence=0)) for name in COMMANDS
 }
 #: Per command: tag -> (name, param) of the TLVs smpplib reads for it.
 _TLVS: Final[dict[str, dict[int, tuple[str, Param]]]] = {
@@ -150,15 +153,19 @@ class _Codec:
 _CODEC: Final = _Codec()
 
 
+#: A field's value as smpplib reads it: octets for strings, an int, None when absent.
+FieldValue = bytes | int | None
+
+
 @dataclass(slots=True)
 class Pdu:
-    """A PDU read: its header, its fields (bytes for strings, ints, None when absent), and the
-    TLVs smpplib does not know for this command (vendor ones a dialect may correlate on)."""
+    """A PDU read: its header, its fields, and the TLVs smpplib does not know for this command
+    (vendor ones a dialect may correlate on)."""
 
     command: str
     status: int
     sequence: int
-    fields: dict[str, Any] = field(default_factory=dict)
+    fields: dict[str, FieldValue] = field(default_factory=dict)
     unknown_tlvs: dict[int, bytes] = field(default_factory=dict)
 
     @property
@@ -170,8 +177,24 @@ class Pdu:
         return bool(self.command_id & RESPONSE_BIT)
 
     def get(self, name: str, default: Any = None) -> Any:
+        """A field as smpplib read it, ``default`` when absent (untyped: :meth:`number`,
+        :meth:`octets` and :meth:`text` say what they return)."""
         value = self.fields.get(name)
         return default if value is None else value
+
+    def number(self, name: str) -> int | None:
+        """An integer field (None when absent)."""
+        value = self.fields.get(name)
+        return value if isinstance(value, int) else None
+
+    def octets(self, name: str) -> bytes | None:
+        """A string field's octets (None when absent)."""
+        value = self.fields.get(name)
+        return value if isinstance(value, bytes) else None
+
+    def text(self, name: str) -> str:
+        """A C-octet string field (an address, a system_id) as text; "" when absent."""
+        return (self.octets(name) or b"").decode("latin-1")
 
 
 def encode(name: str, sequence: int, status: int = ROK, **fields: Any) -> bytes:
@@ -179,7 +202,7 @@ def encode(name: str, sequence: int, status: int = ROK, **fields: Any) -> bytes:
     pdu = smpp.make_pdu(name, client=_CODEC, sequence=sequence, **fields)
     pdu.sequence = sequence
     pdu.status = status
-    return pdu.generate()
+    return cast(bytes, pdu.generate())
 
 
 def encode_nack(sequence: int, status: int) -> bytes:
@@ -237,7 +260,7 @@ def check(data: bytes) -> tuple[str, bytes, dict[int, bytes]]:
             values[fname] = int.from_bytes(data[pos:pos + width], "big")
             pos += width
         elif param.type is str:
-            limit = getattr(param, "max", None) or getattr(param, "size", 1)
+            limit: int = getattr(param, "max", 0) or getattr(param, "size", 1)
             end = data.find(b"\x00", pos, pos + limit)
             if end < 0:
                 raise refuse(code, f"{fname}: no NUL within its {limit} octets (a C-octet string ends with one)")

@@ -28,11 +28,12 @@ import json
 import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from twisted.internet import protocol
 from twisted.internet.threads import deferToThread
 from twisted.protocols.basic import LineOnlyReceiver
+from twisted.python.failure import Failure
 
 from accounts.importer import ImportFailed, parse_records
 from accounts.store import StoreError, open_store
@@ -42,12 +43,27 @@ from ussd.inputs import normalise_phone
 from ussd.loader import MenuError
 
 from .config import parse_host_port
+from .logs import error_name
 from .service import Service, build
+from .tcp import hang_up, transport_of
 
 if TYPE_CHECKING:
-    from .server import Server
+    from .esme import Gateway
 
 log = logging.getLogger("ussd.qa")
+
+
+class Controlled(Protocol):
+    """What the control changes of the running server (:class:`gateway.server.Server`, which opens
+    the control and is not imported here): its service, and its gateway's screen hook and language."""
+
+    @property
+    def service(self) -> Service: ...
+
+    @property
+    def gateway(self) -> Gateway: ...
+
+    def replace_service(self, service: Service) -> None: ...
 
 #: The longest line read (a fixture of a few hundred subscribers).
 MAX_LINE: Final = 4 << 20
@@ -93,7 +109,7 @@ class QaControl:
     """The commands, on a running server (sans-IO but for ``load``'s build, which the protocol
     runs off the reactor: :meth:`prepare` there, :meth:`install` back on the reactor)."""
 
-    server: Server
+    server: Controlled
     clock: HandsetClock | None = None
     #: The last screen sent to each subscriber since the last load.
     shown: dict[str, Response] = field(default_factory=dict)
@@ -207,28 +223,29 @@ class QaProtocol(LineOnlyReceiver):
         self.control.install(prepared)
         self._answer({"ok": True})
 
-    def _failed(self, failure: Any) -> None:
-        if failure.check(QaError):
+    def _failed(self, failure: Failure) -> None:
+        if isinstance(failure.value, QaError):
             self._answer({"error": failure.getErrorMessage()})
         else:
-            log.error("QA load failed: %s: %s", failure.type.__name__, failure.getErrorMessage())
-            self._answer({"error": f"internal error: {failure.type.__name__}"})
+            log.error("QA load failed: %s: %s", error_name(failure), failure.getErrorMessage())
+            self._answer({"error": f"internal error: {error_name(failure)}"})
 
     def _idle(self, _: object) -> None:
         self.busy = False
 
     def lineLengthExceeded(self, line: bytes) -> None:
         self._answer({"error": f"line longer than {MAX_LINE} octets"})
-        self.transport.loseConnection()
+        hang_up(self)
 
     def _answer(self, answer: dict[str, Any]) -> None:
-        if self.transport is not None:
-            self.transport.write(json.dumps(answer).encode("utf-8") + b"\n")
+        transport = transport_of(self)
+        if transport is not None:
+            transport.write(json.dumps(answer).encode("utf-8") + b"\n")
 
 
 class QaFactory(protocol.Factory):
     def __init__(self, control: QaControl) -> None:
         self.control = control
 
-    def buildProtocol(self, addr: Any) -> QaProtocol:
+    def buildProtocol(self, addr: object) -> QaProtocol:
         return QaProtocol(self.control)

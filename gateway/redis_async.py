@@ -20,15 +20,19 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from twisted.internet import defer, protocol
 from twisted.python.failure import Failure
 
-from ussd.redis_sessions import DEFAULT_TIMEOUT_S, RedisAddress, SessionsUnavailable
+from ussd.redis_sessions import DEFAULT_TIMEOUT_S, Command, RedisAddress, SessionsUnavailable
 
-from .resp import ReplyReader, RespError, RespProtocolError, encode_command
-from .tcp import no_delay, send_now
+from .reactor import Dialer, Timer
+from .resp import Reply, ReplyReader, RespError, RespProtocolError, encode_command
+from .tcp import hang_up, no_delay, send_now, transport_of
+
+if TYPE_CHECKING:
+    from twisted.internet.interfaces import IConnector
 
 log = logging.getLogger("ussd.sessions")
 
@@ -37,7 +41,7 @@ FIRST_RETRY_S, MAX_RETRY_S = 0.1, 2.0
 
 
 #: Told a batch's replies, or why there are none (a Deferred per batch cost more than its parse).
-Then = Callable[[list[Any] | SessionsUnavailable], None]
+Then = Callable[[list[Reply] | SessionsUnavailable], None]
 
 
 class _Batch:
@@ -47,7 +51,7 @@ class _Batch:
 
     def __init__(self, count: int, then: Then, sent: float) -> None:
         self.count = count
-        self.replies: list[Any] = []
+        self.replies: list[Reply] = []
         self.then = then
         self.sent = sent
 
@@ -64,22 +68,25 @@ class RedisProtocol(protocol.Protocol):
         no_delay(self.transport)
         self.client._connected(self)
 
-    def send(self, commands: list[tuple[Any, ...]], then: Then, now: float) -> None:
+    def send(self, commands: list[Command], then: Then, now: float) -> None:
         self.waiting.append(_Batch(len(commands), then, now))
-        send_now(self.transport, b"".join([encode_command(*command) for command in commands]))
+        transport = transport_of(self)
+        if transport is None:
+            raise RuntimeError("a Redis connection sends once connected")
+        send_now(transport, b"".join([encode_command(*command) for command in commands]))
 
     def dataReceived(self, data: bytes) -> None:
         try:
             replies = self.reader.feed(data)
         except RespProtocolError as exc:
             log.error("Redis sent what is not its protocol (%s): connection dropped", exc)
-            self.transport.abortConnection()
+            hang_up(self, abort=True)
             return
         waiting = self.waiting
         for reply in replies:
             if not waiting:
                 log.error("Redis sent a reply to no command: connection dropped")
-                self.transport.abortConnection()
+                hang_up(self, abort=True)
                 return
             batch = waiting[0]
             batch.replies.append(reply)
@@ -101,10 +108,10 @@ class _Factory(protocol.ClientFactory):
     def __init__(self, client: AsyncRedis) -> None:
         self.client = client
 
-    def buildProtocol(self, addr: Any) -> RedisProtocol:
+    def buildProtocol(self, addr: object) -> RedisProtocol:
         return RedisProtocol(self.client)
 
-    def clientConnectionFailed(self, connector: Any, reason: Failure) -> None:
+    def clientConnectionFailed(self, connector: IConnector, reason: Failure) -> None:
         self.client._failed(reason.getErrorMessage())
 
 
@@ -121,7 +128,7 @@ class AsyncRedis:
     them), or with SessionsUnavailable. Connects when first asked, and again after a loss;
     ``scripts`` (SHA-1 -> text) are loaded on every new connection, so EVALSHA always finds them."""
 
-    def __init__(self, reactor: Any, address: RedisAddress, scripts: dict[str, str] | None = None,
+    def __init__(self, reactor: Dialer, address: RedisAddress, scripts: dict[str, str] | None = None,
                  timeout: float = DEFAULT_TIMEOUT_S,
                  resolve: Callable[[RedisAddress], defer.Deferred[tuple[str, int]]] | None = None) -> None:
         self.reactor = reactor
@@ -132,17 +139,17 @@ class AsyncRedis:
         self.resolve = resolve
         self._link: RedisProtocol | None = None
         #: While connecting: the batches waiting for the connection.
-        self._connecting: list[tuple[list[tuple[Any, ...]], Then]] | None = None
-        self._connector: Any = None
+        self._connecting: list[tuple[list[Command], Then]] | None = None
+        self._connector: object = None
         self._retry = _Retry()
-        self._watch: Any = None
+        self._watch: Timer | None = None
         #: A connection still being greeted (authentication, scripts): not yet serving.
         self._greeting: RedisProtocol | None = None
         self._closed = False
 
     # -- commands ------------------------------------------------------------------------------
 
-    def execute(self, commands: list[tuple[Any, ...]], then: Then) -> None:
+    def execute(self, commands: list[Command], then: Then) -> None:
         """``commands`` in one pipeline; ``then`` is called with their replies, in order (or with
         SessionsUnavailable), on the reactor's thread."""
         link = self._link
@@ -174,7 +181,7 @@ class AsyncRedis:
 
     # -- the connection ------------------------------------------------------------------------
 
-    def _connection(self, commands: list[tuple[Any, ...]], then: Then) -> None:
+    def _connection(self, commands: list[Command], then: Then) -> None:
         """Send once connected (connecting if nobody is), or fail at once while the last
         failure's delay runs."""
         if self._closed:
@@ -207,7 +214,7 @@ class AsyncRedis:
     def _connected(self, link: RedisProtocol) -> None:
         """Connected: authenticate, choose the database, load the scripts; then serve."""
         address = self.address
-        hello: list[tuple[Any, ...]] = []
+        hello: list[Command] = []
         if address.password is not None:
             hello.append(("AUTH", *([address.username] if address.username else []), address.password))
         if address.db:
@@ -220,7 +227,7 @@ class AsyncRedis:
         self._arm(self.reactor.seconds())
         link.send(hello, lambda replies: self._greeted(link, replies), self.reactor.seconds())
 
-    def _greeted(self, link: RedisProtocol, replies: list[Any] | SessionsUnavailable) -> None:
+    def _greeted(self, link: RedisProtocol, replies: list[Reply] | SessionsUnavailable) -> None:
         self._greeting = None
         if isinstance(replies, SessionsUnavailable):
             self._failed(str(replies))
@@ -260,8 +267,7 @@ class AsyncRedis:
     def _drop(self, link: RedisProtocol) -> None:
         if self._link is link:
             self._link = None
-        if link.transport is not None:
-            link.transport.abortConnection()
+        hang_up(link, abort=True)
 
     def close(self) -> None:
         self._closed = True

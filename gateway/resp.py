@@ -9,7 +9,7 @@ replies that follow can no longer be matched to their commands).
 
 from __future__ import annotations
 
-from typing import Final, Union
+from typing import Final
 
 #: The largest bulk string read (a dialogue's record is a few hundred octets; Redis allows 512 MB).
 MAX_BULK: Final = 16 * 1024 * 1024
@@ -44,8 +44,8 @@ class RespError(Exception):
         return self.message.split(" ", 1)[0]
 
 
-Reply = Union[bytes, int, None, "list[Reply]", RespError]
-Arg = Union[str, bytes, int, float]
+Reply = bytes | int | None | list["Reply"] | RespError
+Arg = str | bytes | int | float
 
 
 def encode_command(*args: Arg) -> bytes:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import gc
 import logging
 import signal
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,12 +21,13 @@ from ussd.redis_sessions import RedisSessionStore
 from .config import ServerConfig
 from .esme import EsmeFactory, Gateway, binds
 from .http import OpsResource, UssdResource, access_from, admin_secret_from, site
-from .logs import AccessLog
+from .logs import AccessLog, error_name
 from .metrics import Metrics
-from .service import Reloaded, Service, build, reload_menus
+from .reactor import Reactor, global_reactor, twisted_clock
+from .service import Reloaded, ReloadRunning, Service, build, reload_menus
 from .session_io import StagedSessions
 from .steps import StepRunner
-from .tcp import listen
+from .tcp import Listener, hang_up, listen
 from .ussd_http import HttpUssd
 from .ussd_smpp import UssdSmpp
 
@@ -39,21 +41,17 @@ SWEEP_EVERY_S = 5.0
 ACCESS_LOG_EVERY_S = 0.25
 
 
-class ReloadRunning(Exception):
-    """A reload was asked while another was running (the second is refused, not queued)."""
-
-
 @dataclass
 class Server:
     service: Service
-    reactor: Any
+    reactor: Reactor
     gateway: Gateway = field(init=False)
     factories: list[EsmeFactory] = field(default_factory=list)
     _sweeper: task.LoopingCall | None = None
     http: HttpUssd | None = None  # the HTTP mapping, when --http is given
     metrics: Metrics = field(init=False)
-    _http_port: Any = None
-    _ops_port: Any = None
+    _http_port: Listener | None = None
+    _ops_port: Listener | None = None
     _reloading: bool = False
     #: Every HTTP request's line (ops and public ports), written in batches.
     access: AccessLog = field(default_factory=AccessLog)
@@ -90,10 +88,10 @@ class Server:
         if config.http is not None:  # /metrics and /healthz there too, unless they have a port of their own
             self._listen_http(*config.http, ops=None if self._ops_port is not None else ops)
         self._access_flusher = task.LoopingCall(self.access.flush)
-        self._access_flusher.clock = self.reactor
+        self._access_flusher.clock = twisted_clock(self.reactor)
         self._access_flusher.start(ACCESS_LOG_EVERY_S, now=False)
         self._sweeper = task.LoopingCall(self._sweep)
-        self._sweeper.clock = self.reactor
+        self._sweeper.clock = twisted_clock(self.reactor)
         self._sweeper.start(SWEEP_EVERY_S, now=False).addErrback(
             lambda failure: log.error("the sweeper stopped: %s", failure.getErrorMessage()))
 
@@ -143,7 +141,7 @@ class Server:
             if isinstance(result, Failure):
                 self.metrics.reloads.labels("failed").inc()
                 log.error("reloading the menus failed (%s): %s: %s; menus %s keep serving", why,
-                          result.type.__name__, result.getErrorMessage(), service.engine.version)
+                          error_name(result), result.getErrorMessage(), service.engine.version)
                 return result
             if result.problems:
                 self.metrics.reloads.labels("refused").inc()
@@ -172,7 +170,7 @@ class Server:
             lambda failure: log.error("a sweep failed: %s", failure.getErrorMessage()))
 
     @defer.inlineCallbacks
-    def stop(self, deadline: float = DRAIN_DEADLINE_S) -> Any:
+    def stop(self, deadline: float = DRAIN_DEADLINE_S) -> Generator[defer.Deferred[Any], object, None]:
         """Stop taking new dialogues, let running steps finish (up to ``deadline`` seconds), unbind."""
         log.info("stopping: no new dialogues; %d step(s) running", self.gateway.runner.pending)
         self.gateway.taking = False
@@ -186,14 +184,13 @@ class Server:
                         self.gateway.runner.pending, deadline)
         self.gateway.runner.closing = True
         for factory in self.factories:
-            factory.stopTrying()
+            factory.stopTrying()  # type: ignore[no-untyped-call]  # Twisted's is unannotated
             for link in factory.protocols:
                 link.unbind()
-        yield task.deferLater(self.reactor, 0.2, lambda: None)  # the unbinds go out
+        yield task.deferLater(twisted_clock(self.reactor), 0.2, lambda: None)  # the unbinds go out
         for factory in self.factories:
             for link in factory.protocols:
-                if link.transport is not None:
-                    link.transport.loseConnection()
+                hang_up(link)
         yield deferToThread(self.gateway.runner.stop)  # joins the workers: off the reactor thread
         if self.gateway.sessions_io is not None:
             self.gateway.sessions_io.close()
@@ -215,8 +212,7 @@ def settle_heap() -> None:
 
 def serve(config: ServerConfig) -> int:
     """Run until SIGTERM or SIGINT; 0 after a clean stop."""
-    from twisted.internet import reactor
-
+    reactor = global_reactor()
     service = build(config)
     settle_heap()
     if not config.smpp and config.http is None:

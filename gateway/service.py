@@ -81,6 +81,10 @@ def menu_paths(config: ServerConfig) -> list[str]:
     return list(config.menus) or default_menu_paths()
 
 
+class ReloadRunning(Exception):
+    """A reload was asked while another was running (the second is refused, not queued)."""
+
+
 @dataclass(frozen=True)
 class Reloaded:
     """What a reload did: the version now served, whether it changed, and the problems that

@@ -16,17 +16,25 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from twisted.internet import threads
-from twisted.python.failure import Failure
+from twisted.internet import defer, threads
 
 from ussd.engine import Engine, Response
 from ussd.errors import Unavailable
 from ussd.loader import split_short_code
-from ussd.redis_sessions import RedisSessionStore, SessionsUnavailable, StagedStep, find_primary, redis_address
+from ussd.redis_sessions import (
+    RedisAddress,
+    RedisSessionStore,
+    SessionsUnavailable,
+    StagedStep,
+    find_primary,
+    redis_address,
+)
 from ussd.sessions import SessionConflict
 
+from .reactor import Reactor, twisted_threads
 from .redis_async import AsyncRedis
-from .steps import Redo
+from .resp import Reply
+from .steps import Redo, as_failure
 
 log = logging.getLogger("ussd.sessions")
 T = TypeVar("T")
@@ -40,7 +48,7 @@ class StagedSessions:
         self.client = client
 
     @classmethod
-    def connect(cls, reactor: Any, store: RedisSessionStore, url: str) -> StagedSessions | None:
+    def connect(cls, reactor: Reactor, store: RedisSessionStore, url: str) -> StagedSessions | None:
         """For the store opened from ``url``; None where the reactor cannot reach it itself (TLS:
         the store's own client then does the I/O, from the workers)."""
         address = redis_address(url)
@@ -48,9 +56,11 @@ class StagedSessions:
             log.warning("sessions over TLS: each step's Redis I/O runs on its worker (redis-py), "
                         "about twice the CPU a step costs otherwise")
             return None
-        resolve = (lambda found: threads.deferToThreadPool(reactor, reactor.getThreadPool(), find_primary, found)
-                   ) if address.sentinels else None
-        return cls(store, AsyncRedis(reactor, address, store.scripts, resolve=resolve))
+
+        def resolve(found: RedisAddress) -> defer.Deferred[tuple[str, int]]:
+            return threads.deferToThreadPool(twisted_threads(reactor), reactor.getThreadPool(), find_primary, found)
+
+        return cls(store, AsyncRedis(reactor, address, store.scripts, resolve=resolve if address.sentinels else None))
 
     def step(self, engine: Engine, session: str, dial: tuple[str, str] | None = None,
              reads_record: bool = True) -> SessionStepIO:
@@ -80,7 +90,7 @@ class SessionStepIO:
             then()
             return
 
-        def fetched(replies: list[Any] | SessionsUnavailable) -> None:
+        def fetched(replies: list[Reply] | SessionsUnavailable) -> None:
             if isinstance(replies, SessionsUnavailable):
                 self.staged.down = replies  # the step's every store operation raises it, as it would have
             else:
@@ -102,7 +112,7 @@ class SessionStepIO:
         else:
             self.owner.client.execute(commands, lambda replies: then(self._judge(replies, value)))
 
-    def _judge(self, replies: list[Any] | SessionsUnavailable, value: Any) -> Any:
+    def _judge(self, replies: list[Reply] | SessionsUnavailable, value: Any) -> Any:
         """The step's result if what it wrote stands; else what answers instead."""
         try:
             if isinstance(replies, SessionsUnavailable):
@@ -115,7 +125,7 @@ class SessionStepIO:
         except Unavailable as exc:
             return self._unavailable(exc, value)
         except Exception:  # a bug: the runner reports it as a failed step
-            return Failure()
+            return as_failure()
         return value
 
     def _unavailable(self, exc: Unavailable, value: Any) -> Any:

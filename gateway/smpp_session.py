@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal, Union
+from typing import Any, Final, Literal
 
 from . import pdu as codec
 from .pdu import Pdu, PduError
@@ -84,7 +84,7 @@ class Faulty:
     fatal: bool = False
 
 
-Event = Union[Request, Answer, Bound, BindRefused, Unbound, Faulty]
+Event = Request | Answer | Bound | BindRefused | Unbound | Faulty
 
 
 @dataclass(slots=True)
@@ -137,7 +137,7 @@ class SmppSession:
             event = self._frame(frame)
             if event is not None:
                 events.append(event)
-            if self.state is State.CLOSED:
+            if self.closed:  # the frame closed the session
                 break
         return events
 
@@ -181,7 +181,13 @@ class SmppSession:
             return None
         self.state = State.BOUND
         self.bind_mode = next(mode for mode, name in BIND_MODES.items() if name == request.command)
-        return Bound(self.bind_mode, request.get("system_id", b"").decode("latin-1"))
+        return Bound(self.bind_mode, request.text("system_id"))
+
+    @property
+    def closed(self) -> bool:
+        """Whether the session is over (read anew where ``state`` was narrowed before a call that
+        may close the session)."""
+        return self.state is State.CLOSED
 
     @property
     def waiting(self) -> int:
@@ -229,7 +235,7 @@ class SmppSession:
                                          read.command_id, read.sequence))
         if name in BIND_MODES.values():
             if self.state is not State.OPEN:
-                return self._refuse(PduError(codec.consts.SMPP_ESME_RALYBND, "already bound",
+                return self._refuse(PduError(codec.RALYBND, "already bound",
                                              read.command_id, read.sequence))
             return Request(read)
         if self.state is not State.BOUND:
@@ -255,7 +261,7 @@ class SmppSession:
             if read.status == codec.ROK:
                 self.state = State.BOUND
                 self._release()
-                return Bound(self.bind_mode, read.get("system_id", b"").decode("latin-1"))
+                return Bound(self.bind_mode, read.text("system_id"))
             self.state = State.CLOSED
             return BindRefused(read.status)
         if mine.name == "unbind":

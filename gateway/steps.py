@@ -23,10 +23,13 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Protocol, TypeVar
 
 from twisted.internet import defer
 from twisted.python.failure import Failure
+
+from .reactor import ThreadedClock, Timer
 
 T = TypeVar("T")
 
@@ -37,6 +40,11 @@ WATCH_S = 0.005
 
 class StepSkipped(Exception):
     """A step not run: the runner was closing when its turn came."""
+
+
+def as_failure(exc: BaseException | None = None) -> Failure:
+    """``exc`` as a Failure; by default, the exception being handled, with its traceback."""
+    return Failure(exc)  # type: ignore[no-untyped-call]  # Twisted's constructor is unannotated
 
 
 class StepIO(Protocol):
@@ -109,7 +117,7 @@ class StepRunner:
     ready queue and the workers' sleep are shared under ``_lock``; finished steps go back through
     a deque and one wake-up flag (under ``_wake_lock``)."""
 
-    def __init__(self, reactor: Any, workers: int, limit: int = 10_000) -> None:
+    def __init__(self, reactor: ThreadedClock, workers: int, limit: int = 10_000) -> None:
         self.reactor = reactor
         self.workers = workers
         self.limit = limit
@@ -127,7 +135,7 @@ class StepRunner:
         self._awake = 0
         #: Steps taken by workers so far: the watch wakes another worker when it has not moved.
         self._taken = 0
-        self._watch: Any = None
+        self._watch: Timer | None = None
         self._stopping = False
         #: Per dialogue with a step queued or running: the steps waiting behind it.
         self._behind: dict[str, deque[_Step]] = {}
@@ -197,7 +205,7 @@ class StepRunner:
                 if self._awake == 0 and self._sleeping:
                     self._wake_one()
         if stopping:  # the workers are gone or going: nobody would take it
-            step.value = Failure(StepSkipped(step.key))
+            step.value = as_failure(StepSkipped(step.key))
             self._finish(step)
             return
         if self._watch is None:
@@ -227,7 +235,13 @@ class StepRunner:
             return result
         self._drains.append((self._tickets, result))
         timer = self.reactor.callLater(deadline, self._settle, result, False)
-        result.addBoth(lambda value: (timer.cancel() if timer.active() else None, value)[1])
+
+        def settled(value: bool | Failure) -> bool | Failure:
+            if timer.active():
+                timer.cancel()
+            return value
+
+        result.addBoth(settled)
         return result
 
     # -- workers -----------------------------------------------------------------------------
@@ -255,7 +269,7 @@ class StepRunner:
                 step.value = step.work() if step.io is None else step.io.within(step.work)
                 step.ok = True
             except BaseException:
-                step.value = Failure()
+                step.value = as_failure()
             self._finish(step)
 
     def _finish(self, step: _Step) -> None:
@@ -277,11 +291,11 @@ class StepRunner:
         while finished:
             step = finished.popleft()
             if step.ok and step.io is not None:
-                step.io.after(step.value, lambda outcome, step=step: self._written(outcome, step))
+                step.io.after(step.value, partial(self._written, step))
             else:
                 self._complete(step)
 
-    def _written(self, outcome: Any, step: _Step) -> None:
+    def _written(self, step: _Step, outcome: Any) -> None:
         if isinstance(outcome, Redo):
             step.work, step.io, step.ok = outcome.work, outcome.io, False
             self._start(step)

@@ -25,7 +25,7 @@ import json
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Final, Union
+from typing import Final
 from urllib.parse import unquote_to_bytes
 
 from ussd.engine import Engine, Response
@@ -87,7 +87,7 @@ class Continue:
     msisdn: str
 
 
-Event = Union[Begin, Reply, Repeat, Continue, Bad]
+Event = Begin | Reply | Repeat | Continue | Bad
 
 
 def session_key(session_id: str) -> str:

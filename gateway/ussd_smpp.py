@@ -17,7 +17,7 @@ must never repeat (a debit), and a new dialogue on a recycled number replaces th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Final, Literal, Union
+from typing import Any, Final, Literal
 
 from ussd import gsm
 from ussd.engine import Response
@@ -42,6 +42,8 @@ LATIN1_CODING: Final = 3
 UCS2_CODING: Final = 8
 #: The longest message short_message carries; longer ones go in message_payload.
 MAX_SHORT_MESSAGE: Final = 254
+#: How numbers are read when the mapping is given no rule: Côte d'Ivoire's.
+DEFAULT_PHONE: Final = PhoneRule()
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,13 +135,13 @@ class Refused:
     reason: str
 
 
-Inbound = Union[Begin, Reply, Abort, Refused]
+Inbound = Begin | Reply | Abort | Refused
 
 
 def read_text(pdu: Pdu) -> str:
     """The message of a deliver_sm as text, by its data_coding (message_payload if given)."""
-    data = pdu.get("message_payload") or pdu.get("short_message", b"")
-    coding = pdu.get("data_coding", 0) & 0xFF
+    data = pdu.octets("message_payload") or pdu.octets("short_message") or b""
+    coding = (pdu.number("data_coding") or 0) & 0xFF
     if coding == UCS2_CODING:
         return data.decode("utf-16-be", "replace")
     if coding == LATIN1_CODING:
@@ -163,7 +165,7 @@ class UssdSmpp:
     """The USSD mapping of one centre (``peer``, the name its dialogues are known by)."""
 
     def __init__(self, dialect: Dialect = DIALECTS["default"], peer: str = "centre",
-                 phone: PhoneRule = PhoneRule()) -> None:
+                 phone: PhoneRule = DEFAULT_PHONE) -> None:
         self.dialect = dialect
         self.peer = peer
         self.phone = phone
@@ -172,24 +174,23 @@ class UssdSmpp:
     def receive(self, pdu: Pdu) -> Inbound:
         """What a deliver_sm means for a dialogue."""
         dialect = self.dialect
-        op = pdu.get("ussd_service_op")
+        op = pdu.number("ussd_service_op")
         if op is None:
             return Refused(RINVOPTPARAMVAL, "no ussd_service_op: not a USSD message")
-        raw = pdu.get("source_addr", b"").decode("latin-1")
+        raw = pdu.text("source_addr")
         msisdn = normalise_phone(raw, self.phone)
         if msisdn is None:
             return Refused(RINVSRCADR, f"source_addr {raw[:24]!r} is not a subscriber's number")
-        its = pdu.get("its_session_info")
+        its = pdu.number("its_session_info")
         number, sequence, ended = (its >> 8, (its & 0xFF) >> 1, its & 1) if its is not None else (0, 0, 0)
-        umr = pdu.get("user_message_reference")
-        vendor = pdu.get(self._vendor) if self._vendor is not None else None
+        umr = pdu.number("user_message_reference")
+        vendor = pdu.octets(self._vendor) if self._vendor is not None else None
         key = self._key(msisdn, number, umr, vendor)
         if isinstance(key, Refused):
             return key
         unit = Unit(f"smpp:{self.peer}:{key}", msisdn,
-                    (pdu.get("source_addr_ton", 0), pdu.get("source_addr_npi", 0), raw),
-                    (pdu.get("dest_addr_ton", 0), pdu.get("dest_addr_npi", 0),
-                     pdu.get("destination_addr", b"").decode("latin-1")),
+                    (pdu.number("source_addr_ton") or 0, pdu.number("source_addr_npi") or 0, raw),
+                    (pdu.number("dest_addr_ton") or 0, pdu.number("dest_addr_npi") or 0, pdu.text("destination_addr")),
                     number, sequence, umr, vendor)
         if (ended and dialect.end_flag_aborts) or op in dialect.abort_ops:
             return Abort(unit)

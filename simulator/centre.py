@@ -38,19 +38,20 @@ import re
 import signal
 import sys
 from collections import deque
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal, Union
+from types import FrameType
+from typing import Any, Final, Literal
 
 from smpplib import consts
 from twisted.internet import defer, protocol
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
 from gateway import pdu as codec
-from gateway.pdu import Pdu
+from gateway.pdu import Pdu, vendor_tlv
 from gateway.smpp_session import Answer, Faulty, Request, SmppSession, State, Unbound
 from gateway.tcp import no_delay
-from gateway.ussd_smpp import DIALECTS, MAX_SHORT_MESSAGE, Dialect, vendor_tlv, write_text
+from gateway.ussd_smpp import DIALECTS, MAX_SHORT_MESSAGE, Dialect, write_text
 from ussd import gsm
 from ussd.inputs import normalise_phone
 from ussd.loader import split_short_code
@@ -73,6 +74,8 @@ _BAD_ESCAPE: Final = re.compile(b"\x1b(?![" + re.escape(bytes(sorted(gsm.EXTENSI
 
 #: Step latencies a centre keeps (the latest).
 LATENCIES_KEPT: Final = 200_000
+#: How the centre writes subscribers' numbers unless told otherwise: Côte d'Ivoire's (+225).
+DEFAULT_PHONE: Final = PhoneRule()
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +140,7 @@ class Failed:
     session: str | None = None
 
 
-HandsetEvent = Union[Screen, TimedOut, Failed]
+HandsetEvent = Screen | TimedOut | Failed
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +162,7 @@ class ToHandset:
     event: HandsetEvent
 
 
-Output = Union[ToLink, CloseLink, ToHandset]
+Output = ToLink | CloseLink | ToHandset
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +205,7 @@ class Hangup:
     pass
 
 
-Command = Union[Dial, Type, Hangup]
+Command = Dial | Type | Hangup
 _KEYS: Final[dict[str, frozenset[str]]] = {
     "dial": frozenset({"dial", "msisdn"}), "reply": frozenset({"reply"}), "hangup": frozenset({"hangup"}),
 }
@@ -355,7 +358,7 @@ class Centre:
     the caller picks (the shell uses its protocol objects); every method that takes ``now`` may
     leave outputs, which :meth:`outputs` hands over."""
 
-    def __init__(self, config: CentreConfig = CentreConfig(), phone: PhoneRule = PhoneRule()) -> None:
+    def __init__(self, config: CentreConfig = CentreConfig(), phone: PhoneRule = DEFAULT_PHONE) -> None:
         self.config = config
         self.dialect = config.dialect
         self.phone = phone
@@ -445,15 +448,17 @@ class Centre:
             elif read.command == "submit_sm":
                 self._submit(link, read, now)
             else:  # data_sm: the dialects carry USSD in submit_sm
-                self._refuse(link, read, _Refusal("data_sm", codec.RINVCMDID,
-                                                  f"data_sm: the {self.dialect.name} dialect carries USSD in submit_sm"))
+                refusal = _Refusal("data_sm", codec.RINVCMDID,
+                                   f"data_sm: the {self.dialect.name} dialect carries USSD in submit_sm")
+                self._refuse(link, read, refusal)
         elif isinstance(event, Answer):
             self._answered(link, event)
         elif isinstance(event, Unbound):
             log.info("link %s (%s) unbound", link.key, link.system_id)
             link.closing = True
         elif isinstance(event, Faulty):
-            self._fault(f"link {link.key}: {event.error}" + (" (closed: the stream cannot be read)" if event.fatal else ""))
+            closed = " (closed: the stream cannot be read)" if event.fatal else ""
+            self._fault(f"link {link.key}: {event.error}{closed}")
             if event.fatal:
                 link.closing = True
 
@@ -541,7 +546,8 @@ class Centre:
             return "no gateway bound (as receiver or transceiver)"
         mine = self._open.get(subscriber, {})
         if mine and self.dialect.correlation == "msisdn":
-            return f"{subscriber} has a dialogue open: the {self.dialect.name} dialect ties units by the subscriber alone"
+            return (f"{subscriber} has a dialogue open: the {self.dialect.name} dialect ties units by the "
+                    "subscriber alone")
         number = next((n for n in range(SESSION_NUMBERS) if n not in mine), None)
         if number is None:
             return f"{subscriber} has {SESSION_NUMBERS} dialogues open: no session number free"
@@ -705,12 +711,14 @@ class Centre:
         dialect = self.dialect
 
         def text_of(name: str) -> str:
-            return read.get(name, b"").decode("latin-1")
+            value: bytes = read.get(name, b"")
+            return value.decode("latin-1")
 
         service_type = text_of("service_type")
         if service_type != dialect.service_type:
             raise _Refusal("service_type", codec.RINVSERTYP,
-                           f"service_type {_shown(service_type)}: the {dialect.name} dialect's is {dialect.service_type!r}")
+                           f"service_type {_shown(service_type)}: the {dialect.name} dialect's is "
+                           f"{dialect.service_type!r}")
         op = read.get("ussd_service_op")
         if op is None:
             raise _Refusal("ussd_service_op", RMISSINGOPTPARAM, "no ussd_service_op: not a USSD message")
@@ -757,6 +765,7 @@ class Centre:
         dialect = self.dialect
         if dialect.correlation == "msisdn":
             return next(iter(mine.values()))  # one dialogue per subscriber: nothing else to match
+        tlv: str
         found: _Dialogue | None
         if dialect.correlation == _ITS:
             tlv, its = _ITS, read.get(_ITS)
@@ -784,6 +793,7 @@ class Centre:
         dialect = self.dialect
         data: bytes = read.get("message_payload") or read.get("short_message", b"")
         coding = read.get("data_coding", 0)
+        kind: Literal["gsm7", "ucs2"]
         if coding == dialect.gsm7_coding:
             bad = next((i for i, octet in enumerate(data) if octet >= 0x80), None)
             if bad is not None:
@@ -800,7 +810,8 @@ class Centre:
             try:
                 text = data.decode("utf-16-be")
             except UnicodeDecodeError as exc:
-                raise _Refusal("text", RSUBMITFAIL, f"UCS-2 octets {exc.start}-{exc.end - 1}: a lone surrogate") from None
+                raise _Refusal("text", RSUBMITFAIL,
+                               f"UCS-2 octets {exc.start}-{exc.end - 1}: a lone surrogate") from None
             kind, units, limit = "ucs2", gsm.ucs2_units(text), gsm.MAX_UCS2_UNITS
         else:
             raise _Refusal("data_coding", RSUBMITFAIL,
@@ -809,7 +820,7 @@ class Centre:
         if units > limit:
             raise _Refusal("length", codec.RINVMSGLEN,
                            f"{units} {'septets' if kind == 'gsm7' else 'UTF-16 units'}: a USSD page holds {limit}")
-        return text, kind, units  # type: ignore[return-value]
+        return text, kind, units
 
     # -- time ----------------------------------------------------------------------------------
 
@@ -938,7 +949,7 @@ class CentreConnection(protocol.Protocol):
                     centre.handset_line(self, line, now)
         except Exception as exc:  # a bug here must cost one connection's answer, never the process
             log.error("%r: internal error: %s: %s", self, type(exc).__name__, exc)
-            if self.kind == "handset":
+            if self.kind == "handset" and self.transport is not None:
                 self.transport.write(encode_event(Failed(f"internal error: {type(exc).__name__}")))
         self.factory.pump()
 
@@ -952,15 +963,17 @@ class CentreConnection(protocol.Protocol):
         self.factory.pump()
 
 
-class CentreFactory(protocol.Factory):
+class CentreFactory(protocol.ServerFactory):
     """Serves a :class:`Centre` on a listening port: writes its outputs, runs its timers on the
     reactor's clock (``clock``: a :class:`twisted.internet.task.Clock` in tests)."""
 
     def __init__(self, centre: Centre, clock: IReactorTime | None = None, grace: float = 2.0) -> None:
         if clock is None:
-            from twisted.internet import reactor as clock  # type: ignore[assignment]
+            from twisted.internet import reactor
+
+            clock = reactor
         self.centre = centre
-        self.clock: IReactorTime = clock  # type: ignore[assignment]
+        self.clock: IReactorTime = clock
         self.grace = grace
         self.connections: set[CentreConnection] = set()
         self._timer: IDelayedCall | None = None
@@ -974,18 +987,17 @@ class CentreFactory(protocol.Factory):
     def pump(self) -> None:
         """Write what the centre has to say, and set the timer for its next deadline."""
         for out in self.centre.outputs():
+            key = out.handset if isinstance(out, ToHandset) else out.link
+            # the shell hands the centre its connections as the keys of links and handsets
+            transport = key.transport if isinstance(key, CentreConnection) else None
+            if transport is None:
+                continue
             if isinstance(out, ToHandset):
-                transport = out.handset.transport  # type: ignore[attr-defined]
-                if transport is not None:
-                    transport.write(encode_event(out.event))
+                transport.write(encode_event(out.event))
+            elif isinstance(out, ToLink):
+                transport.write(out.data)
             else:
-                transport = out.link.transport  # type: ignore[attr-defined]
-                if transport is None:
-                    continue
-                if isinstance(out, ToLink):
-                    transport.write(out.data)
-                else:
-                    transport.loseConnection()
+                transport.loseConnection()
         self._schedule()
         if self._stopped is not None and not self._stopped.called and self.centre.links == 0:
             self._finish()
@@ -1085,20 +1097,29 @@ def main(argv: Sequence[str] | None = None) -> int:
                           args.max_duration, args.enquire_interval, args.throttle, reply_limit=args.reply_limit,
                           spread=args.spread)
     from twisted.internet import reactor
+    from twisted.internet.address import IPv4Address, IPv6Address
     from twisted.internet.error import CannotListenError
+    from twisted.internet.interfaces import IReactorThreads
 
-    factory = CentreFactory(Centre(config), reactor)  # type: ignore[arg-type]
+    factory = CentreFactory(Centre(config), reactor)
     try:
-        port = reactor.listenTCP(args.port, factory, interface=args.host)  # type: ignore[attr-defined]
+        port = reactor.listenTCP(args.port, factory, interface=args.host)
     except CannotListenError as exc:
         print(f"ussd centre: cannot listen on {args.host}:{args.port}: {exc.socketError}", file=sys.stderr)
         return 1
     address = port.getHost()
+    assert isinstance(address, IPv4Address | IPv6Address)  # a TCP port's
     print(f"ussd centre listening on {address.host}:{address.port} (dialect {args.dialect})", flush=True)
-    reactor.addSystemEventTrigger("before", "shutdown", factory.stop)  # type: ignore[attr-defined]
-    for signum, action in ((signal.SIGUSR1, factory.freeze), (signal.SIGUSR2, factory.thaw)):
-        signal.signal(signum, lambda _s, _f, action=action: reactor.callFromThread(action))  # type: ignore[attr-defined,misc]
-    reactor.run()  # type: ignore[attr-defined]  # its SIGINT and SIGTERM handlers stop it
+    reactor.addSystemEventTrigger("before", "shutdown", factory.stop)
+    threads = IReactorThreads(reactor)
+
+    def on_signal(action: Callable[[], None]) -> Callable[[int, FrameType | None], None]:
+        """A signal handler: ``action`` on the reactor's thread, at its next turn."""
+        return lambda _signum, _frame: threads.callFromThread(action)
+
+    signal.signal(signal.SIGUSR1, on_signal(factory.freeze))
+    signal.signal(signal.SIGUSR2, on_signal(factory.thaw))
+    reactor.run()  # its SIGINT and SIGTERM handlers stop it
     return 0
 
 

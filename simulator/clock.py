@@ -13,8 +13,7 @@ import math
 import re
 from datetime import datetime, timedelta, tzinfo
 
-from ussd.cli import within_years
-from ussd.clock import HandsetClock, wall_clock
+from ussd.clock import HandsetClock, wall_clock, within_years
 
 __all__ = ["CLOCK_FORMS", "HandsetClock", "in_zone", "parse_move", "positive_seconds", "read_instant", "wall_clock"]
 
@@ -32,7 +31,7 @@ def parse_move(text: str) -> timedelta | None:
     if match is None or not any(match.groups()):
         return None
     try:
-        return timedelta(**{unit: int(n) for unit, n in zip(_UNITS, match.groups()) if n is not None})
+        return timedelta(**{unit: int(n) for unit, n in zip(_UNITS, match.groups(), strict=True) if n is not None})
     except (OverflowError, ValueError):  # more days than a timedelta holds, or digits past int's limit
         return None
 

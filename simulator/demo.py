@@ -14,12 +14,15 @@ from accounts.policy import Policy, load_policy
 from accounts.providers import AccountProviders
 from accounts.store import AccountStore
 from gateway.config import ServerConfig
-from gateway.service import SHIPPED_MENUS, build, default_menu_paths  # noqa: F401 (re-exported)
+from gateway.service import SHIPPED_MENUS, build, default_menu_paths
 from ussd.engine import Engine
 from ussd.registry import Registry
 from ussd.sessions import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_DURATION
 
 from .clock import HandsetClock
+
+# SHIPPED_MENUS, default_menu_paths and demo_store are re-exported: the set-up is read from here
+__all__ = ["DEMO_MSISDN", "SHIPPED_MENUS", "default_menu_paths", "demo_engine", "demo_registry", "demo_store"]
 
 #: A demo subscriber with bonus in every sub-account: what ``make run`` dials as.
 DEMO_MSISDN = "2250701020304"

@@ -132,7 +132,8 @@ class Handset:
         now = self.clock()
         target = read_instant(text, tz, now)
         if target is None:
-            return f"(clock line {CLOCK_MARK}{text.strip()} not understood: after {CLOCK_MARK} give {CLOCK_FORMS}; nothing sent)"
+            return (f"(clock line {CLOCK_MARK}{text.strip()} not understood: after {CLOCK_MARK} give "
+                    f"{CLOCK_FORMS}; nothing sent)")
         if target < now:
             return (f"(clock not moved: {target.astimezone(tz).isoformat()} is before "
                     f"{now.astimezone(tz).isoformat()}: time only moves on; nothing sent)")

@@ -9,11 +9,12 @@ import json
 import random
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 from twisted.internet import defer, protocol
+from twisted.internet.interfaces import IConnector, IDelayedCall
 from twisted.protocols.basic import LineOnlyReceiver
 
 #: Walks of #122# over the demo population: the menus, bonus screens and back, an offer, passes.
@@ -62,6 +63,18 @@ class LoadResult:
                 f"steps={self.steps} steps_s={rate:.0f} p50_ms={p50 * 1000:.1f} p99_ms={p99 * 1000:.1f}{why}")
 
 
+class Reactor(Protocol):
+    """What a run needs of the reactor: its clock and TCP connections."""
+
+    def seconds(self) -> float: ...
+
+    def callLater(self, delay: float, callable: Callable[..., Any], *args: object,
+                  **kwargs: object) -> IDelayedCall: ...
+
+    def connectTCP(self, host: str, port: int, factory: protocol.ClientFactory, timeout: float = 30,
+                   bindAddress: tuple[str, int] | None = None) -> IConnector: ...
+
+
 def percentile(values: Sequence[float], pct: float) -> float:
     if not values:
         return 0.0
@@ -80,7 +93,7 @@ class _Walker(LineOnlyReceiver):
         self.sent_at = 0.0
         self.done: defer.Deferred[None] = defer.Deferred()
         self.finished = False
-        self.timer: Any = None
+        self.timer: IDelayedCall | None = None
 
     def connectionMade(self) -> None:
         self.send({"dial": self.code, "msisdn": self.msisdn})
@@ -88,7 +101,12 @@ class _Walker(LineOnlyReceiver):
     def send(self, command: dict[str, Any]) -> None:
         self.sent_at = self.run.reactor.seconds()
         self.timer = self.run.reactor.callLater(self.run.step_timeout, self.finish, "no answer in time")
-        self.sendLine(json.dumps(command).encode())
+        self._write(command)
+
+    def _write(self, command: dict[str, Any]) -> None:
+        """One line of the handset protocol (as ``sendLine``, which Twisted leaves untyped)."""
+        if self.transport is not None:
+            self.transport.write(json.dumps(command).encode() + self.delimiter)
 
     def lineReceived(self, line: bytes) -> None:
         if self.finished:
@@ -112,7 +130,7 @@ class _Walker(LineOnlyReceiver):
         result.latencies.append(self.run.reactor.seconds() - self.sent_at)
         if answer.get("end") or not self.walk:
             if not answer.get("end"):
-                self.sendLine(json.dumps({"hangup": True}).encode())
+                self._write({"hangup": True})
             self.finish(None)
             return
         key = self.walk.pop(0)
@@ -154,7 +172,7 @@ class _WalkerFactory(protocol.ClientFactory):
 
 @dataclass
 class LoadRun:
-    reactor: Any
+    reactor: Reactor
     host: str
     port: int
     dialogues: int
@@ -191,7 +209,8 @@ class LoadRun:
         self._next += 1
         self._running += 1
         self.result.dialogues += 1
-        walker = _Walker(self, self.subscribers[n % len(self.subscribers)], self.code, self.walks[n % len(self.walks)])
+        walk = self.walks[n % len(self.walks)]
+        walker = _Walker(self, self.subscribers[n % len(self.subscribers)], self.code, walk)
         walker.done.addBoth(self._ended)
         self.reactor.connectTCP(self.host, self.port, _WalkerFactory(walker), timeout=10)
 
@@ -232,7 +251,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--code", default="#122#")
     p.add_argument("--think", default="0", metavar="A-B", help="seconds a subscriber takes between replies (e.g. 1-3)")
     p.add_argument("--ramp", type=float, default=0.0, metavar="S", help="start the first C dialogues over S seconds")
-    p.add_argument("--msisdn", action="append", metavar="N", help="a subscriber to dial as (repeatable; default: the demo's)")
+    p.add_argument("--msisdn", action="append", metavar="N",
+                   help="a subscriber to dial as (repeatable; default: the demo's)")
     p.add_argument("--walk", action="append", metavar="KEYS",
                    help="the keys a dialogue types after the dial, as 6*1*1 (repeatable; taken in turn; "
                         "default: the built-in walks of #122#)")

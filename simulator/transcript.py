@@ -39,6 +39,12 @@ The format::
           page: 1                                # the page shown (pages: the page count)
           end: false                             # whether the dialogue ended on this screen
 
+Its shape (keys, types, required fields, the clock forms, the short code) is the JSON Schema
+``simulator/schemas/transcript.schema.json``, which editors read too (a ``# yaml-language-server:
+$schema=...`` first line); this module checks what a schema cannot say: that the files and folders
+named exist, the fixture's records, that the instants exist and never go back, that no reply
+follows a step expecting the end.
+
 A ``reply`` after a step that expects ``end: true`` is a mistake of the transcript; a reply the
 engine cannot send because the dialogue really ended fails that step. In folders, ``*.yaml`` and
 ``*.yml`` files are run recursively, except names starting with ``_`` or ``.`` (a place for shared
@@ -48,15 +54,14 @@ Every transcript runs on its own engine: an in-memory account store filled from 
 purchase in one transcript never shows in another), its menus, and a session store whose clock
 follows the transcript's instants, so a gap longer than the idle timeout (``idle_timeout``, 60 s)
 between two steps ends the dialogue as the network would. A file that is not a valid transcript is
-reported in one line per mistake, naming the file and the step (``t.yaml: step 3: unknown key
-'expct' (did you mean 'expect'?)``), never with a traceback.
+reported in one line per mistake, where it is (``t.yaml:8:5: step 3: unknown key 'expct' (did you
+mean 'expect'?); ...``), never with a traceback.
 """
 
 from __future__ import annotations
 
 import difflib
 import os
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
@@ -70,33 +75,44 @@ from accounts.importer import ImportFailed, parse_records, read_subscribers
 from accounts.model import Subscriber
 from accounts.policy import load_policy
 from accounts.store import open_store
-from ussd.engine import Engine, Response
-from ussd.loader import MenuError, split_short_code
-from ussd.sessions import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_DURATION
-from ussd.yamlnodes import did_you_mean
+from ussd import (
+    DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_DURATION,
+    Diagnostic,
+    Document,
+    Engine,
+    InvalidFile,
+    MenuError,
+    Response,
+    Schema,
+    Where,
+    check_document,
+    excerpt,
+    packaged_schema,
+    read_file,
+)
+from ussd.shape import path_label
 
-from .clock import CLOCK_FORMS, HandsetClock, positive_seconds, read_instant, wall_clock
+from .clock import HandsetClock, read_instant, wall_clock
 from .demo import default_menu_paths, demo_engine
 from .handset import read_msisdn
 
 DEFAULT_CODE = "#122#"
-TOP_KEYS = ("name", "subscriber", "accounts", "subscribers", "at", "code", "lang", "menus", "idle_timeout",
-            "max_duration", "steps")
-STEP_KEYS = ("reply", "at", "expect")
-EXPECT_KEYS = ("text", "lines", "contains", "absent", "screen", "page", "pages", "end")
 TRANSCRIPT_SUFFIXES = (".yaml", ".yml")
+#: The transcript's JSON Schema, named in the first line of every transcript for editors.
+SCHEMA_FILE = Path(__file__).resolve().parent / "schemas" / "transcript.schema.json"
 
-_LANG = re.compile(r"^[a-z]{2,3}$")
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+#: A place in a transcript's document: keys and list indexes from the top.
+Place = tuple[str | int, ...]
 
 
-class TranscriptError(Exception):
-    """A file that is not a valid transcript (or whose fixture or menus are broken): one message
-    per mistake, each naming the file."""
+def transcript_schema() -> Schema:
+    return packaged_schema("simulator", SCHEMA_FILE.name)
 
-    def __init__(self, messages: Sequence[str]) -> None:
-        self.messages = list(messages)
-        super().__init__("\n".join(self.messages))
+
+class TranscriptError(InvalidFile):
+    """A file that is not a valid transcript, or whose fixture or menus are broken: every mistake,
+    each where it is (a broken fixture or menu file at the key of the transcript that names it)."""
 
 
 # -- the transcript ------------------------------------------------------------------------------
@@ -122,7 +138,8 @@ class Step:
     expect: Expect | None
 
     def describe(self, code: str) -> str:
-        return f"step {self.number} (dial {code})" if self.reply is None else f"step {self.number} (reply {self.reply!r})"
+        what = f"dial {code}" if self.reply is None else f"reply {self.reply!r}"
+        return f"step {self.number} ({what})"
 
 
 @dataclass(frozen=True)
@@ -139,145 +156,78 @@ class Transcript:
     steps: tuple[Step, ...]
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT  # the session store's limits, in seconds
     max_duration: float = DEFAULT_MAX_DURATION
+    #: Where the file names the subscriber and the menus: problems found when it runs are placed there.
+    subscriber_at: Where | None = field(default=None, compare=False)
+    menus_at: Where | None = field(default=None, compare=False)
 
     @property
     def display(self) -> str:
         return str(self.path)
 
-
-def _describe(node: yaml.Node) -> str:
-    if isinstance(node, yaml.MappingNode):
-        return "a mapping"
-    if isinstance(node, yaml.SequenceNode):
-        return "a list"
-    if _is_null(node):
-        return "nothing"
-    return repr(node.value)
+    def error(self, where: Where | None, messages: Iterable[str]) -> TranscriptError:
+        """Problems found when it runs, placed at ``where`` in the file (its top when None)."""
+        return TranscriptError(Diagnostic(where or Where(self.display, 1, 1), m) for m in messages)
 
 
-def _is_null(node: yaml.Node) -> bool:
-    return isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null")
-
-
-def _plain(node: yaml.Node) -> Any:
-    """Node -> dicts, lists and text (what the account importer reads from its own files)."""
-    if isinstance(node, yaml.MappingNode):
-        return {str(_plain(k)): _plain(v) for k, v in node.value}
-    if isinstance(node, yaml.SequenceNode):
-        return [_plain(item) for item in node.value]
-    return None if _is_null(node) else node.value
+# -- reading -------------------------------------------------------------------------------------
 
 
 class _Reader:
-    """Reads a transcript's nodes, collecting every mistake rather than stopping at the first."""
+    """One transcript's document after its schema check. What the schema cannot say is checked
+    here, and never a value the schema already rejected: each mistake is said once."""
 
-    def __init__(self, path: Path, tz: tzinfo) -> None:
-        self.path = path
-        self.display = str(path)
+    def __init__(self, doc: Document, tz: tzinfo) -> None:
+        schema = transcript_schema()
+        self.doc = doc
         self.tz = tz
-        self.errors: list[str] = []
+        self.labels = schema.document
+        self.problems = check_document(doc, schema)
+        #: The places of the values the schema refused (asked again only of a file with problems).
+        self.rejected: set[Place] = set()
+        if self.problems:
+            self.rejected = {tuple(e.absolute_path) for e in schema.validator.iter_errors(doc.value)}
 
-    def bad(self, where: str, message: str) -> None:
-        self.errors.append(f"{self.display}: {where}: {message}" if where else f"{self.display}: {message}")
+    def fits(self, place: Place) -> bool:
+        """Whether the schema took the value at ``place`` and all it holds."""
+        return not any(p[:len(place)] == place for p in self.rejected)
 
-    def mapping(self, node: yaml.Node, allowed: Sequence[str], where: str, what: str) -> dict[str, yaml.Node] | None:
-        if not isinstance(node, yaml.MappingNode):
-            self.bad(where, f"expected {what}, found {_describe(node)}")
-            return None
-        out: dict[str, yaml.Node] = {}
-        for key_node, value in node.value:
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
-            if not isinstance(key, str):
-                self.bad(where, f"keys must be plain words, found {_describe(key_node)}")
-                continue
-            if key in out:
-                self.bad(where, f"duplicate key {key!r}")
-                continue
-            if key not in allowed:
-                hint = did_you_mean(key, allowed)
-                self.bad(where, f"unknown key {key!r}" + (hint or f"; expected one of: {', '.join(allowed)}"))
-                continue
-            out[key] = value
-        return out
+    def bad(self, place: Place, message: str, key: str | None = None) -> None:
+        """A problem with the value at ``place`` (placed on its ``key`` when given), named as the
+        schema's problems are ("step 3 at: ...")."""
+        where = self.doc.where(place + (key,), key=True) if key else self.doc.where(place)
+        self.problems.append(Diagnostic(where, f"{path_label(self.labels, place)}: {message}"))
 
-    def text(self, node: yaml.Node, where: str, *, empty_ok: bool = True) -> str | None:
-        if isinstance(node, yaml.ScalarNode) and not _is_null(node):
-            if not empty_ok and not node.value.strip():
-                self.bad(where, "is empty")
-                return None
+    def written(self, place: Place) -> str | None:
+        """The scalar at ``place`` as written in the file (``00`` is "00", ``1`` is "1"), if it is one."""
+        node = self.doc.values.get(place)
+        if isinstance(node, yaml.ScalarNode) and not node.tag.endswith(":null"):
             return str(node.value)
-        self.bad(where, f"expected text, found {_describe(node)}")
         return None
 
-    def texts(self, node: yaml.Node, where: str) -> tuple[str, ...]:
-        """A list of texts, or one text standing for a list of one."""
-        if isinstance(node, yaml.ScalarNode) and not _is_null(node):
-            return (str(node.value),)
-        if not isinstance(node, yaml.SequenceNode):
-            self.bad(where, f"expected a list of texts, found {_describe(node)}")
-            return ()
-        found = [self.text(item, f"{where}[{n}]") for n, item in enumerate(node.value)]
-        return tuple(s for s in found if s is not None)
+    def instant(self, place: Place, text: Any, previous: datetime | None = None) -> datetime | None:
+        """The instant the schema took at ``place`` (ISO 8601, or a move from ``previous``): a form
+        that names no instant (30 February, a move past the year 9998) is a problem."""
+        if not isinstance(text, str) or not self.fits(place) or (previous is None and text.strip().startswith("+")):
+            return None  # the schema said what is wrong (or, for a move, with the instant it moves from)
+        moment = read_instant(text, self.tz, previous)
+        if moment is None:
+            self.bad(place, f"no such instant: {excerpt(text)} (a real date and time, years 1970 to 9998)")
+        return moment
 
-    def positive(self, node: yaml.Node, where: str) -> int | None:
-        if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":int"):
-            try:
-                value = int(node.value.replace("_", ""), 10)
-            except ValueError:
-                value = 0
-            if value >= 1:
-                return value
-        self.bad(where, f"expected a page number (1, 2...), found {_describe(node)}")
+    def existing(self, place: Place, raw: Any) -> Path | None:
+        """The file or folder ``raw`` names, relative to the transcript, when it exists."""
+        if not isinstance(raw, str) or not self.fits(place):
+            return None
+        try:
+            given = Path(raw).expanduser()
+            resolved = given if given.is_absolute() else Path(self.doc.path).parent / given
+            if resolved.exists():
+                return resolved
+            problem = f"no such file or folder: {raw} (looked for {resolved})"
+        except (OSError, ValueError, RuntimeError) as exc:  # a name too long, a NUL, ~nobody
+            problem = f"cannot use this path ({exc})"
+        self.bad(place, problem)
         return None
-
-    def boolean(self, node: yaml.Node, where: str) -> bool | None:
-        if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":bool"):
-            return node.value.lower() in ("true", "yes", "on", "y")
-        self.bad(where, f"expected true or false, found {_describe(node)}")
-        return None
-
-    def instant(self, node: yaml.Node, where: str, previous: datetime | None = None) -> datetime | None:
-        """An ISO 8601 instant; with a ``previous`` one, a move from it (``+90s``) too."""
-        if isinstance(node, yaml.ScalarNode) and not _is_null(node):
-            moment = read_instant(node.value, self.tz, previous)
-            if moment is not None:
-                return moment
-        expected = CLOCK_FORMS if previous is not None else "e.g. 2026-11-25T10:30:00"
-        what = "an ISO 8601 instant or a move" if previous is not None else "an ISO 8601 instant"
-        self.bad(where, f"not {what}: {_describe(node)} ({expected})")
-        return None
-
-    def seconds(self, node: yaml.Node, where: str) -> float | None:
-        if isinstance(node, yaml.ScalarNode) and not _is_null(node):
-            value = positive_seconds(node.value)
-            if value is not None:
-                return value
-        self.bad(where, f"expected a number of seconds above 0, found {_describe(node)}")
-        return None
-
-    def relative(self, raw: str) -> Path:
-        p = Path(raw).expanduser()
-        return p if p.is_absolute() else self.path.parent / p
-
-
-def _read_yaml(path: Path) -> yaml.Node | None:
-    display = str(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise TranscriptError([f"{display}: cannot read: {exc.strerror or exc}"]) from None
-    try:
-        return yaml.compose(data, Loader=_Loader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"line {mark.line + 1} column {mark.column + 1}: " if mark else ""
-        raise TranscriptError([f"{display}: {where}YAML syntax: {exc.problem or exc.context}"]) from None
-    except yaml.YAMLError as exc:
-        raise TranscriptError([f"{display}: YAML: {exc}"]) from None
-    except UnicodeDecodeError as exc:
-        raise TranscriptError([f"{display}: not UTF-8 text ({exc.reason} at byte {exc.start})"]) from None
-    except RecursionError:
-        raise TranscriptError([f"{display}: YAML nested too deeply to read"]) from None
 
 
 def load_transcript(path: str | Path) -> Transcript:
@@ -285,146 +235,111 @@ def load_transcript(path: str | Path) -> Transcript:
     :class:`TranscriptError` listing every mistake."""
     path = Path(path)
     tz = load_policy().tz
-    r = _Reader(path, tz)
-    root = _read_yaml(path)
-    if root is None:
-        raise TranscriptError([f"{r.display}: empty file: expected a transcript (subscriber, at, steps)"])
-    top = r.mapping(root, TOP_KEYS, "", "a transcript (a mapping of subscriber, at, steps...)")
-    if top is None:
-        raise TranscriptError(r.errors)
+    doc = read_file(path, TranscriptError)
+    if doc is None:
+        raise TranscriptError([Diagnostic(Where(str(path), 1, 1),
+                                          "empty file: expected a transcript (subscriber, at, steps)")])
+    r = _Reader(doc, tz)
+    top = r.doc.value
+    if not isinstance(top, dict):
+        raise TranscriptError(r.problems)
+    at = r.instant(("at",), top.get("at"))
+    menus = _menus(r, top)
+    accounts, subscribers = _fixture(r, top)
+    idle_timeout = _seconds(top, "idle_timeout", DEFAULT_IDLE_TIMEOUT)
+    max_duration = _seconds(top, "max_duration", DEFAULT_MAX_DURATION)
+    steps = _steps(r, top.get("steps"), at)
+    subscriber = r.written(("subscriber",))
+    if r.problems or subscriber is None or at is None:
+        raise TranscriptError(r.problems)
+    return Transcript(path, top.get("name") or path.name, subscriber, tuple(subscribers), accounts, at,
+                      top.get("code", DEFAULT_CODE), top.get("lang"), tuple(menus), tuple(steps), idle_timeout,
+                      max_duration, r.doc.where(("subscriber",)), r.doc.where(("menus",)))
 
-    name = r.text(top["name"], "name", empty_ok=False) if "name" in top else None
 
-    subscriber = None
-    if "subscriber" not in top:
-        r.bad("subscriber", 'missing: the number that dials, e.g. subscriber: "2250701020304"')
-    else:
-        subscriber = r.text(top["subscriber"], "subscriber", empty_ok=False)
+def _menus(r: _Reader, top: dict[str, Any]) -> list[str]:
+    """The menu files and folders named (each must exist), or the shipped menus."""
+    if "menus" not in top:
+        return list(default_menu_paths())
+    given = top["menus"]
+    named = [(("menus", n), raw) for n, raw in enumerate(given)] if isinstance(given, list) else [(("menus",), given)]
+    found = (r.existing(place, raw) for place, raw in named)
+    return [str(p) for p in found if p is not None]
 
-    at = None
-    if "at" not in top:
-        r.bad("at", 'missing: the frozen instant, e.g. at: "2026-11-25T10:00:00"')
-    else:
-        at = r.instant(top["at"], "at")
 
-    code = DEFAULT_CODE
-    if "code" in top:
-        code = r.text(top["code"], "code") or DEFAULT_CODE
-        if split_short_code(code) is None:
-            r.bad("code", f"{code!r} is not a short code like #122# or *122*1#")
-
-    lang = None
-    if "lang" in top:
-        lang = r.text(top["lang"], "lang")
-        if lang is not None and not _LANG.match(lang):
-            r.bad("lang", f"expected a language code like fr or en, found {lang!r}")
-
-    menus: list[str] = []
-    if "menus" in top:
-        for raw in r.texts(top["menus"], "menus"):
-            resolved = r.relative(raw)
-            if not resolved.exists():
-                r.bad("menus", f"no such file or folder: {raw} (looked for {resolved})")
-            menus.append(str(resolved))
-        if not menus and not r.errors:
-            r.bad("menus", "is empty: name a menu folder or file, or leave 'menus' out for the shipped menus")
-    else:
-        menus = list(default_menu_paths())
-
-    subscribers: list[Subscriber] = []
-    accounts = str(DEMO_ACCOUNTS)
-    if "accounts" in top and "subscribers" in top:
-        r.bad("", "give either 'accounts' (a file) or 'subscribers' (inline records), not both")
-    elif "subscribers" in top:
-        accounts = "inline"
+def _fixture(r: _Reader, top: dict[str, Any]) -> tuple[str, list[Subscriber]]:
+    """Where the accounts come from ("inline" or a file) and its records: the inline ones, an
+    accounts file's, or the shipped demo accounts."""
+    if "subscribers" in top:
+        if "accounts" in top or not r.fits(("subscribers",)):
+            return "inline", []  # the schema said what is wrong
         try:
-            subscribers = parse_records(_plain(top["subscribers"]), r.display, tz)
+            return "inline", parse_records(top["subscribers"], r.doc.path, r.tz,
+                                           lambda at, key: r.doc.where(("subscribers", *at), key))
         except ImportFailed as exc:
-            r.errors.extend(f"{r.display}: {p}" for p in exc.problems)
-    else:
-        if "accounts" in top:
-            raw = r.text(top["accounts"], "accounts", empty_ok=False)
-            accounts = str(r.relative(raw)) if raw is not None else ""
-        if accounts:
-            try:
-                subscribers = read_subscribers(accounts, tz)
-            except ImportFailed as exc:
-                r.errors.extend(f"{r.display}: accounts: {exc.source}: {p}" for p in exc.problems)
-
-    idle_timeout = r.seconds(top["idle_timeout"], "idle_timeout") if "idle_timeout" in top else DEFAULT_IDLE_TIMEOUT
-    max_duration = r.seconds(top["max_duration"], "max_duration") if "max_duration" in top else DEFAULT_MAX_DURATION
-
-    steps = _read_steps(r, top, at)
-
-    if r.errors:
-        raise TranscriptError(r.errors)
-    assert subscriber is not None and at is not None and idle_timeout is not None and max_duration is not None
-    return Transcript(path, name or path.name, subscriber, tuple(subscribers), accounts, at, code, lang,
-                      tuple(menus), tuple(steps), idle_timeout, max_duration)
+            r.problems.extend(exc.diagnostics)
+            return "inline", []
+    source = r.existing(("accounts",), top["accounts"]) if "accounts" in top else DEMO_ACCOUNTS
+    if source is None:
+        return "", []
+    try:
+        return str(source), read_subscribers(source, r.tz)
+    except ImportFailed as exc:  # placed in the accounts file, said at the key that names it
+        for problem in exc.diagnostics:
+            r.bad(("accounts",), str(problem))
+        return str(source), []
 
 
-def _read_steps(r: _Reader, top: dict[str, yaml.Node], at: datetime | None) -> list[Step]:
-    if "steps" not in top:
-        r.bad("steps", "missing: the screen after dialling, then each reply and its screen")
-        return []
-    node = top["steps"]
-    if not isinstance(node, yaml.SequenceNode) or not node.value:
-        r.bad("steps", f"expected a list of steps (the first one: the screen after dialling), found {_describe(node)}")
-        return []
+def _seconds(top: dict[str, Any], key: str, default: float) -> float:
+    """A session limit: the schema took only a number above 0 (.inf and .nan are no JSON numbers)."""
+    value = top.get(key)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default
+
+
+def _steps(r: _Reader, given: Any, at: datetime | None) -> list[Step]:
+    """The steps, with what links them: instants that only move on, no reply after an expected end."""
     steps: list[Step] = []
     previous = at
     ended: int | None = None  # the step that expects the dialogue to end
-    for n, item in enumerate(node.value, start=1):
-        where = f"step {n}"
-        fields = r.mapping(item, STEP_KEYS, where, "a step (reply, at, expect)")
-        if fields is None:
+    for n, item in enumerate(given if isinstance(given, list) else [], start=1):
+        if not isinstance(item, dict):
             continue
-        reply = None
-        if n == 1:
-            if "reply" in fields:
-                r.bad(where, "the first step is the screen after dialling: it takes no 'reply'")
-            if "at" in fields:
-                r.bad(where, "the first step happens at the transcript's 'at': give the instant there")
-        elif "reply" not in fields:
-            r.bad(where, "missing 'reply' (only the first step, the dial, has none)")
-        else:
-            rnode = fields["reply"]
-            if _is_null(rnode):
-                r.bad(where, 'reply: empty; write reply: "" to send an empty answer')
-            else:
-                reply = r.text(rnode, f"{where}: reply")
-            if ended is not None:
-                r.bad(where, f"a reply after the dialogue ended (step {ended} expects end: true)")
+        place: Place = ("steps", n - 1)
+        reply = r.written(place + ("reply",)) if n > 1 else None  # the dial's reply is the schema's to refuse
+        if n > 1 and "reply" in item and ended is not None:
+            r.bad(place, f"a reply after the dialogue ended (step {ended} expects end: true)", key="reply")
         step_at = None
-        if n > 1 and "at" in fields:
-            step_at = r.instant(fields["at"], f"{where}: at", previous)
+        if n > 1 and "at" in item:
+            step_at = r.instant(place + ("at",), item["at"], previous)
             if step_at is not None and previous is not None and step_at < previous:
-                r.bad(where, f"at {step_at.isoformat()} is before the previous instant {previous.isoformat()}: "
-                             "time only moves on")
+                r.bad(place + ("at",), f"{step_at.isoformat()} is before the previous instant "
+                                       f"{previous.isoformat()}: time only moves on")
             previous = step_at or previous
-        expect = _read_expect(r, fields["expect"], where) if "expect" in fields else None
+        expect = _expect(r, place + ("expect",), item.get("expect"))
         if expect is not None and expect.end and ended is None:
             ended = n
         steps.append(Step(n, reply, step_at, expect))
     return steps
 
 
-def _read_expect(r: _Reader, node: yaml.Node, where: str) -> Expect | None:
-    where = f"{where}: expect"
-    fields = r.mapping(node, EXPECT_KEYS, where, "a mapping of text, lines, contains, absent, screen, page, end")
-    if fields is None:
+def _expect(r: _Reader, place: Place, given: Any) -> Expect | None:
+    if not isinstance(given, dict):
         return None
-    get = fields.get
-    return Expect(
-        text=r.text(get("text"), f"{where}: text") if "text" in fields else None,
-        lines=r.texts(get("lines"), f"{where}: lines") if "lines" in fields else (),
-        contains=r.texts(get("contains"), f"{where}: contains") if "contains" in fields else (),
-        absent=r.texts(get("absent"), f"{where}: absent") if "absent" in fields else (),
-        screen=r.text(get("screen"), f"{where}: screen") if "screen" in fields else None,
-        page=r.positive(get("page"), f"{where}: page") if "page" in fields else None,
-        pages=r.positive(get("pages"), f"{where}: pages") if "pages" in fields else None,
-        end=r.boolean(get("end"), f"{where}: end") if "end" in fields else None,
-    )
+
+    def texts(key: str) -> tuple[str, ...]:
+        """A list of texts, or one text standing for a list of one."""
+        value = given.get(key)
+        places = [place + (key, n) for n in range(len(value))] if isinstance(value, list) else [place + (key,)]
+        return tuple(t for t in map(r.written, places) if t is not None)
+
+    def number(key: str) -> int | None:
+        value = given.get(key)
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    end = given.get("end")
+    return Expect(text=r.written(place + ("text",)), lines=texts("lines"), contains=texts("contains"),
+                  absent=texts("absent"), screen=r.written(place + ("screen",)), page=number("page"),
+                  pages=number("pages"), end=end if isinstance(end, bool) else None)
 
 
 def find_transcripts(paths: Iterable[str | Path]) -> tuple[list[Path], list[str]]:
@@ -462,9 +377,9 @@ def build_engine(t: Transcript, clock: HandsetClock) -> Engine:
         engine = demo_engine(t.menus, store=store, clock=clock, idle_timeout=t.idle_timeout,
                              max_duration=t.max_duration)
     except MenuError as exc:
-        raise TranscriptError([f"{t.display}: menus: {p}" for p in exc.problems]) from None
+        raise t.error(t.menus_at, (f"menus: {d}" for d in exc.diagnostics)) from None
     if not engine.menus.services:
-        raise TranscriptError([f"{t.display}: menus: no service found in {', '.join(t.menus)}"])
+        raise t.error(t.menus_at, [f"menus: no service found in {', '.join(t.menus)}"])
     return engine
 
 
@@ -566,7 +481,7 @@ def run_transcript(t: Transcript) -> Result:
     try:
         msisdn = read_msisdn(engine, t.code, t.subscriber)
     except ValueError as exc:
-        raise TranscriptError([f"{t.display}: subscriber: {exc}"]) from None
+        raise t.error(t.subscriber_at, [f"subscriber: {exc}"]) from None
     return _play(t, msisdn, engine, clock.set, clock)
 
 
@@ -607,7 +522,8 @@ def _play(t: Transcript, msisdn: str, engine: Any, move: Callable[[datetime], ob
         else:
             assert response is not None
             if response.end:
-                outcomes.append(StepOutcome(step, response, [f"the dialogue ended at step {ended}: this reply cannot be sent"]))
+                problem = f"the dialogue ended at step {ended}: this reply cannot be sent"
+                outcomes.append(StepOutcome(step, response, [problem]))
                 break
             response = engine.reply(response.session, step.reply, now())
         if response.end:
@@ -659,15 +575,16 @@ class Recorder:
         self.steps.append((reply, at, response))
 
     def to_yaml(self, path: str | Path) -> str:
-        """The transcript; ``path`` is where it will be written (menu paths are made relative to it)."""
+        """The transcript; ``path`` is where it will be written (the paths of its menus and of its
+        schema, in the first line for editors, are made relative to it)."""
         if not self.steps:
             raise ValueError("nothing was shown: there is no dialogue to record")
+        base = Path(path).resolve().parent
         first = self.steps[0][1]
         doc: dict[str, Any] = {"subscriber": self.msisdn, "at": self._instant(first), "code": self.code}
         if self.lang:
             doc["lang"] = self.lang
         if self.menus:
-            base = Path(path).resolve().parent
             doc["menus"] = [_relative(Path(m).resolve(), base) for m in self.menus]
         for key, value, default in (("idle_timeout", self.idle_timeout, DEFAULT_IDLE_TIMEOUT),
                                     ("max_duration", self.max_duration, DEFAULT_MAX_DURATION)):
@@ -689,6 +606,7 @@ class Recorder:
             steps.append(step)
         doc["steps"] = steps
         header = (
+            f"# yaml-language-server: $schema={_relative(SCHEMA_FILE, base)}\n"
             f"# Recorded with `{self.by}` on {wall_clock().isoformat()}:"
             " replay it with `ussd transcript FILE`.\n"
             "# The account fixture is inline (`subscribers:`, the dialling subscriber as the store held them\n"

@@ -27,9 +27,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, tzinfo
 from pathlib import Path
-from typing import Any, Final, TextIO
+from typing import Any, Final, TextIO, cast
 
 from twisted.internet import defer
+from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.interfaces import IListeningPort
+from twisted.internet.protocol import ServerFactory
 from twisted.web import resource, server
 
 from accounts.export import subscriber_record
@@ -328,7 +331,7 @@ class WebHandset:
 
 def _json(request: server.Request, status: int, value: Any) -> bytes:
     request.setResponseCode(status)
-    request.setHeader(b"content-type", b"application/json")
+    request.responseHeaders.setRawHeaders(b"content-type", [b"application/json"])
     return json.dumps(value, ensure_ascii=False).encode("utf-8")
 
 
@@ -343,7 +346,7 @@ class WebResource(resource.Resource):
 
     def __init__(self, handset: WebHandset, adapter: UssdResource, mapping: WatchedHttpUssd,
                  port: Callable[[], int]) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # Twisted leaves Resource.__init__ unannotated
         self.handset = handset
         self.adapter = adapter
         mapping.on_answer = self._answered
@@ -380,8 +383,8 @@ class WebResource(resource.Resource):
             return self.adapter.render(request) if path == b"/openapi.json" else self._file(request, *FILES[path])
         if path == b"/ussd/json":
             return self._step(request) if method == b"POST" else self._not_allowed(request, b"POST")
-        route = next(((pattern.fullmatch(path), allowed, name) for pattern, allowed, name in _ROUTES
-                      if pattern.fullmatch(path)), None)
+        route = next(((matched, allowed, name) for pattern, allowed, name in _ROUTES
+                      if (matched := pattern.fullmatch(path)) is not None), None)
         if route is None:
             return _plain(request, 404, "no such endpoint: GET /, /web/setup, /web/subscribers, /web/walks/ID; "
                                         "POST /web/walks, /ussd/json (see docs/web.md)")
@@ -394,14 +397,14 @@ class WebResource(resource.Resource):
             return self._search(request)
         if name == "new_walk":
             return self._new_walk(request)
-        walk = self._walk(matched.group(1))  # type: ignore[union-attr]
+        walk = self._walk(matched.group(1))
         if isinstance(walk, Bad):
             return _plain(request, walk.status, walk.reason)
         if name == "clock":
-            moved = read_move(self._body(request))
-            moved = moved if isinstance(moved, Bad) else self.handset.move(walk, moved)
-            if moved is not None:
-                return _plain(request, moved.status, moved.reason)
+            asked = read_move(self._body(request))
+            refused = asked if isinstance(asked, Bad) else self.handset.move(walk, asked)
+            if refused is not None:
+                return _plain(request, refused.status, refused.reason)
         if name == "transcript":
             return self._transcript(request, walk)
         return _json(request, 200, walk.view(self.handset.tz))
@@ -410,13 +413,13 @@ class WebResource(resource.Resource):
 
     @staticmethod
     def _file(request: server.Request, name: str, kind: str) -> bytes:
-        request.setHeader(b"content-type", kind.encode("ascii"))
-        request.setHeader(b"cache-control", b"no-cache")
+        request.responseHeaders.setRawHeaders(b"content-type", [kind.encode("ascii")])
+        request.responseHeaders.setRawHeaders(b"cache-control", [b"no-cache"])
         return (STATIC / name).read_bytes()
 
     @staticmethod
     def _not_allowed(request: server.Request, allowed: bytes) -> bytes:
-        request.setHeader(b"allow", allowed)
+        request.responseHeaders.setRawHeaders(b"allow", [allowed])
         return _plain(request, 405, f"method {request.method.decode('ascii', 'replace')[:10]} not allowed: use "
                                     f"{allowed.decode('ascii')}")
 
@@ -424,7 +427,8 @@ class WebResource(resource.Resource):
     def _body(request: server.Request) -> bytes:
         if getattr(request, "too_large", False) or request.content is None:
             return b"x" * (MAX_WEB_BODY + 1)  # refused by the decoder as too large
-        return request.content.read(MAX_WEB_BODY + 1)
+        body: bytes = request.content.read(MAX_WEB_BODY + 1)
+        return body
 
     def _walk(self, given: bytes) -> Walk | Bad:
         text = given.decode("ascii", "replace")
@@ -487,8 +491,9 @@ class WebResource(resource.Resource):
             return _plain(request, made.status, made.reason)
         name, text = made
         if request.method != b"POST":
-            request.setHeader(b"content-type", b"application/yaml; charset=utf-8")
-            request.setHeader(b"content-disposition", f'attachment; filename="{name}"'.encode("ascii"))
+            headers = request.responseHeaders
+            headers.setRawHeaders(b"content-type", [b"application/yaml; charset=utf-8"])
+            headers.setRawHeaders(b"content-disposition", [f'attachment; filename="{name}"'.encode("ascii")])
             return text.encode("utf-8")
         folder = self.handset.record_dir
         if folder is None:
@@ -542,7 +547,7 @@ class WebResource(resource.Resource):
         self.handset.server.gateway.lang = walk.lang if walk is not None else None
         key = session_key(step.session) if step.session is not None else None
         self.pending = Pending(key, walk, step.input, walk.at if walk is not None else None, done)
-        request.render(self.adapter)
+        request.render(self.adapter)  # type: ignore[no-untyped-call]  # Twisted leaves Request.render unannotated
 
     def _answered(self, key: str, response: Response) -> None:
         """The adapter's answer to the step running, told before it is sent: recorded in the
@@ -556,6 +561,13 @@ class WebResource(resource.Resource):
             pending.done.callback(None)
 
 
+def _port_number(listening: IListeningPort) -> int:
+    """The TCP port listened on (the one the system chose, for port 0)."""
+    address = listening.getHost()
+    assert isinstance(address, IPv4Address | IPv6Address)  # a TCP port's
+    return address.port
+
+
 def web_config(config: ServerConfig) -> ServerConfig:
     """The service ``ussd web`` builds: its own clock (so no frozen-clock warning from ``at``)."""
     return replace(config, at=None, http=None, ops=None, qa=None, smpp=())
@@ -567,32 +579,36 @@ def serve_web(config: ServerConfig, port: int, record_dir: Path | None = None, o
     import sys
 
     from twisted.internet import error, reactor
+    from twisted.internet.base import ReactorBase
 
     from accounts.demo import demo_store
     from accounts.policy import POLICY_FILE, load_policy
+    from gateway.reactor import global_reactor
     from gateway.service import build
 
+    assert isinstance(reactor, ReactorBase)  # as every Twisted reactor: run() takes installSignalHandlers
     out = out or sys.stderr
     policy = load_policy(config.policy or POLICY_FILE)
     store = demo_store(config.db, policy)  # as `ussd dial`: an empty store gets the demo population
     default_at = in_zone(config.at, policy.tz) if config.at is not None else wall_clock()
     clock = HandsetClock(default_at)
     service = build(web_config(config), store=store, clock=clock, policy=policy)
-    owner = Server(service, reactor)
+    owner = Server(service, global_reactor())  # the same reactor, as the gateway's parts type it
     handset = WebHandset(owner, clock, policy.tz, default_at, record_dir)
 
     mapping = WatchedHttpUssd(owner.phone_rule, reactor.seconds, config.idle_timeout)
     adapter = UssdResource(owner, access_from(()), mapping)
     owner.http = mapping
-    listening: list[Any] = []
-    root = WebResource(handset, adapter, mapping, lambda: listening[0].getHost().port)
+    listening: list[IListeningPort] = []
+    root = WebResource(handset, adapter, mapping, lambda: _port_number(listening[0]))
     try:
-        listening.append(reactor.listenTCP(port, site(root), interface=LISTEN_HOST))
+        # a Site is a ServerFactory of HTTP channels; listenTCP's type names only the generic one
+        listening.append(reactor.listenTCP(port, cast(ServerFactory, site(root)), interface=LISTEN_HOST))
     except error.CannotListenError as exc:
         print(f"--port {port}: cannot listen on {LISTEN_HOST}: {exc.socketError}", file=out)
         service.close()
         return 1
-    url = f"http://{LISTEN_HOST}:{listening[0].getHost().port}/"
+    url = f"http://{LISTEN_HOST}:{_port_number(listening[0])}/"
     print(f"ussd web: the handset page on {url} (Ctrl-C stops it)", file=out, flush=True)
     stopping: list[bool] = []
 

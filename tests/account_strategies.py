@@ -17,17 +17,17 @@ from accounts.model import (
     LANGUAGES,
     MAX_INSTANT,
     MIN_INSTANT,
-    OFFER_TYPES,
     RUBRIQUES,
     SCOPES,
-    STATUSES,
     Bucket,
     DuplicateRequest,
     InternetPlus,
     Invoice,
     MainAccount,
     Offer,
+    OfferType,
     Purchase,
+    Status,
     Subscriber,
     Usage,
     month_of,
@@ -71,9 +71,10 @@ duplicate_requests = st.builds(DuplicateRequest, months, instants)
 def subscribers(tz: tzinfo) -> st.SearchStrategy[Subscriber]:
     """Subscribers the importer accepts with times read in ``tz``."""
     return st.builds(
-        Subscriber, msisdns, st.sampled_from(STATUSES), st.builds(Offer, names, st.sampled_from(OFFER_TYPES)),
+        Subscriber, msisdns, st.sampled_from(Status), st.builds(Offer, names, st.sampled_from(OfferType)),
         st.sampled_from(LANGUAGES), st.builds(MainAccount, amounts, instants),
-        favourites=st.lists(msisdns, max_size=3, unique=True).map(tuple), buckets=st.lists(buckets(), max_size=4).map(tuple),
+        favourites=st.lists(msisdns, max_size=3, unique=True).map(tuple),
+        buckets=st.lists(buckets(), max_size=4).map(tuple),
         usage=st.none() | usages, invoices=st.lists(invoices(tz), max_size=3).map(tuple),
         internet_plus=st.none() | internet_plus, duplicates=st.lists(duplicate_requests, max_size=3).map(tuple))
 

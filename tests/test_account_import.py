@@ -1,9 +1,12 @@
 """Importing subscribers from YAML and CSV: the demo file, YAML/CSV equivalence, one problem per bad
-field naming its record, all problems at once, operator-zone times, and no crash on any input."""
+field naming its record and placed at it, all problems at once, operator-zone times, the schema
+(the shipped file fits it; its names are the model's), and no crash on any input."""
 
 from __future__ import annotations
 
 import copy
+import re
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,18 +19,32 @@ from hypothesis import strategies as st
 
 from accounts.importer import (
     BUCKET_FIELDS,
-    SUBSCRIBER_FIELDS,
+    MAX_AMOUNT,
+    SCHEMA,
     ImportFailed,
-    ImportProblem,
     parse_records,
     read_csv,
     read_subscribers,
     read_yaml,
 )
-from accounts.model import Bucket, DuplicateRequest, MainAccount, Offer, Subscriber
+from accounts.model import (
+    LANGUAGES,
+    OFFER_TYPES,
+    RUBRIQUES,
+    SCOPES,
+    STATUSES,
+    Bucket,
+    DuplicateRequest,
+    MainAccount,
+    Offer,
+    OfferType,
+    Status,
+    Subscriber,
+)
 from accounts.policy import load_policy
 from accounts.resolve import as_json, resolve
 from accounts.yamldata import DataError, Marks, load_plain
+from ussd import Diagnostic, InvalidFile, Where, check_document, packaged_schema, read_document
 
 HERE = Path(__file__).parent
 FIXTURES = HERE / "accounts"
@@ -36,6 +53,9 @@ POLICY = load_policy()
 TZ = POLICY.tz  # Africa/Abidjan
 PARIS = ZoneInfo("Europe/Paris")
 FUZZ = settings(database=None, deadline=None, max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+DOCUMENT = packaged_schema("accounts", SCHEMA).document
+#: The record's fields, as the schema has them.
+SUBSCRIBER_FIELDS = tuple(DOCUMENT["$defs"]["subscriber"]["properties"])
 
 
 def t(text: str) -> int:
@@ -81,11 +101,22 @@ def changed(raw: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
     return raw
 
 
-def problems_of(records: Any, tz: Any = TZ) -> list[tuple[str, str, str]]:
+def problems_of(records: Any, tz: Any = TZ) -> list[str]:
+    """The messages of the problems of records given as Python values: nowhere in a file (line 0)."""
     with pytest.raises(ImportFailed) as caught:
         parse_records(records, "test", tz)
-    assert caught.value.problems, "ImportFailed must list at least one problem"
-    return [(p.record, p.field, p.message) for p in caught.value.problems]
+    assert caught.value.diagnostics, "ImportFailed must list at least one problem"
+    assert {d.where for d in caught.value.diagnostics} == {Where("test", 0, 0)}
+    return [d.message for d in caught.value.diagnostics]
+
+
+def placed(path: Path) -> list[tuple[int, int, str]]:
+    """The problems of the file at ``path``: line, column and message of each, in file order."""
+    with pytest.raises(ImportFailed) as caught:
+        read_subscribers(path, TZ)
+    assert caught.value.source == str(path)
+    assert all(d.where.path == str(path) for d in caught.value.diagnostics)
+    return [(d.where.line, d.where.column, d.message) for d in caught.value.diagnostics]
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:
@@ -103,8 +134,8 @@ def test_demo_file_imports() -> None:
     assert [s.msisdn for s in subs] == expected
     by = {s.msisdn: s for s in subs}
     active = by["2250701020304"]
-    assert active.status == "active"
-    assert active.offer == Offer("Mix Découverte", "prepaid")
+    assert active.status is Status.ACTIVE
+    assert active.offer == Offer("Mix Découverte", OfferType.PREPAID) and active.offer.type is OfferType.PREPAID
     assert active.language == "fr"
     assert active.main == MainAccount(1250, t("2027-01-31T23:59:59"))
     assert active.favourites == ("2250705060708",)
@@ -113,14 +144,16 @@ def test_demo_file_imports() -> None:
                                        t("2026-11-01T00:00:00"), None)
     assert active.buckets[7] == Bucket("internet", "monthly", 1073741824, t("2026-11-30T23:59:59"))
     assert by["2250709080706"].language == "en" and by["2250709080706"].buckets == ()
-    assert by["2250700000001"].status == "inactive"
-    assert by["2250700000002"].status == "deactivated"
+    assert by["2250700000001"].status is Status.INACTIVE
+    assert by["2250700000002"].status is Status.DEACTIVATED
+    assert by["2250709080706"].offer.type is OfferType.POSTPAID
 
 
 def test_yaml_and_csv_give_the_same_subscribers() -> None:
     from_yaml = read_subscribers(FIXTURES / "small.yaml", TZ)
     from_csv = read_subscribers(FIXTURES / "small.csv", TZ)
     assert from_yaml == from_csv
+    assert all(type(s.status) is Status and type(s.offer.type) is OfferType for s in from_yaml + from_csv)
     assert [s.msisdn for s in from_yaml] == ["2250711111111", "2250722222222", "2250733333333"]
     first = from_yaml[0]
     assert first.favourites == ("2250722222222", "2250733333333")
@@ -192,124 +225,149 @@ def test_times_without_offset_follow_the_zone_given() -> None:
 # -- validation: one problem per bad field, naming record and field ---------------------------------
 
 R = "subscribers[0] 2250701020304"
+AMOUNT = "expected a whole number from 0 to 1000000000000000"
+E164 = "expected E.164 digits like 2250701020304"
+ISO = "expected an ISO 8601 instant like 2026-11-30T23:59:59"
+TEXT = "expected some text, without control characters"
 
 BAD = [
-    pytest.param(record(status=...), (R, "status", "missing"), id="missing-status"),
+    pytest.param(record(status=...), f"{R}: missing 'status' (only an active subscriber sees its bonus)",
+                 id="missing-status"),
     pytest.param(record(status="activ"),
-                 (R, "status", "'activ' is not one of: active, inactive, deactivated (did you mean 'active'?)"),
+                 f"{R}: unknown status 'activ' (did you mean 'active'?); expected one of: active, inactive, "
+                 "deactivated",
                  id="unknown-status"),
-    pytest.param(record(status="suspended"), (R, "status", "'suspended' is not one of: active, inactive, deactivated"),
-                 id="unknown-status-no-hint"),
-    pytest.param(record(msisdn="0701-0203"),
-                 ("subscribers[0] 0701-0203", "msisdn", "expected E.164 digits like 2250701020304, found '0701-0203'"),
+    pytest.param(record(status="suspended"), f"{R}: unknown status 'suspended'; expected one of: active, inactive, "
+                                             "deactivated", id="unknown-status-no-hint"),
+    pytest.param(record(msisdn="0701-0203"), f"subscribers[0] 0701-0203: msisdn: {E164}, not '0701-0203'",
                  id="bad-msisdn"),
-    pytest.param(record(msisdn="1234567"),
-                 ("subscribers[0] 1234567", "msisdn", "expected E.164 digits like 2250701020304, found '1234567'"),
+    pytest.param(record(msisdn="1234567"), f"subscribers[0] 1234567: msisdn: {E164}, not '1234567'",
                  id="short-msisdn"),
-    pytest.param(record(msisdn=True), ("subscribers[0] True", "msisdn", "expected E.164 digits like 2250701020304"),
-                 id="bool-msisdn"),
-    pytest.param(record(msisdn=...), ("subscribers[0]", "msisdn", "missing"), id="missing-msisdn"),
+    pytest.param(record(msisdn=1234567), f"subscribers[0] 1234567: msisdn: {E164}, not 1234567",
+                 id="short-msisdn-number"),
+    pytest.param(record(msisdn=2250701020304.0), f"subscribers[0]: msisdn: {E164}, found 2250701020304.0",
+                 id="float-msisdn"),
+    pytest.param(record(msisdn=True), f"subscribers[0] True: msisdn: {E164}, found true", id="bool-msisdn"),
+    pytest.param(record(msisdn=...), "subscribers[0]: missing 'msisdn' (the number, E.164 digits with the country "
+                                     'code, e.g. "2250701020304")', id="missing-msisdn"),
     pytest.param(record(favorites=[]),
-                 (R, "favorites", "unknown field (did you mean 'favourites'?); expected one of: "
-                                  "msisdn, status, offer, language, main, favourites, buckets, usage, invoices, internet_plus, "
-                                  "duplicates"),
+                 f"{R}: unknown key 'favorites' (did you mean 'favourites'?); expected one of: msisdn, status, offer, "
+                 "language, main, favourites, buckets, usage, invoices, internet_plus, duplicates",
                  id="unknown-field"),
     pytest.param(record(buckets=[bucket(rubrique="night")]),
-                 (R, "buckets[0].rubrique", "'night' is not one of: monthly, omoney, weekend, special, pass"),
+                 f"{R}: buckets[0]: unknown rubrique 'night'; expected one of: monthly, omoney, weekend, special, pass",
                  id="rubrique-of-another-account"),
     pytest.param(record(buckets=[bucket(account="credits")]),
-                 (R, "buckets[0].account", "'credits' is not one of: credit, minutes, internet (did you mean 'credit'?)"),
-                 id="unknown-account"),
-    pytest.param(record(buckets=[bucket(scope=...)]), (R, "buckets[0].scope", "missing"), id="credit-without-scope"),
+                 f"{R}: buckets[0]: unknown account 'credits' (did you mean 'credit'?); expected one of: credit, "
+                 "minutes, internet", id="unknown-account"),
+    pytest.param(record(buckets=[bucket(scope=...)]), f"{R}: buckets[0]: missing 'scope' (who credit may be spent on)",
+                 id="credit-without-scope"),
     pytest.param(record(buckets=[bucket(scope="international")]),
-                 (R, "buckets[0].scope", "'international' is not one of: intra, all"), id="credit-international"),
+                 f"{R}: buckets[0]: unknown scope 'international'; expected one of: intra, all",
+                 id="credit-international"),
     pytest.param(record(buckets=[bucket(account="internet", rubrique="night", scope="all")]),
-                 (R, "buckets[0].scope", "internet buckets have no scope"), id="scope-on-internet"),
-    pytest.param(record(buckets=[bucket(amount=-5)]),
-                 (R, "buckets[0].amount", "expected a whole number from 0 to 1000000000000000, found -5"),
+                 f"{R}: buckets[0].scope: internet buckets have no scope", id="scope-on-internet"),
+    pytest.param(record(buckets=[bucket(amount=-5)]), f"{R}: buckets[0].amount: {AMOUNT}, not -5",
                  id="negative-amount"),
-    pytest.param(record(buckets=[bucket(amount="-5")]),
-                 (R, "buckets[0].amount", "expected a whole number from 0 to 1000000000000000, found -5"),
+    pytest.param(record(buckets=[bucket(amount="-5")]), f"{R}: buckets[0].amount: {AMOUNT}, not '-5'",
                  id="negative-amount-text"),
     pytest.param(record(buckets=[bucket(amount=10**15 + 1)]),
-                 (R, "buckets[0].amount", "expected a whole number from 0 to 1000000000000000, found 1000000000000001"),
-                 id="huge-amount"),
-    pytest.param(record(buckets=[bucket(amount=1.5)]), (R, "buckets[0].amount", "expected a whole number, found 1.5"),
+                 f"{R}: buckets[0].amount: {AMOUNT}, not 1000000000000001", id="huge-amount"),
+    pytest.param(record(buckets=[bucket(amount="1000000000000001")]),
+                 f"{R}: buckets[0].amount: {AMOUNT}, not '1000000000000001'", id="huge-amount-text"),
+    pytest.param(record(buckets=[bucket(amount=1.5)]), f"{R}: buckets[0].amount: {AMOUNT}, found 1.5",
                  id="float-amount"),
     pytest.param(record(buckets=[bucket(amount=100.0)]),
-                 (R, "buckets[0].amount", "expected a whole number, found 100.0"), id="float-whole-amount"),
-    pytest.param(record(buckets=[bucket(amount=True)]), (R, "buckets[0].amount", "expected a whole number, found True"),
+                 f"{R}: buckets[0].amount: expected a whole number, found 100.0", id="float-whole-amount"),
+    pytest.param(record(buckets=[bucket(amount=True)]), f"{R}: buckets[0].amount: {AMOUNT}, found true",
                  id="boolean-amount"),
-    pytest.param(record(buckets=[bucket(amount="lots")]),
-                 (R, "buckets[0].amount", "expected a whole number, found 'lots'"), id="text-amount"),
-    pytest.param(record(buckets=[bucket(amount=...)]), (R, "buckets[0].amount", "missing"), id="missing-amount"),
-    pytest.param(record(buckets=[bucket(expires="2026-13-01")]),
-                 (R, "buckets[0].expires", "expected an ISO 8601 instant like 2026-11-30T23:59:59, found '2026-13-01'"),
+    pytest.param(record(buckets=[bucket(amount="lots")]), f"{R}: buckets[0].amount: {AMOUNT}, not 'lots'",
+                 id="text-amount"),
+    pytest.param(record(buckets=[bucket(amount=...)]),
+                 f"{R}: buckets[0]: missing 'amount' (how much: F CFA, seconds or bytes, by sub-account)",
+                 id="missing-amount"),
+    pytest.param(record(buckets=[bucket(expires="2026-13-01")]), f"{R}: buckets[0].expires: {ISO}, not '2026-13-01'",
                  id="bad-iso-time"),
-    pytest.param(record(buckets=[bucket(expires="tomorrow")]),
-                 (R, "buckets[0].expires", "expected an ISO 8601 instant like 2026-11-30T23:59:59, found 'tomorrow'"),
+    pytest.param(record(buckets=[bucket(expires="2026-02-30")]),
+                 f"{R}: buckets[0].expires: {ISO}, found '2026-02-30'", id="no-such-day"),
+    pytest.param(record(buckets=[bucket(expires="tomorrow")]), f"{R}: buckets[0].expires: {ISO}, not 'tomorrow'",
                  id="words-for-time"),
-    pytest.param(record(buckets=[bucket(granted=20261101)]),
-                 (R, "buckets[0].granted", "expected an ISO 8601 instant, found int"), id="number-for-time"),
+    pytest.param(record(buckets=[bucket(granted=20261101)]), f"{R}: buckets[0].granted: {ISO}, found 20261101",
+                 id="number-for-time"),
     pytest.param(record(buckets=[bucket(granted="2026-12-01T00:00:00")]),
-                 (R, "buckets[0].granted", "is not before expires"), id="granted-after-expires"),
+                 f"{R}: buckets[0].granted: is not before expires", id="granted-after-expires"),
     pytest.param(record(buckets=[bucket(granted="2026-11-30T23:59:59")]),
-                 (R, "buckets[0].granted", "is not before expires"), id="granted-at-expires"),
-    pytest.param(record(buckets=[bucket(expires=...)]), (R, "buckets[0].expires", "missing"), id="missing-expires"),
+                 f"{R}: buckets[0].granted: is not before expires", id="granted-at-expires"),
+    pytest.param(record(buckets=[bucket(expires=...)]), f"{R}: buckets[0]: missing 'expires' (when it stops counting)",
+                 id="missing-expires"),
     pytest.param(record(favourites="2250705060708"),
-                 (R, "favourites", "expected a list of numbers, found str"), id="favourites-not-a-list"),
-    pytest.param(record(favourites={"a": 1}),
-                 (R, "favourites", "expected a list of numbers, found dict"), id="favourites-mapping"),
-    pytest.param(record(favourites=["2250705060708", "123"]),
-                 (R, "favourites[1]", "expected E.164 digits like 2250701020304, found '123'"), id="bad-favourite"),
-    pytest.param(record(buckets={"account": "credit"}), (R, "buckets", "expected a list, found dict"),
+                 f"{R}: favourites: expected a list of numbers, found '2250705060708'", id="favourites-not-a-list"),
+    pytest.param(record(favourites={"a": 1}), f"{R}: favourites: expected a list of numbers, found a mapping",
+                 id="favourites-mapping"),
+    pytest.param(record(favourites=["2250705060708", "123"]), f"{R}: favourites[1]: {E164}, not '123'",
+                 id="bad-favourite"),
+    pytest.param(record(buckets={"account": "credit"}), f"{R}: buckets: expected a list of buckets, found a mapping",
                  id="buckets-not-a-list"),
-    pytest.param(record(buckets=["credit"]), (R, "buckets[0]", "expected a mapping, found str"),
-                 id="bucket-not-a-mapping"),
+    pytest.param(record(buckets=["credit"]),
+                 f"{R}: buckets[0]: expected a bucket (a mapping of account, rubrique, amount, expires...), "
+                 "found 'credit'", id="bucket-not-a-mapping"),
     pytest.param(record(buckets=[bucket(amunt=5)]),
-                 (R, "buckets[0].amunt", "unknown field (did you mean 'amount'?); expected one of: "
-                                         "account, rubrique, scope, line, amount, granted, expires"),
-                 id="unknown-bucket-field"),
+                 f"{R}: buckets[0]: unknown key 'amunt' (did you mean 'amount'?); expected one of: account, rubrique, "
+                 "scope, line, amount, granted, expires", id="unknown-bucket-field"),
     pytest.param(record(offer={"name": "x", "type": "prepayed"}),
-                 (R, "offer.type", "'prepayed' is not one of: prepaid, postpaid (did you mean 'prepaid'?)"),
+                 f"{R}: offer: unknown type 'prepayed' (did you mean 'prepaid'?); expected one of: prepaid, postpaid",
                  id="unknown-offer-type"),
-    pytest.param(record(offer="Mix"), (R, "offer", "expected a mapping of name, type, found str"), id="offer-text"),
-    pytest.param(record(main=...), (R, "main", "missing"), id="missing-main"),
-    pytest.param(record(main={"balance": 1}), (R, "main.expires", "missing"), id="missing-main-expires"),
-    pytest.param(record(main={"balance": -1, "expires": "2027-01-01"}),
-                 (R, "main.balance", "expected a whole number from 0 to 1000000000000000, found -1"),
+    pytest.param(record(offer="Mix"), f"{R}: offer: expected a mapping of name, type, found 'Mix'", id="offer-text"),
+    pytest.param(record(main=...), f"{R}: missing 'main' (the main account: {{balance: F CFA, expires: instant}})",
+                 id="missing-main"),
+    pytest.param(record(main={"balance": 1}), f"{R}: main: missing 'expires' (when the main account expires)",
+                 id="missing-main-expires"),
+    pytest.param(record(main={"balance": -1, "expires": "2027-01-01"}), f"{R}: main.balance: {AMOUNT}, not -1",
                  id="negative-balance"),
-    pytest.param(record(language="French"), (R, "language", "'French' is not one of: fr, en"), id="bad-language"),
-    pytest.param(record(language="de"), (R, "language", "'de' is not one of: fr, en"), id="unspoken-language"),
-    pytest.param(record(offer={"name": "  ", "type": "prepaid"}), (R, "offer.name", "missing"), id="blank-offer-name"),
-    pytest.param(record(offer={"name": "Mix\x00", "type": "prepaid"}),
-                 (R, "offer.name", "'Mix\\x00' holds a control character (U+0000)"), id="control-character"),
+    pytest.param(record(language="French"), f"{R}: unknown language 'French'; expected one of: fr, en",
+                 id="bad-language"),
+    pytest.param(record(language="de"), f"{R}: unknown language 'de'; expected one of: fr, en",
+                 id="unspoken-language"),
+    pytest.param(record(offer={"name": "  ", "type": "prepaid"}), f"{R}: offer.name: {TEXT}, not ''",
+                 id="blank-offer-name"),
+    pytest.param(record(offer={"name": "Mix\x00", "type": "prepaid"}), f"{R}: offer.name: {TEXT}, not 'Mix\\x00'",
+                 id="control-character"),
     pytest.param(record(invoices=[invoice(month="2026-10")]),
-                 (R, "invoices[0].month", "'2026-10' is not the month the invoice was issued in (2026-11): "
-                                          "invoices are named after their issue month"), id="invoice-billed-month"),
+                 f"{R}: invoices[0].month: '2026-10' is not the month the invoice was issued in (2026-11): "
+                 "invoices are named after their issue month", id="invoice-billed-month"),
     pytest.param(record(invoices=[invoice(month="2026-13")]),
-                 (R, "invoices[0].month", "'2026-13' has the wrong form"), id="invoice-month-form"),
-    pytest.param(record(duplicates=[{"month": "2026-11"}]), (R, "duplicates[0].at", "missing"),
+                 f"{R}: invoices[0].month: expected a month like 2026-11, not '2026-13'", id="invoice-month-form"),
+    pytest.param(record(invoices=[invoice(paid="maybe")]),
+                 f"{R}: invoices[0].paid: expected true or false (or yes, no), not 'maybe'", id="invoice-paid-words"),
+    pytest.param(record(duplicates=[{"month": "2026-11"}]), f"{R}: duplicates[0]: missing 'at' (when it was asked for)",
                  id="duplicate-without-instant"),
     pytest.param(record(duplicates=[{"month": "11/2026", "at": "2026-11-25T10:00:00"}]),
-                 (R, "duplicates[0].month", "'11/2026' has the wrong form"), id="duplicate-month-form"),
+                 f"{R}: duplicates[0].month: expected a month like 2026-11, not '11/2026'", id="duplicate-month-form"),
     pytest.param(record(duplicates=[{"month": "2026-11", "at": "2026-11-25T10:00:00", "sms": True}]),
-                 (R, "duplicates[0].sms", "unknown field; expected one of: month, at"), id="duplicate-unknown-field"),
-    pytest.param(record(duplicates={"month": "2026-11"}), (R, "duplicates", "expected a list, found dict"),
+                 f"{R}: duplicates[0]: unknown key 'sms'; expected one of: month, at", id="duplicate-unknown-field"),
+    pytest.param(record(duplicates={"month": "2026-11"}),
+                 f"{R}: duplicates: expected a list of duplicate requests, found a mapping",
                  id="duplicates-not-a-list"),
+    pytest.param(record(usage={}), f"{R}: usage: missing 'since' (the start of the current period)",
+                 id="usage-without-since"),
 ]
 
 
 @pytest.mark.parametrize("raw,expected", BAD)
-def test_each_mistake_names_record_and_field(raw: dict[str, Any], expected: tuple[str, str, str]) -> None:
+def test_each_mistake_names_record_and_field(raw: dict[str, Any], expected: str) -> None:
     assert problems_of([raw]) == [expected]
 
 
 def test_an_empty_invoice_or_duplicate_request_names_what_it_lacks() -> None:
     """An empty mapping in a list is a mistake to report, not a record to drop without a word."""
     assert problems_of([record(invoices=[invoice(), {}], duplicates=[{}])]) == [
-        (R, f"invoices[1].{key}", "missing") for key in ("month", "amount", "issued", "due")
-    ] + [(R, "duplicates[0].month", "missing"), (R, "duplicates[0].at", "missing")]
+        f"{R}: invoices[1]: missing 'month' (the month it was issued in (in the operator's zone), which names it)",
+        f"{R}: invoices[1]: missing 'amount' (in F CFA)",
+        f"{R}: invoices[1]: missing 'issued' (when it was issued)",
+        f"{R}: invoices[1]: missing 'due' (when it is to be paid)",
+        f"{R}: duplicates[0]: missing 'month' (the month of the invoice asked for)",
+        f"{R}: duplicates[0]: missing 'at' (when it was asked for)",
+    ]
 
 
 def test_invoice_month_is_the_issue_month_in_the_zone_given() -> None:
@@ -318,8 +376,8 @@ def test_invoice_month_is_the_issue_month_in_the_zone_given() -> None:
     [sub] = parse_records([record(invoices=[late])], "test", TZ)
     assert sub.invoices[0].month == "2026-11"
     assert problems_of([record(invoices=[late])], PARIS) == [
-        (R, "invoices[0].month", "'2026-11' is not the month the invoice was issued in (2026-12): "
-                                 "invoices are named after their issue month")]
+        f"{R}: invoices[0].month: '2026-11' is not the month the invoice was issued in (2026-12): "
+        "invoices are named after their issue month"]
     [sub] = parse_records([record(invoices=[invoice(month="2026-12", issued="2026-11-30T23:30:00+00:00")])],
                           "test", PARIS)
     assert sub.invoices[0].month == "2026-12"
@@ -345,10 +403,9 @@ def test_csv_refuses_an_unspoken_language(tmp_path: Path) -> None:
     row = "\n2250722222222,inactive,Intense Pro,postpaid,{},"
     text = (FIXTURES / "small.csv").read_text(encoding="utf-8").replace(row.format("en"), row.format("de"))
     assert row.format("de") in text
-    with pytest.raises(ImportFailed) as caught:
-        read_subscribers(write(tmp_path, "de.csv", text), TZ)
-    assert [(p.record, p.field, p.message) for p in caught.value.problems] == [
-        ("subscribers[1] 2250722222222 (line 5)", "language", "'de' is not one of: fr, en")]
+    column = text.splitlines()[4].index(",de,") + 2
+    assert placed(write(tmp_path, "de.csv", text)) == [
+        (5, column, "subscribers[1] 2250722222222: unknown language 'de'; expected one of: fr, en")]
 
 
 def test_yaml_problems_name_the_records_line(tmp_path: Path) -> None:
@@ -362,10 +419,10 @@ def test_yaml_problems_name_the_records_line(tmp_path: Path) -> None:
             "    language: de\n"
             '    main: {balance: 1, expires: "2027-01-01T00:00:00"}\n'
             "  - nothing\n")
-    with pytest.raises(ImportFailed) as caught:
-        read_subscribers(write(tmp_path, "two.yaml", text), TZ)
-    assert [(p.record, p.field) for p in caught.value.problems] == [
-        ("subscribers[1] 2250701020305 (line 6 column 5)", "language"), ("subscribers[2] (line 11 column 5)", "")]
+    assert placed(write(tmp_path, "two.yaml", text)) == [
+        (9, 15, "subscribers[1] 2250701020305: unknown language 'de'; expected one of: fr, en"),
+        (11, 5, "subscribers[2]: expected a subscriber record (a mapping of msisdn, status, offer, main...), "
+                "found 'nothing'")]
 
 
 def test_marks_are_those_of_the_root_its_keys_and_the_lists_under_it() -> None:
@@ -384,10 +441,10 @@ def test_a_csv_row_with_a_line_break_is_named_by_its_first_line(tmp_path: Path) 
     text = ("msisdn,status,offer_name,offer_type,language,balance,main_expires\n"
             "2250701020304,active,Mix,prepaid,fr,1,2027-01-01T00:00:00\n"
             '2250701020305,active,"Mix\nDeux",prepaid,de,1,2027-01-01T00:00:00\n')
-    with pytest.raises(ImportFailed) as caught:
-        read_subscribers(write(tmp_path, "nl.csv", text), TZ)
-    assert {p.record for p in caught.value.problems} == {"subscribers[1] 2250701020305 (line 3)"}
-    assert "language" in [p.field for p in caught.value.problems]
+    assert placed(write(tmp_path, "nl.csv", text)) == [
+        (3, 1, "subscribers[1] 2250701020305: unknown language 'de'; expected one of: fr, en"),  # after the break
+        (3, 22, "subscribers[1] 2250701020305: offer.name: expected some text, without control characters, "
+                "not 'Mix\\nDeux'")]
 
 
 def test_an_instant_without_a_date_in_the_operators_zone_is_refused() -> None:
@@ -395,21 +452,35 @@ def test_an_instant_without_a_date_in_the_operators_zone_is_refused() -> None:
     raw = record(main={"balance": 1, "expires": "9999-12-31T23:30:00+00:00"})
     [sub] = parse_records([copy.deepcopy(raw)], "test", TZ)
     assert sub.main.expires == t("9999-12-31T23:30:00")
-    assert problems_of([raw], PARIS) == [(R, "main.expires", "'9999-12-31T23:30:00+00:00' is outside 1970 to 9999")]
+    assert problems_of([raw], PARIS) == [f"{R}: main.expires: '9999-12-31T23:30:00+00:00' is outside 1970 to 9999"]
 
 
 def test_duplicate_msisdn() -> None:
     problems = problems_of([record(), record(status="inactive"), record(msisdn="+2250701020304")])
     assert problems == [
-        ("subscribers[1] 2250701020304", "msisdn", "already given by subscribers[0] 2250701020304"),
-        ("subscribers[2] +2250701020304", "msisdn", "already given by subscribers[0] 2250701020304"),
+        "subscribers[1] 2250701020304: msisdn: already given by subscribers[0] 2250701020304",
+        "subscribers[2] +2250701020304: msisdn: already given by subscribers[0] 2250701020304",
     ]
+
+
+def test_a_number_given_twice_in_a_file_names_where_it_was_first(tmp_path: Path) -> None:
+    text = ("subscribers:\n"
+            '  - {msisdn: "2250701020304", status: active, offer: {name: M, type: prepaid},\n'
+            '     main: {balance: 1, expires: "2027-01-01T00:00:00"}}\n'
+            '  - {msisdn: "+2250701020304", status: active, offer: {name: M, type: prepaid},\n'
+            '     main: {balance: 1, expires: "2027-01-01T00:00:00"}}\n')
+    assert placed(write(tmp_path, "twice.yaml", text)) == [
+        (4, 14, "subscribers[1] +2250701020304: msisdn: already given by subscribers[0] 2250701020304 (line 2)")]
 
 
 def test_record_not_a_mapping() -> None:
     assert problems_of([record(), "2250701020305", {}]) == [
-        ("subscribers[1]", "", "expected a subscriber record (a mapping of msisdn, status, offer, main...)"),
-        ("subscribers[2]", "", "expected a subscriber record (a mapping of msisdn, status, offer, main...)"),
+        "subscribers[1]: expected a subscriber record (a mapping of msisdn, status, offer, main...), "
+        "found '2250701020305'",
+        "subscribers[2]: missing 'msisdn' (the number, E.164 digits with the country code, e.g. \"2250701020304\")",
+        "subscribers[2]: missing 'status' (only an active subscriber sees its bonus)",
+        "subscribers[2]: missing 'offer' (the subscriber's offer: {name: ..., type: prepaid or postpaid})",
+        "subscribers[2]: missing 'main' (the main account: {balance: F CFA, expires: instant})",
     ]
 
 
@@ -417,20 +488,18 @@ def test_all_problems_in_one_failure() -> None:
     records = [
         record(msisdn="2250700000010", status=...),
         record(msisdn="2250700000011"),  # good
-        record(msisdn="2250700000012", buckets=[bucket(), bucket(amount=-1), bucket(account="internet", rubrique="night",
-                                                                                     scope="all")]),
+        record(msisdn="2250700000012",
+               buckets=[bucket(), bucket(amount=-1), bucket(account="internet", rubrique="night", scope="all")]),
         record(msisdn="2250700000013", favourites="x", language="French", main={"balance": 1.5, "expires": "x"}),
     ]
     assert problems_of(records) == [
-        ("subscribers[0] 2250700000010", "status", "missing"),
-        ("subscribers[2] 2250700000012", "buckets[1].amount",
-         "expected a whole number from 0 to 1000000000000000, found -1"),
-        ("subscribers[2] 2250700000012", "buckets[2].scope", "internet buckets have no scope"),
-        ("subscribers[3] 2250700000013", "language", "'French' is not one of: fr, en"),
-        ("subscribers[3] 2250700000013", "main.balance", "expected a whole number, found 1.5"),
-        ("subscribers[3] 2250700000013", "main.expires",
-         "expected an ISO 8601 instant like 2026-11-30T23:59:59, found 'x'"),
-        ("subscribers[3] 2250700000013", "favourites", "expected a list of numbers, found str"),
+        "subscribers[0] 2250700000010: missing 'status' (only an active subscriber sees its bonus)",
+        f"subscribers[2] 2250700000012: buckets[1].amount: {AMOUNT}, not -1",
+        "subscribers[2] 2250700000012: buckets[2].scope: internet buckets have no scope",
+        "subscribers[3] 2250700000013: unknown language 'French'; expected one of: fr, en",
+        f"subscribers[3] 2250700000013: main.balance: {AMOUNT}, found 1.5",
+        f"subscribers[3] 2250700000013: main.expires: {ISO}, not 'x'",
+        "subscribers[3] 2250700000013: favourites: expected a list of numbers, found 'x'",
     ]
 
 
@@ -439,53 +508,51 @@ def test_failure_text_names_source_record_and_field(tmp_path: Path) -> None:
         read_subscribers(FIXTURES / "two_bad.yaml", TZ)
     source = str(FIXTURES / "two_bad.yaml")
     assert caught.value.source == source
-    assert str(caught.value).splitlines() == [
-        f"{source}: subscribers[1] 2250755555555 (line 8 column 5): status: "
-        "'activ' is not one of: active, inactive, deactivated (did you mean 'active'?)",
-        f"{source}: subscribers[2] 2250766666666 (line 12 column 5): buckets[0].amount: "
-        "expected a whole number from 0 to 1000000000000000, found -5",
+    assert str(caught.value).splitlines() == [  # at the status, at the amount
+        f"{source}:9:13: subscribers[1] 2250755555555: "
+        "unknown status 'activ' (did you mean 'active'?); expected one of: active, inactive, deactivated",
+        f"{source}:17:66: subscribers[2] 2250766666666: buckets[0].amount: {AMOUNT}, not '-5'",
     ]
 
 
-def test_problem_without_field_reads_plainly() -> None:
-    assert str(ImportProblem("line 3 column 5", "", "YAML syntax: oops")) == "line 3 column 5: YAML syntax: oops"
+def test_an_import_failure_is_an_invalid_file_of_diagnostics() -> None:
+    """``ussd check`` and every command read any kind of file's problems the same way."""
+    with pytest.raises(InvalidFile) as caught:
+        read_subscribers(FIXTURES / "syntax_error.yaml", TZ)
+    assert isinstance(caught.value, ImportFailed)
+    assert [type(d) for d in caught.value.diagnostics] == [Diagnostic]
 
 
 # -- whole files -----------------------------------------------------------------------------------
 
 
 def test_yaml_syntax_error_names_a_line() -> None:
-    with pytest.raises(ImportFailed) as caught:
-        read_subscribers(FIXTURES / "syntax_error.yaml", TZ)
-    [problem] = caught.value.problems
-    assert problem.record in ("line 3 column 13", "line 4 column 10"), problem  # the '[' left open, or where it shows
-    assert problem.field == ""
-    assert problem.message.startswith("YAML syntax: ")
+    [(line, column, message)] = placed(FIXTURES / "syntax_error.yaml")
+    assert (line, column) in ((3, 13), (4, 10)), (line, column)  # the '[' left open, or where it shows
+    assert message.startswith("YAML syntax: ")
 
 
 def test_yaml_tab_indentation_names_its_line(tmp_path: Path) -> None:
     path = write(tmp_path, "tab.yaml", "subscribers:\n  - msisdn: \"2250701020304\"\n\tstatus: active\n")
-    with pytest.raises(ImportFailed) as caught:
-        read_subscribers(path, TZ)
-    [problem] = caught.value.problems
-    assert problem.record.startswith("line 3 column "), problem
+    [(line, _, message)] = placed(path)
+    assert line == 3 and message.startswith("YAML syntax: "), message
 
 
-SHAPE = ("line 1 column 1", "subscribers", "expected a mapping with a 'subscribers' list")
+SHAPE = "file: expected a mapping with a 'subscribers' list, found "
+MISSING = "file: missing 'subscribers' (the subscribers to import, each number once)"
 
 
 @pytest.mark.parametrize("text,expected", [
-    ("", [SHAPE]),
-    ("- a\n- b\n", [SHAPE]),
-    ("subscriber: []\n", [("line 1 column 1", "subscriber",
-                           "unknown key (did you mean 'subscribers'?); expected one of: subscribers"), SHAPE]),
-    ("subscribers: {a: 1}\n", [("line 1 column 1", "subscribers", "expected a list of subscribers")]),
-    ("subscribers:\n", [("line 1 column 1", "subscribers", "expected a list of subscribers")]),
+    ("", [(1, 1, SHAPE + "nothing (null)")]),
+    ("- a\n- b\n", [(1, 1, SHAPE + "a list")]),
+    ("subscriber: []\n", [(1, 1, MISSING), (1, 1, "file: unknown key 'subscriber' (did you mean 'subscribers'?); "
+                                                  "expected one of: subscribers")]),
+    ("subscribers: {a: 1}\n", [(1, 14, "subscribers: expected a list of subscribers, found a mapping")]),
+    ("subscribers:\n", [(1, 13, "subscribers: expected a list of subscribers, found nothing (null)")]),
+    ("~: 1\nsubscribers: []\n", [(1, 1, "file: a key must be text, found nothing (null)")]),
 ])
-def test_yaml_file_shape(tmp_path: Path, text: str, expected: list[tuple[str, str, str]]) -> None:
-    with pytest.raises(ImportFailed) as caught:
-        read_subscribers(write(tmp_path, "x.yaml", text), TZ)
-    assert [(p.record, p.field, p.message) for p in caught.value.problems] == expected
+def test_yaml_file_shape(tmp_path: Path, text: str, expected: list[tuple[int, int, str]]) -> None:
+    assert placed(write(tmp_path, "x.yaml", text)) == expected
 
 
 def test_empty_subscriber_list_imports_nothing(tmp_path: Path) -> None:
@@ -494,36 +561,31 @@ def test_empty_subscriber_list_imports_nothing(tmp_path: Path) -> None:
 
 def test_missing_file(tmp_path: Path) -> None:
     for name in ("nope.yaml", "nope.csv"):
-        with pytest.raises(ImportFailed) as caught:
-            read_subscribers(tmp_path / name, TZ)
-        [problem] = caught.value.problems
-        assert problem.record == "file" and problem.message.startswith("cannot read: ")
+        [(line, column, message)] = placed(tmp_path / name)
+        assert (line, column) == (1, 1) and message.startswith("cannot read: ")
 
 
 def test_csv_header_problems(tmp_path: Path) -> None:
     path = write(tmp_path, "x.csv", "msisdn,status,offer,balance,main_expires\n2250701020304,active,x,1,2027-01-01\n")
-    with pytest.raises(ImportFailed) as caught:
-        read_subscribers(path, TZ)
-    [problem] = caught.value.problems
-    assert problem.record == "line 1"
-    assert problem.message.startswith("missing columns: offer_name, offer_type; unknown columns: offer; expected: ")
+    [(line, column, message)] = placed(path)
+    assert (line, column) == (1, 1)
+    assert message.startswith("missing columns: offer_name, offer_type; unknown columns: offer; expected: ")
 
 
 def test_csv_without_rows(tmp_path: Path) -> None:
-    with pytest.raises(ImportFailed) as caught:
-        read_subscribers(write(tmp_path, "x.csv", "msisdn,status\n"), TZ)
-    assert [(p.record, p.message) for p in caught.value.problems] == [("line 1", "no rows")]
+    assert placed(write(tmp_path, "x.csv", "msisdn,status\n")) == [(1, 1, "no rows")]
 
 
 def test_csv_row_problems_name_record_and_field(tmp_path: Path) -> None:
     text = (FIXTURES / "small.csv").read_text(encoding="utf-8")
     text = text.replace(",1800,,", ",18.5,,").replace("2250722222222,inactive,", "2250722222222,inactiv,")
-    with pytest.raises(ImportFailed) as caught:
-        read_subscribers(write(tmp_path, "bad.csv", text), TZ)
-    assert [(p.record, p.field, p.message) for p in caught.value.problems] == [
-        ("subscribers[0] 2250711111111 (line 3)", "buckets[1].amount", "expected a whole number, found '18.5'"),  # its row
-        ("subscribers[1] 2250722222222 (line 5)", "status",
-         "'inactiv' is not one of: active, inactive, deactivated (did you mean 'inactive'?)"),
+    lines = text.splitlines()
+    assert placed(write(tmp_path, "bad.csv", text)) == [
+        # placed at the bucket's own row, at the field
+        (3, lines[2].index(",18.5,") + 2, f"subscribers[0] 2250711111111: buckets[1].amount: {AMOUNT}, not '18.5'"),
+        (5, lines[4].index(",inactiv,") + 2,
+         "subscribers[1] 2250722222222: unknown status 'inactiv' (did you mean 'inactive'?); expected one of: active, "
+         "inactive, deactivated"),
     ]
 
 
@@ -534,22 +596,21 @@ def test_csv_row_problems_name_record_and_field(tmp_path: Path) -> None:
 def test_odd_amount_text_is_a_problem_not_a_crash(amount: str) -> None:
     """importer.py `_Record.amount`: `value.strip().lstrip("-").isdigit()` then `int(value)` raises
     ValueError for '--5', superscript digits, and digit strings over Python's 4300-digit limit."""
-    problems = problems_of([record(buckets=[bucket(amount=amount)])])
-    assert [(r, f) for r, f, _ in problems] == [(R, "buckets[0].amount")]
+    [problem] = problems_of([record(buckets=[bucket(amount=amount)])])
+    assert problem.startswith(f"{R}: buckets[0].amount: {AMOUNT}, not '"), problem
 
 
 def test_empty_bucket_is_a_problem_not_dropped() -> None:
     """importer.py `_parse_bucket`: `if not b: return None` drops `{}` with no problem recorded."""
     problems = problems_of([record(buckets=[bucket(), {}])])
-    assert problems and all(r == R and f.startswith("buckets[1]") for r, f, _ in problems), problems
+    assert problems and all(p.startswith(f"{R}: buckets[1]: missing ") for p in problems), problems
 
 
 @pytest.mark.parametrize("msisdn", ["２２５０７０１０２０３０４", "٢٢٥٠٧٠١٠٢٠٣٠٤"])
 def test_msisdn_must_be_ascii_digits(msisdn: str) -> None:
     """importer.py `_MSISDN = re.compile(r"^\\d{8,15}$")`: `\\d` matches any Unicode digit, so
     full-width or Arabic-Indic digits are stored as a number no handset will ever dial."""
-    problems = problems_of([record(msisdn=msisdn)])
-    assert [f for _, f, _ in problems] == ["msisdn"]
+    assert problems_of([record(msisdn=msisdn)]) == [f"subscribers[0] {msisdn}: msisdn: {E164}, not '{msisdn}'"]
 
 
 def test_every_accepted_instant_can_be_shown() -> None:
@@ -577,9 +638,11 @@ def check_parse(records: Any) -> None:
     try:
         subs = parse_records(records, "fuzz", TZ)
     except ImportFailed as exc:
-        assert exc.problems
-        for p in exc.problems:
-            assert isinstance(p.record, str) and isinstance(p.field, str) and p.message
+        assert exc.diagnostics
+        for d in exc.diagnostics:
+            assert isinstance(d, Diagnostic) and d.where == Where("fuzz", 0, 0) and d.message
+            # jsonschema explains whatever jsonschema-rs refuses
+            assert not d.message.endswith("not a subscriber record the schema takes"), d
         return
     assert all(isinstance(s, Subscriber) for s in subs)
 
@@ -624,9 +687,109 @@ def test_shaped_records_only_ever_raise_import_failed(records: list[Any]) -> Non
 
 
 def test_favourites_are_e164_and_given_once() -> None:
+    national = "a national number: give it with its country code, like 2250701020304"
     assert problems_of([record(favourites=["0701020304", 2250701020304, "+2250701020304"])]) == [
-        (R, "favourites[0]", "'0701020304' is a national number: give it with its country code, like 2250701020304"),
-        (R, "favourites[2]", "2250701020304 is already favourites[0]"),
-    ]
-    assert problems_of([record(msisdn="0701020304")])[0][1:] == (
-        "msisdn", "'0701020304' is a national number: give it with its country code, like 2250701020304")
+        f"{R}: favourites[0]: {national}"]
+    assert problems_of([record(favourites=[2250701020304, "+2250701020304"])]) == [
+        f"{R}: favourites[1]: 2250701020304 is already favourites[0]"]
+    assert problems_of([record(msisdn="0701020304")]) == [f"subscribers[0] 0701020304: msisdn: {national}"]
+
+
+def write_yaml(value: Any, flow: bool | None) -> str:
+    return yaml.safe_dump(value, allow_unicode=True, default_flow_style=flow, sort_keys=False)
+
+
+def check_read(text: str) -> None:
+    """Reading ``text`` as an import file gives subscribers, or problems placed inside it (its lines
+    as YAML counts them: NEL, LS and PS end a line too)."""
+    lines = re.split("\r\n|[\r\n\x85\u2028\u2029]", text)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "fuzz.yaml"
+        path.write_text(text, encoding="utf-8")
+        try:
+            subs = read_subscribers(path, TZ)
+        except ImportFailed as exc:
+            assert exc.diagnostics
+            for d in exc.diagnostics:
+                assert d.where.path == str(path) and d.message, d
+                assert 1 <= d.where.line <= len(lines), (d, text)
+                assert 1 <= d.where.column <= len(lines[d.where.line - 1]) + 1, (d, text)
+                assert not d.message.endswith("not a subscriber record the schema takes"), d
+            return
+    assert all(isinstance(s, Subscriber) for s in subs)
+
+
+@FUZZ
+@given(ANYTHING, st.sampled_from([None, True, False]))
+def test_any_yaml_document_gives_subscribers_or_placed_problems(value: Any, flow: bool | None) -> None:
+    check_read(write_yaml(value, flow))
+
+
+@FUZZ
+@given(st.lists(SHAPED_RECORD, max_size=3), st.sampled_from([None, True, False]))
+def test_any_yaml_records_give_subscribers_or_placed_problems(records: list[Any], flow: bool | None) -> None:
+    check_read(write_yaml({"subscribers": records}, flow))
+
+
+# -- the schema ------------------------------------------------------------------------------------
+
+
+def test_the_shipped_file_fits_the_schema() -> None:
+    """What editors check as they type (through the first line's ``$schema``) finds nothing."""
+    text = DEMO.read_text(encoding="utf-8")
+    assert text.splitlines()[0] == "# yaml-language-server: $schema=schemas/subscribers.schema.json"
+    assert (DEMO.parent / "schemas" / "subscribers.schema.json").is_file()
+    doc = read_document(yaml.compose(text), str(DEMO))
+    assert check_document(doc, packaged_schema("accounts", SCHEMA)) == []
+
+
+def test_the_schema_names_what_the_model_knows() -> None:
+    """Sub-accounts, their rubriques and scopes, statuses, offer types and languages: the schema
+    says the model's, each rubrique and scope under its own sub-account."""
+    defs = DOCUMENT["$defs"]
+    bucket_schema = defs["bucket"]
+    rubriques: dict[str, tuple[str, ...]] = {}
+    scopes: dict[str, tuple[str, ...]] = {}
+    for rule in bucket_schema["allOf"]:
+        account = rule["if"]["properties"]["account"]["const"]
+        then = rule["then"]
+        rubriques[account] = tuple(then["properties"]["rubrique"]["enum"])
+        scopes[account] = tuple(then["properties"]["scope"].get("enum", ()))
+        assert ("scope" in then.get("required", ())) == bool(scopes[account])
+    assert rubriques == RUBRIQUES and list(rubriques) == list(RUBRIQUES)
+    assert scopes == SCOPES
+    assert tuple(bucket_schema["properties"]["account"]["enum"]) == tuple(RUBRIQUES)
+    assert tuple(bucket_schema["properties"]) == BUCKET_FIELDS
+    subscriber = defs["subscriber"]["properties"]
+    assert tuple(subscriber["status"]["enum"]) == STATUSES
+    assert tuple(subscriber["offer"]["properties"]["type"]["enum"]) == OFFER_TYPES
+    assert tuple(subscriber["language"]["anyOf"][0]["enum"]) == LANGUAGES
+    number, text = defs["amount"]["anyOf"]
+    assert number["maximum"] == MAX_AMOUNT and str(MAX_AMOUNT) in text["pattern"]
+
+
+def test_every_field_is_described_for_editors() -> None:
+    def walk(schema: Any, where: str) -> None:
+        if isinstance(schema, dict):
+            for name, sub in schema.get("properties", {}).items():
+                assert "description" in sub or "x-message" in sub, f"{where}.{name}"
+            for key, sub in schema.items():
+                if key != "if":  # a condition, not a field
+                    walk(sub, f"{where}.{key}")
+        elif isinstance(schema, list):
+            for n, sub in enumerate(schema):
+                walk(sub, f"{where}[{n}]")
+
+    walk(DOCUMENT, "schema")
+    assert {"$schema", "$id", "title", "description"} <= set(DOCUMENT)
+
+
+@pytest.mark.parametrize("text", ["subscribers:\n  - {msisdn: ' 2250701020304 ', status: ' active ', "
+                                  "offer: {name: ' Mix ', type: prepaid}, language: ~, "
+                                  "main: {balance: ' 12 ', expires: ' 2027-01-01 '}, buckets: ~, usage: ~}\n"])
+def test_blanks_around_values_and_fields_given_as_nothing_are_read(tmp_path: Path, text: str) -> None:
+    """A value with blanks around it is read without them, ``~`` is a field left out."""
+    [sub] = read_subscribers(write(tmp_path, "blank.yaml", text), TZ)
+    assert (sub.msisdn, sub.status, sub.offer, sub.language) == ("2250701020304", Status.ACTIVE,
+                                                                 Offer("Mix", OfferType.PREPAID), "fr")
+    assert sub.main == MainAccount(12, t("2027-01-01T00:00:00")) and sub.buckets == () and sub.usage is None

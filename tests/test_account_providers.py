@@ -15,11 +15,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_account_rules import DAY, MSISDN, POLICY, bucket, scenario, sub, t
 
-from accounts.model import RUBRIQUES, Bucket, Subscriber
+from accounts.model import RUBRIQUES, Bucket, Status, Subscriber
 from accounts.providers import AccountProviders, BonusView
 from accounts.resolve import resolve
 from accounts.sqlite import SQLiteAccountStore
 from accounts.store import MemoryAccountStore
+from ussd.expr import RenderEnv, compile_expr, compile_template
+from ussd.filters import BUILTIN_FILTERS
 from ussd.registry import ProviderCall
 
 PROPS = settings(database=None, deadline=None, max_examples=150, suppress_health_check=[HealthCheck.too_slow])
@@ -120,7 +122,7 @@ def test_an_sql_store_read_equal_to_the_last_reuses_the_snapshot(tmp_path) -> No
 
 
 def test_unknown_and_restricted_subscribers() -> None:
-    providers = providers_for(sub(bucket(), status="inactive"))
+    providers = providers_for(sub(bucket(), status=Status.INACTIVE))
     at = t("2026-11-25T10:00:00")
     assert providers.subscriber(call(at, "2250799999999")) is None
     assert as_data(providers.bonus(call(at, "2250799999999")))["credit"]["total"] == 0
@@ -128,8 +130,21 @@ def test_unknown_and_restricted_subscribers() -> None:
     assert as_data(providers.bonus(call(at)))["credit"]["all"][0]["lines"] == []
 
 
+def test_menus_read_the_status_and_offer_type_as_their_text() -> None:
+    """The model holds enum members; menus compare and show them as the plain words (main.yaml's
+    ``subscriber.status != "active"``, a template printing them)."""
+    fields = providers_for(sub(bucket(), status=Status.INACTIVE)).subscriber(call(t("2026-11-25T10:00:00")))
+    assert fields is not None and fields["status"] is Status.INACTIVE
+    ctx = {"subscriber": fields}
+    assert compile_expr('subscriber.status != "active"', filters=BUILTIN_FILTERS).evaluate(ctx, RenderEnv()) is True
+    assert compile_expr('subscriber.status == "inactive" and not subscriber.postpaid',
+                        filters=BUILTIN_FILTERS).evaluate(ctx, RenderEnv()) is True
+    shown = compile_template("{{ subscriber.status }}, {{ subscriber.offer.type | upper }}", filters=BUILTIN_FILTERS)
+    assert shown.render(ctx, RenderEnv()) == "inactive, PREPAID"
+
+
 def test_snapshots_kept_are_bounded() -> None:
-    others = [Subscriber(f"22507000000{n:02d}", "active", s.offer, "fr", s.main) for n in range(5)
+    others = [Subscriber(f"22507000000{n:02d}", Status.ACTIVE, s.offer, "fr", s.main) for n in range(5)
               for s in [sub()]]
     providers = providers_for(*others, snapshot_limit=2)
     for n, other in enumerate(others):
@@ -160,7 +175,7 @@ def test_a_view_that_fails_to_build_is_not_kept_as_valid() -> None:
 
 
 def test_a_rebuilt_snapshot_counts_as_recent_for_the_bound() -> None:
-    others = [Subscriber(f"22507000000{n:02d}", "active", s.offer, "fr", s.main) for n in range(3)
+    others = [Subscriber(f"22507000000{n:02d}", Status.ACTIVE, s.offer, "fr", s.main) for n in range(3)
               for s in [sub()]]
     providers = providers_for(*others, snapshot_limit=2)
     at = t("2026-11-25T10:00:00")

@@ -35,7 +35,9 @@ from accounts.model import (
     Invoice,
     MainAccount,
     Offer,
+    OfferType,
     Purchase,
+    Status,
     Subscriber,
     Usage,
 )
@@ -48,6 +50,7 @@ from accounts.store import (
     DebitRecord,
     DebitResult,
     Listed,
+    StoreError,
     UnknownSubscriber,
     decide_debit,
     open_store,
@@ -65,8 +68,8 @@ def bucket(account: str = "internet", rubrique: str = "monthly", amount: int = 1
     return Bucket(account, rubrique, amount, expires, scope, granted, line)
 
 
-def subscriber(msisdn: str, balance: int = 1500, *, status: str = "active", offer: str = "Pass Tout",
-               offer_type: str = "prepaid", language: str = "fr", favourites: tuple[str, ...] = (),
+def subscriber(msisdn: str, balance: int = 1500, *, status: Status = Status.ACTIVE, offer: str = "Pass Tout",
+               offer_type: OfferType = OfferType.PREPAID, language: str = "fr", favourites: tuple[str, ...] = (),
                buckets: tuple[Bucket, ...] = ()) -> Subscriber:
     return Subscriber(msisdn, status, Offer(offer, offer_type), language, MainAccount(balance, LATER),
                       favourites, buckets)
@@ -80,11 +83,11 @@ RICH = subscriber(
         bucket("internet", "night", 2_147_483_648 * 3, granted=T0, line=None),  # > 32 bits
         bucket("internet", "social", 0, expires=T0 - 1),  # spent and expired: stored all the same
     ))
-PLAIN = subscriber("2250701000002", 0, status="inactive", offer="Business", offer_type="postpaid",
+PLAIN = subscriber("2250701000002", 0, status=Status.INACTIVE, offer="Business", offer_type=OfferType.POSTPAID,
                    language="en")
 #: Every service a few screens read, kept in the SQL stores' ``services`` column.
 SERVED = replace(
-    subscriber("2250701000003", 700, offer="Intense Pro", offer_type="postpaid", language="en"),
+    subscriber("2250701000003", 700, offer="Intense Pro", offer_type=OfferType.POSTPAID, language="en"),
     usage=Usage(T0 - 86_400, 15420, 38, 3_758_096_384, 12750),
     invoices=(Invoice("2026-09", 18500, T0 - 40 * 86_400, T0 - 26 * 86_400, True),
               Invoice("2026-10", 17250, T0 - 10 * 86_400, T0 + 4 * 86_400)),
@@ -153,8 +156,9 @@ def test_put_many_accepts_any_iterable(store: AccountStore) -> None:
 
 def test_re_putting_a_subscriber_replaces_it_entirely(store: AccountStore) -> None:
     store.put_many([RICH, PLAIN])
-    new = subscriber(RICH.msisdn, 10, status="deactivated", offer="Mix", offer_type="postpaid", language="en",
-                     favourites=("2250101010101",), buckets=(bucket("credit", "weekend", 7, scope="all"),))
+    new = subscriber(RICH.msisdn, 10, status=Status.DEACTIVATED, offer="Mix", offer_type=OfferType.POSTPAID,
+                     language="en", favourites=("2250101010101",),
+                     buckets=(bucket("credit", "weekend", 7, scope="all"),))
     assert store.put_many([new]) == 1
     assert store.get(RICH.msisdn) == new  # the old four buckets are gone, the old favourites too
     assert store.get(PLAIN.msisdn) == PLAIN  # the other subscriber is untouched
@@ -421,16 +425,21 @@ def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return request.getfixturevalue("pg_url")
 
 
-def debit_records(url: str, msisdn: str) -> list[tuple[str, int, str, int]]:
-    """The debits table as the database holds it: (request_id, amount, outcome, balance)."""
-    query = "SELECT request_id, amount, outcome, balance FROM debits WHERE msisdn = {} ORDER BY request_id"
+def stored_rows(url: str, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    """What the database holds, read past the store (``{}`` in ``query`` is the placeholder)."""
     if url.startswith("sqlite:///"):
         with sqlite3.connect(sqlite_path(url)) as db:
-            return db.execute(query.format("?"), (msisdn,)).fetchall()
+            return db.execute(query.format("?"), params).fetchall()
     import psycopg
 
     with psycopg.connect(url, autocommit=True, connect_timeout=5) as db:
-        return db.execute(query.format("%s"), (msisdn,)).fetchall()
+        return db.execute(query.format("%s"), params).fetchall()
+
+
+def debit_records(url: str, msisdn: str) -> list[tuple[str, int, str, int]]:
+    """The debits table as the database holds it: (request_id, amount, outcome, balance)."""
+    return stored_rows(url, "SELECT request_id, amount, outcome, balance FROM debits WHERE msisdn = {} "
+                            "ORDER BY request_id", (msisdn,))
 
 
 def run_workers(url: str, jobs: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
@@ -456,7 +465,7 @@ def run_workers(url: str, jobs: list[dict[str, Any]]) -> list[list[dict[str, Any
                     pytest.fail(f"worker exited with {proc.returncode} before it was ready:\n{err.decode()}")
                 line += chunk
             assert line == b"ready\n"
-        for proc, job in zip(procs, jobs):  # go
+        for proc, job in zip(procs, jobs, strict=True):  # go
             assert proc.stdin is not None
             data = (json.dumps(job) + "\n").encode()
             assert len(data) < 4096  # one pipe write, taken whole; communicate() closes stdin later
@@ -572,6 +581,31 @@ def test_a_reopened_store_keeps_subscribers_and_debit_records(shared_url: str) -
         assert store.get(RICH.msisdn).main.balance == 1500
 
 
+def test_status_and_offer_type_are_stored_as_their_text_and_read_back_as_enums(shared_url: str) -> None:
+    with open_store(shared_url) as store:
+        store.migrate()
+        store.put_many([PLAIN])
+        got = store.get(PLAIN.msisdn)
+        assert got is not None and got.status is Status.INACTIVE and got.offer.type is OfferType.POSTPAID
+    held = "SELECT status, offer_type FROM subscribers WHERE msisdn = {}"
+    assert stored_rows(shared_url, held, (PLAIN.msisdn,)) == [("inactive", "postpaid")]
+
+
+@pytest.mark.parametrize("column", ["status", "offer_type"])
+def test_a_row_holding_a_status_or_type_no_release_writes_is_a_store_error(shared_url: str, column: str) -> None:
+    """A row edited by hand: one line naming the subscriber and the text, not a traceback."""
+    with open_store(shared_url) as store:
+        store.migrate()
+        store.put_many([PLAIN, RICH])
+    run_sql(shared_url, [f"UPDATE subscribers SET {column} = 'suspended' WHERE msisdn = '{PLAIN.msisdn}'"])
+    with open_store(shared_url) as store:
+        for read in (lambda: store.get(PLAIN.msisdn), lambda: list(store.subscribers()),
+                     lambda: store.search(PLAIN.msisdn, 10)):
+            with pytest.raises(StoreError, match=rf"subscriber {PLAIN.msisdn}: 'suspended' is not a valid"):
+                read()
+        assert store.get(RICH.msisdn) == RICH  # the others are served as before
+
+
 # -- 6. invoice duplicate requests ----------------------------------------------------------------
 
 def test_a_duplicate_is_recorded_once_per_month_and_period(store: AccountStore) -> None:
@@ -632,7 +666,7 @@ def test_threads_asking_for_one_duplicate_at_once_record_it_once(store_url: str,
 
 def test_subscribers_are_listed_by_number_with_status_and_offer(store: AccountStore) -> None:
     assert list(store.subscribers()) == []
-    deactivated = subscriber("2250100000001", status="deactivated", offer="Mix Découverte")
+    deactivated = subscriber("2250100000001", status=Status.DEACTIVATED, offer="Mix Découverte")
     store.put_many([SERVED, RICH, deactivated, PLAIN])
     assert list(store.subscribers()) == [
         ("2250100000001", "deactivated", "Mix Découverte", "prepaid"),
@@ -640,8 +674,10 @@ def test_subscribers_are_listed_by_number_with_status_and_offer(store: AccountSt
         ("2250701000002", "inactive", "Business", "postpaid"),
         ("2250701000003", "active", "Intense Pro", "postpaid"),
     ]
-    assert [row.msisdn for row in store.subscribers("active")] == [RICH.msisdn, SERVED.msisdn]
-    assert list(store.subscribers("inactive")) == [Listed(PLAIN.msisdn, "inactive", "Business", "postpaid")]
+    assert all(type(row.status) is Status and type(row.offer_type) is OfferType for row in store.subscribers())
+    assert [row.msisdn for row in store.subscribers(Status.ACTIVE)] == [RICH.msisdn, SERVED.msisdn]
+    assert list(store.subscribers(Status.INACTIVE)) == [Listed(PLAIN.msisdn, Status.INACTIVE, "Business",
+                                                               OfferType.POSTPAID)]
     assert list(store.subscribers("nosuch")) == []
 
 
@@ -650,7 +686,8 @@ def test_a_search_finds_numbers_holding_the_text_by_number_and_at_most_the_limit
     others = [subscriber(f"22505{n:08d}") for n in range(30)]
     store.put_many([SERVED, RICH, PLAIN, *others])
     assert [row.msisdn for row in store.search("0701", 10)] == [RICH.msisdn, PLAIN.msisdn, SERVED.msisdn]
-    assert store.search("01000002", 10) == [Listed(PLAIN.msisdn, "inactive", "Business", "postpaid")]
+    assert store.search("01000002", 10) == [Listed(PLAIN.msisdn, Status.INACTIVE, "Business", OfferType.POSTPAID)]
+    assert all(type(row.status) is Status and type(row.offer_type) is OfferType for row in store.search("", 50))
     assert [row.msisdn for row in store.search("", 3)] == [f"22505{n:08d}" for n in range(3)]
     assert len(store.search("22505", 50)) == 30 and len(store.search("22505", 7)) == 7
     assert store.search("0701", 0) == []

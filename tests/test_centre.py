@@ -69,7 +69,8 @@ class Net:
         self.closed: list[str] = []
         self.now = 0.0
 
-    def bind(self, link: str = "gw", mode: str = "transceiver", system_id: str = "gw", password: str = "pw") -> list[Any]:
+    def bind(self, link: str = "gw", mode: str = "transceiver", system_id: str = "gw",
+             password: str = "pw") -> list[Any]:
         gateway = Gateway(SmppSession("esme"), UssdSmpp(self.dialect))
         self.gateways[link] = gateway
         self.centre.open_link(link, self.now)

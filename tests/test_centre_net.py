@@ -251,7 +251,8 @@ def test_garbage_on_both_kinds_of_connection_is_answered_and_the_centre_serves_o
         with socket.create_connection(("127.0.0.1", running.port), timeout=WAIT) as raw:
             raw.sendall(b"hello\n\xff\xfe\n[1]\n" + b"{" * 5000 + b"\n")
             lines = [recv_line(raw) for _ in range(4)]
-            for line, said in zip(lines, ["not JSON", "not UTF-8", "not a JSON object", "line longer than 4096"]):
+            said_each = ["not JSON", "not UTF-8", "not a JSON object", "line longer than 4096"]
+            for line, said in zip(lines, said_each, strict=True):
                 assert said in line and line.startswith('{"error": ')
         with esme(running.port) as gateway, CentreHandset("127.0.0.1", running.port, WAIT) as handset:
             bound(gateway)

@@ -60,7 +60,8 @@ def test_check_shipped_menus_is_ok() -> None:
     run = ussd("check")
     assert run.code == 0, run.err
     assert len(run.lines) == 1 and run.lines[0].startswith("ok:")
-    assert re.match(r"^ok: 1 service\(s\) \(#122#\), 46 screens, 7 file\(s\)$", run.lines[0])
+    assert re.match(r"^ok: 1 service\(s\) \(#122#\), 46 screens, 7 file\(s\); 1 policy file\(s\); "
+                    r"1 catalogue file\(s\); 1 subscribers file\(s\); 1 config file\(s\)$", run.lines[0])
     assert run.err == ""
 
 

@@ -87,13 +87,14 @@ def test_long_screen_pages_fit_and_show_every_line_once(engine: Engine) -> None:
     for number in range(1, pages + 1):
         assert response.page == number and response.units <= 182
         assert gsm.fits(response.text)
-        body = [l for l in response.text.split("\n") if l not in ("98. Suite", "0 Retour 00 Accueil")]
+        body = [line for line in response.text.split("\n") if line not in ("98. Suite", "0 Retour 00 Accueil")]
         lines.extend(body)
         if number < pages:
             assert "98. Suite" in response.text
             response = engine.reply(response.session, "98", AT)
     assert "98. Suite" not in response.text
-    assert lines == ["Vos lignes:"] + [f"Ligne {n}: {n * 100:,} F".replace(",", " ") for n in range(1, 31)] + ["Fin de liste"]
+    listed = [f"Ligne {n}: {n * 100:,} F".replace(",", " ") for n in range(1, 31)]
+    assert lines == ["Vos lignes:", *listed, "Fin de liste"]
     back = engine.reply(response.session, "0", AT)
     assert back.page == pages - 1
 

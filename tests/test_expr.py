@@ -8,6 +8,7 @@ import inspect
 import math
 import operator
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import ussd.expr as expr_module
+from ussd.engine import Engine
 from ussd.expr import (
     INT_LIMIT,
     MAX_SOURCE_LEN,
@@ -26,6 +28,9 @@ from ussd.expr import (
     compile_expr,
     compile_template,
 )
+from ussd.loader import load_menus_or_raise
+from ussd.registry import Registry
+from ussd.sessions import MemorySessionStore
 
 
 def _upper(value: Any, *, env: RenderEnv) -> str:
@@ -58,6 +63,7 @@ FILTERS: dict[str, Callable[..., Any]] = {
 NAMES = ["main", "subscriber", "offers", "x", "y", "z", "items", "obj"]
 FR = RenderEnv()
 EN = RenderEnv(lang="en")
+SW = RenderEnv(lang="sw", booleans=("hapana", "ndiyo"))  # a service's own words for no/yes
 
 CTX: dict[str, Any] = {
     "subscriber": {"status": "active", "msisdn": "2250700000001", "tags": ["vip", "4g"], "profile": {"lang": "fr"}},
@@ -547,15 +553,59 @@ def test_template_render_with_blocks() -> None:
         ("y", FR, "2.5"),
         ("x / 7", FR, "1"),
         ("0.1 + 0.2", FR, "0.3"),
-        ("x > 1", FR, "oui"),
-        ("x < 1", FR, "non"),
-        ("x > 1", EN, "yes"),
-        ("x < 1", EN, "no"),
+        ("x > 1", FR, "True"),  # no service's words at hand: as the expression language writes it
+        ("x < 1", FR, "False"),
+        ("x > 1", SW, "ndiyo"),
+        ("x < 1", SW, "hapana"),
         ("'texte'", FR, "texte"),
     ],
 )
 def test_template_value_rendering(block: str, env: RenderEnv, expected: str) -> None:
     assert compile_template("[{{ " + block + " }}]", filters=FILTERS).render(CTX, env) == f"[{expected}]"
+
+
+@pytest.mark.parametrize("lang", ["fr", "en", "en-GB", "EN_us", "dyu", ""])
+def test_a_boolean_reads_only_as_the_words_it_is_handed(lang: str) -> None:
+    """The language holds no words of its own and tests no language code: whatever the language,
+    a boolean reads as the env's words (a French or English code included)."""
+    template = compile_template("{{ x > 1 }}/{{ x < 1 }}", filters=FILTERS)
+    assert template.render(CTX, RenderEnv(lang=lang, booleans=("nein", "ja"))) == "ja/nein"
+    assert template.render(CTX, RenderEnv(lang=lang)) == "True/False"
+
+
+AT = datetime.datetime(2026, 11, 25, 10, 0, tzinfo=datetime.UTC)
+_BOOLEAN_SERVICE = (
+    'service: {code: "*558#", entry: home, languages: [fr, en]%s}\n'
+    "screens:\n"
+    "  home:\n"
+    "    type: end\n"
+    "    text:\n"
+    '      fr: "Actif: {{ msisdn != \'\' }}, bloqué: {{ msisdn == \'\' }}"\n'
+    '      en: "Active: {{ msisdn != \'\' }}, blocked: {{ msisdn == \'\' }}"\n'
+)
+
+
+def _boolean_screen(tmp_path: Path, lang: str, messages: str = "") -> str:
+    """The screen of a service that shows two booleans, as the engine renders it in ``lang``."""
+    (tmp_path / "m.yaml").write_text(_BOOLEAN_SERVICE % messages, encoding="utf-8")
+    registry = Registry()
+
+    def clock() -> float:
+        return 1000.0
+
+    engine = Engine(load_menus_or_raise([str(tmp_path)], registry), registry, MemorySessionStore(clock), clock=clock)
+    return engine.begin("2250701000001", "*558#", AT, lang=lang).text
+
+
+@pytest.mark.parametrize(("lang", "shown"), [("fr", "Actif: Oui, bloqué: Non"), ("en", "Active: Yes, blocked: No")])
+def test_a_boolean_in_a_menu_reads_as_the_services_yes_and_no(tmp_path: Path, lang: str, shown: str) -> None:
+    assert _boolean_screen(tmp_path, lang) == shown
+
+
+def test_a_service_that_redefines_yes_and_no_shows_its_words(tmp_path: Path) -> None:
+    messages = ', messages: {yes: {fr: "Vrai", en: "Right"}, no: {fr: "Faux", en: "Wrong"}}'
+    assert _boolean_screen(tmp_path, "fr", messages) == "Actif: Vrai, bloqué: Faux"
+    assert _boolean_screen(tmp_path, "en", messages) == "Active: Right, blocked: Wrong"
 
 
 @pytest.mark.parametrize(("block", "hint"), [("offers", "join"), ("subscriber", "field"), ("when", "date")])

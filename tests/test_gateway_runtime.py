@@ -308,7 +308,7 @@ def test_screens_that_go_with_a_dropped_link_are_counted_lost() -> None:
     [bind] = centre.receive(transport.value())
     centre.accept_bind(bind.pdu)
     link.dataReceived(centre.data_to_send())
-    for n in range(3):  # one in flight, two waiting for the window
+    for _ in range(3):  # one in flight, two waiting for the window
         link.submit({"source_addr": "122", "destination_addr": "2250701020304", "short_message": b"x"})
     link.connectionLost()
     assert gateway.stats["lost"] == 3

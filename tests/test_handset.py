@@ -80,7 +80,7 @@ UNITS = ("d", "h", "m", "s")
 @given(st.lists(st.one_of(st.none(), st.integers(0, 10**6)), min_size=4, max_size=4)
        .filter(lambda parts: any(n is not None for n in parts)))
 def test_a_move_reads_every_unit_given_in_order(parts: list[int | None]) -> None:
-    text = "+" + "".join(f"{n}{unit}" for n, unit in zip(parts, UNITS) if n is not None)
+    text = "+" + "".join(f"{n}{unit}" for n, unit in zip(parts, UNITS, strict=True) if n is not None)
     d, h, m, s = (n or 0 for n in parts)
     assert parse_move(text) == timedelta(days=d, hours=h, minutes=m, seconds=s)
     assert parse_move(f"  {text}\n") == parse_move(text)  # a typed line's spaces do not matter

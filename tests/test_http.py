@@ -161,12 +161,16 @@ def test_sessions_nobody_asks_about_are_forgotten() -> None:
 
 def test_json_steps_and_their_refusals() -> None:
     m = mapping()
-    assert m.receive_json(b'{"session": "j", "msisdn": "0701020304", "code": "#122#"}') == Begin("http:j", SUBSCRIBER, "#122#")
-    assert m.receive_json(b'{"session": "j", "msisdn": "0701020304", "code": "#122#", "input": "1*2"}') == Reply("http:j", "1*2")
-    for body, reason in ((b"[", "not JSON"), (b"[" * 20000, "not JSON"), (b"[]", "expected an object"), (b'{"session": "j"}', "msisdn: missing"),
+    begin = b'{"session": "j", "msisdn": "0701020304", "code": "#122#"}'
+    assert m.receive_json(begin) == Begin("http:j", SUBSCRIBER, "#122#")
+    reply = b'{"session": "j", "msisdn": "0701020304", "code": "#122#", "input": "1*2"}'
+    assert m.receive_json(reply) == Reply("http:j", "1*2")
+    for body, reason in ((b"[", "not JSON"), (b"[" * 20000, "not JSON"), (b"[]", "expected an object"),
+                         (b'{"session": "j"}', "msisdn: missing"),
                          (b'{"session": 1, "msisdn": "0701020304", "code": "#122#"}', "session: expected a string"),
                          (b'{"session": "j", "msisdn": "0701020304", "code": "#122#", "x": 1}', "unknown key 'x'"),
-                         (b'{"session": "j", "msisdn": "0701020304", "code": "#5*T#*", "input": "1"}', "code: '#5*T#*' is not"),
+                         (b'{"session": "j", "msisdn": "0701020304", "code": "#5*T#*", "input": "1"}',
+                          "code: '#5*T#*' is not"),
                          (b'{"session": "j", "msisdn": "12", "code": "#122#", "input": "1"}', "msisdn: '12' is not")):
         event = m.receive_json(body)
         assert isinstance(event, Bad) and event.status == 400 and reason in event.reason, (body, event)
@@ -183,8 +187,9 @@ FIELD = st.text(max_size=40) | st.sampled_from(["#122#", "*122*1#", "0701020304"
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.lists(st.dictionaries(st.sampled_from(["sessionId", "serviceCode", "phoneNumber", "networkCode", "text", "x"]),
-                                FIELD, max_size=6), min_size=1, max_size=6))
+@given(st.lists(st.dictionaries(st.sampled_from(["sessionId", "serviceCode", "phoneNumber", "networkCode",
+                                                 "text", "x"]), FIELD, max_size=6),
+                min_size=1, max_size=6))
 def test_any_sequence_of_forms_gets_an_event_and_never_an_exception(requests: list[dict[str, str]]) -> None:
     m = mapping()
     for fields in requests:
@@ -215,15 +220,17 @@ def test_any_form_body_gets_fields_or_a_reason(body: bytes) -> None:
 
 def test_form_bodies_refused_in_one_line() -> None:
     assert parse_form(b"a=%E9t%E9") == Bad(400, "body: not UTF-8 text (at octet 0 of a field)")
-    assert parse_form(b"&".join([b"a=1"] * (MAX_FIELDS + 1))) == Bad(400, f"body: {MAX_FIELDS + 1} fields, at most {MAX_FIELDS}")
+    assert parse_form(b"&".join([b"a=1"] * (MAX_FIELDS + 1))) == \
+        Bad(400, f"body: {MAX_FIELDS + 1} fields, at most {MAX_FIELDS}")
     assert parse_form(b"") == {} and parse_form(b"a&&b=&c=1+2%2B3") == {"a": "", "b": "", "c": "1 2+3"}
 
 
 @settings(max_examples=400, deadline=None)
 @given(st.binary(max_size=300) | st.recursive(st.none() | st.booleans() | st.integers() | FIELD,
                                               lambda inner: st.lists(inner, max_size=3)
-                                              | st.dictionaries(st.sampled_from(["session", "msisdn", "code", "input", "y"]),
-                                                                inner, max_size=5), max_leaves=10)
+                                              | st.dictionaries(
+                                                  st.sampled_from(["session", "msisdn", "code", "input", "y"]),
+                                                  inner, max_size=5), max_leaves=10)
        .map(lambda v: json.dumps(v).encode()))
 def test_any_json_body_gets_an_event_and_never_an_exception(body: bytes) -> None:
     assert isinstance(mapping().receive_json(body), (Begin, Reply, Repeat, Bad))
@@ -249,7 +256,7 @@ def serving(*args: str, secret: str | None = "s3cret", db: str = "memory:", stop
         env["USSD_HTTP_SECRET"] = secret
     if admin is not None:
         env["USSD_ADMIN_SECRET"] = admin
-    process = subprocess.Popen([sys.executable, "-m", "ussd.cli", "serve", "--http", f"127.0.0.1:{port}", "--db", db,
+    process = subprocess.Popen([sys.executable, "-m", "ussd122", "serve", "--http", f"127.0.0.1:{port}", "--db", db,
                                 "--demo", "--at", "2026-11-25T10:00", *args], cwd=ROOT, env=env, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     log: list[str] = []
@@ -310,7 +317,8 @@ def test_requests_without_the_secret_or_from_elsewhere_reach_no_subscriber() -> 
         assert refused.value.code == 403 and "no valid secret" in refused.value.read().decode()
         status, text = post(f"{url}/ussd?secret=s3cret", form(), {"X-Ussd-Secret": ""})
         assert status == 403  # an empty header is a wrong secret, not a missing one
-        request = urllib.request.Request(f"{url}/ussd?secret=s3cret", urllib.parse.urlencode(form(session="q")).encode())
+        request = urllib.request.Request(f"{url}/ussd?secret=s3cret",
+                                         urllib.parse.urlencode(form(session="q")).encode())
         with urllib.request.urlopen(request, timeout=30) as answer:
             assert answer.read().decode().startswith("CON #122#")
     with serving("--http-allow", "10.0.0.0/8") as url:
@@ -336,6 +344,20 @@ def test_malformed_requests_get_a_status_and_one_line() -> None:
         assert status == 200 and json.loads(text)["screen"] == "home"
 
 
+def test_methods_other_than_get_head_and_post_are_refused_with_those_allowed() -> None:
+    from twisted.web.test.requesthelper import DummyRequest
+
+    from gateway.http import OpsResource, UssdResource, access_from
+
+    ussd = UssdResource(None, access_from(()), mapping())  # type: ignore[arg-type]  # not reached
+    for endpoints, allow in ((ussd, b"POST"), (OpsResource(None), b"GET, POST")):  # type: ignore[arg-type]
+        request = DummyRequest([b"ussd"])
+        request.method = b"PUT"
+        body = endpoints.render(request)
+        assert request.responseCode == 405 and request.responseHeaders.getRawHeaders(b"allow") == [allow]
+        assert isinstance(body, bytes) and b"not allowed" in body and body.count(b"\n") == 1
+
+
 def test_health_names_what_is_down_and_metrics_count_what_was_done() -> None:
     dead = free_port()  # a centre nobody runs: the bind never comes up
     with serving("--smpp", f"smpp://gw:pw@127.0.0.1:{dead}") as url:
@@ -355,7 +377,7 @@ def test_health_names_what_is_down_and_metrics_count_what_was_done() -> None:
     assert float(values['ussd_http_responses_total{status="200"}']) == 2
     assert float(values['ussd_http_responses_total{status="400"}']) == 1
     assert float(values['ussd_step_seconds_count{adapter="http"}']) == 2
-    assert float(values['ussd_smpp_link_up{centre="127.0.0.1:%d",mode="transceiver"}' % dead]) == 0
+    assert float(values[f'ussd_smpp_link_up{{centre="127.0.0.1:{dead}",mode="transceiver"}}']) == 0
 
 
 def test_metrics_and_health_on_a_port_of_their_own_and_not_on_the_public_one() -> None:

@@ -29,10 +29,11 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
     return path
 
 
-def problems(tmp_path: Path, name: str, text: str) -> list[tuple[str, str, str]]:
+def problems(tmp_path: Path, name: str, text: str) -> list[tuple[int, int, str]]:
+    """Line, column and message of each problem, in file order."""
     with pytest.raises(ImportFailed) as caught:
         read_subscribers(write(tmp_path, name, text), TZ)
-    return [(p.record, p.field, p.message) for p in caught.value.problems]
+    return [(d.where.line, d.where.column, d.message) for d in caught.value.diagnostics]
 
 
 def test_the_good_record_imports(tmp_path: Path) -> None:
@@ -45,8 +46,7 @@ def test_the_good_record_imports(tmp_path: Path) -> None:
 
 def test_a_second_document_is_a_problem(tmp_path: Path) -> None:
     text = "subscribers:\n" + GOOD + "---\nsubscribers:\n" + GOOD.replace("2250701020304", "2250701020305")
-    assert problems(tmp_path, "two.yaml", text) == [
-        ("line 8 column 1", "", "a second document (after ---): an import file holds one")]
+    assert problems(tmp_path, "two.yaml", text) == [(8, 1, "a second document (after ---): an import file holds one")]
 
 
 def test_an_explicit_single_document_reads(tmp_path: Path) -> None:
@@ -63,8 +63,7 @@ def test_an_explicit_single_document_reads(tmp_path: Path) -> None:
     ("subscribers:\n" + GOOD.replace('    status', '    ~: 1\n    null: 2\n    status'), (4, 5), "null"),
 ], ids=["top-level", "record", "bucket", "offer", "null"])
 def test_a_key_given_twice_is_a_problem(tmp_path: Path, text: str, where: tuple[int, int], key: str) -> None:
-    assert problems(tmp_path, "twice.yaml", text) == [
-        (f"line {where[0]} column {where[1]}", "", f"{key!r} is given twice: each key is given once")]
+    assert problems(tmp_path, "twice.yaml", text) == [(*where, f"{key!r} is given twice: each key is given once")]
 
 
 def test_every_duplicate_is_listed() -> None:
@@ -83,19 +82,21 @@ def test_an_anchor_given_twice_is_a_problem() -> None:
 
 def test_an_unknown_top_level_key_is_a_problem(tmp_path: Path) -> None:
     assert problems(tmp_path, "extra.yaml", "subscribers:\n" + GOOD + "subscriber: []\nversion: 2\n") == [
-        ("line 8 column 1", "subscriber", "unknown key (did you mean 'subscribers'?); expected one of: subscribers"),
-        ("line 9 column 1", "version", "unknown key; expected one of: subscribers"),
+        (8, 1, "file: unknown key 'subscriber' (did you mean 'subscribers'?); expected one of: subscribers"),
+        (9, 1, "file: unknown key 'version'; expected one of: subscribers"),
     ]
 
 
-@pytest.mark.parametrize("field,value,kind", [
-    ("buckets", "{}", "dict"), ("favourites", '""', "str"), ("invoices", "{}", "dict"), ("duplicates", "''", "str"),
+@pytest.mark.parametrize("field,value,expected", [
+    ("buckets", "{}", "a list of buckets, found a mapping"), ("favourites", '""', "a list of numbers, found ''"),
+    ("invoices", "{}", "a list of invoices, found a mapping"),
+    ("duplicates", "''", "a list of duplicate requests, found ''"),
 ])
-def test_an_empty_value_of_the_wrong_kind_is_a_problem(tmp_path: Path, field: str, value: str, kind: str) -> None:
+def test_an_empty_value_of_the_wrong_kind_is_a_problem(tmp_path: Path, field: str, value: str, expected: str) -> None:
     """``buckets: {}`` is not an empty list: it was read as one, and so dropped without a word."""
     text = "subscribers:\n" + GOOD.split("    buckets:\n")[0] + f"    {field}: {value}\n"
-    [(record, got_field, message)] = problems(tmp_path, "kind.yaml", text)
-    assert (got_field, message.rsplit(", found ", 1)[1]) == (field, kind)
+    assert problems(tmp_path, "kind.yaml", text) == [
+        (6, len(f"    {field}: ") + 1, f"subscribers[0] 2250701020304: {field}: expected {expected}")]
 
 
 # -- CSV -------------------------------------------------------------------------------------------
@@ -131,8 +132,9 @@ def test_csv_rows_of_one_subscriber_that_disagree_are_a_problem(tmp_path: Path, 
     fields[index] = second
     text = csv_text(ROW.format(bucket=BUCKETS[0]), ",".join(fields))
     assert problems(tmp_path, "disagree.csv", text) == [
-        ("subscribers[0] 2250711111111 (line 3)", column,
-         f"{second!r} differs from {first!r} on line 2: the rows of a subscriber repeat its columns")]
+        (3, len(",".join(fields[:index])) + 2,  # the field of the row that differs
+         f"subscribers[0] 2250711111111: {column}: {second!r} differs from {first!r} on line 2: the rows of a "
+         "subscriber repeat its columns")]
 
 
 def test_csv_favourites_written_two_ways_agree(tmp_path: Path) -> None:
@@ -145,24 +147,24 @@ def test_a_repeated_csv_column_is_a_problem(tmp_path: Path) -> None:
     header = HEADER.replace("status,", "status,status,", 1)
     text = header + "\n" + ROW.format(bucket=BUCKETS[0]).replace("active,", "active,inactive,", 1) + "\n"
     assert problems(tmp_path, "twice.csv", text) == [
-        ("line 1", "", "column 'status' is given twice (columns 2 and 3)")]
+        (1, len("msisdn,status,") + 1, "column 'status' is given twice (columns 2 and 3)")]
 
 
 def test_a_csv_row_with_more_fields_than_the_header_is_a_problem(tmp_path: Path) -> None:
     text = csv_text(ROW.format(bucket=BUCKETS[0]), ROW.format(bucket=BUCKETS[1]) + ",extra,more")
-    assert problems(tmp_path, "long.csv", text) == [
-        ("line 3", "", "17 fields, for the header's 15 columns")]
+    assert problems(tmp_path, "long.csv", text) == [(3, 1, "17 fields, for the header's 15 columns")]
 
 
 def test_a_short_csv_row_is_a_problem(tmp_path: Path) -> None:
     text = csv_text(ROW.format(bucket=BUCKETS[0]), "2250711111111,active,Mix,prepaid,fr,1250,2027-01-31T23:59:59")
-    assert problems(tmp_path, "short.csv", text) == [
-        ("line 3", "", "7 fields, for the header's 15 columns")]
+    assert problems(tmp_path, "short.csv", text) == [(3, 1, "7 fields, for the header's 15 columns")]
 
 
 def test_a_bucket_given_in_part_is_a_problem_not_dropped(tmp_path: Path) -> None:
     """A row with only some bucket columns (the line, the grant) was read as a row without bucket."""
     text = csv_text(ROW.format(bucket=BUCKETS[0]), ROW.format(bucket=",,,credit_monthly,,2026-11-01T00:00:00,"))
     found = problems(tmp_path, "part.csv", text)
-    assert found and {(r, f.split(".")[0]) for r, f, _ in found} == {("subscribers[0] 2250711111111 (line 3)",
-                                                                      "buckets[1]")}, found
+    where = len(",".join(text.splitlines()[2].split(",")[:CSV_FIELDS.index("account")])) + 2  # the (empty) account
+    assert [(line, column, message.split(" (")[0]) for line, column, message in found] == [
+        (3, where, f"subscribers[0] 2250711111111: buckets[1]: missing {key!r}")
+        for key in ("account", "rubrique", "amount", "expires")]

@@ -46,11 +46,11 @@ def test_net_smpp_as_the_centre_and_tshark_decoding_the_link(tmp_path: Path) -> 
     port = free_port()
     capture = tmp_path / "smpp.pcapng"
     tshark = start_capture(port, capture)
-    centre = subprocess.Popen(["perl", str(HERE / "interop" / "netsmpp_centre.pl"), str(port), SUBSCRIBER, "6", "1", "1"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    centre = subprocess.Popen(["perl", str(HERE / "interop" / "netsmpp_centre.pl"), str(port), SUBSCRIBER,
+                               "6", "1", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert lines_until(centre.stdout, lambda line: "listening" in line) == ["listening"]
-        serve = subprocess.Popen([sys.executable, "-m", "ussd.cli", "serve", "--smpp", f"smpp://gw:pw@127.0.0.1:{port}",
+        serve = subprocess.Popen([sys.executable, "-m", "ussd122", "serve", "--smpp", f"smpp://gw:pw@127.0.0.1:{port}",
                                   "--db", "memory:", "--demo", "--at", "2026-11-25T10:00"], cwd=HERE.parent,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
@@ -97,7 +97,7 @@ def test_net_smpp_as_the_esme_against_our_centre() -> None:
 
     from simulator.centre_client import CentreHandset
 
-    centre = subprocess.Popen([sys.executable, "-m", "ussd.cli", "centre", "--port", "0"], cwd=HERE.parent,
+    centre = subprocess.Popen([sys.executable, "-m", "ussd122", "centre", "--port", "0"], cwd=HERE.parent,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     esme = None
     try:

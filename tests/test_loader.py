@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from simulator.demo import demo_registry
+from ussd.diagnostics import Diagnostic
 from ussd.loader import LoadResult, MenuError, load_menus, load_menus_or_raise
-from ussd.model import Problem
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = "tests/menus/cases"
@@ -53,12 +53,13 @@ def broken() -> list[str]:
     "tests/menus/broken/extra.yaml:6:5: screen 'ask': unknown key 'nxt' (did you mean 'next'?); "
     "expected one of: type, text, lines, input, save, next, errors, resume",
     # unknown key, nothing close enough to suggest
-    "tests/menus/broken/main.yaml:32:5: screen 'info': unknown key 'colour'; expected one of: type, text, lines, resume",
+    "tests/menus/broken/main.yaml:32:5: screen 'info': unknown key 'colour'; "
+    "expected one of: type, text, lines, resume",
     # unknown screen type
     "tests/menus/broken/extra.yaml:11:11: screen 'bad_type': unknown type 'menuu' (did you mean 'menu'?); "
     "expected one of: menu, info, end, input, confirm, route, action",
     # unknown input kind
-    "tests/menus/broken/extra.yaml:5:19: screen 'ask' input kind: unknown kind 'phon' (did you mean 'phone'?); "
+    "tests/menus/broken/extra.yaml:5:19: screen 'ask' input: unknown kind 'phon' (did you mean 'phone'?); "
     "expected one of: text, digits, phone, amount",
     # a required key missing (because it was misspelt)
     "tests/menus/broken/extra.yaml:3:5: screen 'ask': missing 'next' (the screen to go to)",
@@ -293,7 +294,7 @@ def test_include_name_too_long_for_the_file_system_is_a_problem_not_a_crash(tmp_
 def test_duplicate_screen_id_in_one_file_keeps_the_first_and_points_there() -> None:
     result = load(f"{CASES}/dup_screen_key.yaml")
     lines = lines_of(result)
-    assert f"{CASES}/dup_screen_key.yaml:13:3: screens: duplicate key 'home'" in lines
+    assert f"{CASES}/dup_screen_key.yaml:13:3: screens: duplicate key 'home' (first at line 7)" in lines
     home = result.menus.services["616"].screens["home"]
     assert "Ce texte de fin" in home.lines[0].text.variants["*"].source  # the first definition is kept
     # ...so what is said about it must point at the first definition, where its long text is.
@@ -341,7 +342,7 @@ documents = st.dictionaries(st.sampled_from(["service", "include", "screens", "e
 
 def _check_result(result: LoadResult) -> None:
     assert isinstance(result.problems, list)
-    assert all(isinstance(p, Problem) and PROBLEM_LINE.match(str(p)) for p in result.problems)
+    assert all(isinstance(p, Diagnostic) and PROBLEM_LINE.match(str(p)) for p in result.problems)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -389,7 +390,7 @@ def test_messages_quote_only_an_excerpt_of_a_value(tmp_path: Path) -> None:
 def test_a_menu_file_too_large_is_refused_before_it_is_parsed(tmp_path: Path) -> None:
     path = tmp_path / "huge.yaml"
     path.write_bytes(b"screens: {}\n" + b"#" * (2 << 20))
-    assert [p.message for p in load(path).problems] == ["file too large: a menu file holds at most 1024 KiB"]
+    assert [p.message for p in load(path).problems] == ["file too large: at most 1024 KiB"]
 
 
 @pytest.mark.parametrize("screen", ['{type: info}', '{type: end}', '{input: {kind: digits}, save: n, next: a}',
@@ -419,3 +420,59 @@ def test_an_input_pattern_re2_cannot_run_is_refused_where_it_is(tmp_path: Path) 
     [problem] = load(path).problems
     assert problem.message.startswith("screen 'a' input pattern: not a pattern the linear-time matcher (RE2) accepts")
     assert problem.where.line == 3
+
+
+
+@pytest.mark.parametrize(("field", "expected"), [
+    ('  aliases:\n    - ~\n    - "*999#"\n',
+     ["4:7: service aliases item 1: expected text, found nothing (null)",
+      "5:7: service aliases: '*999#' is not the same short code as '*564#'"]),
+    ('  phone:\n    prefixes:\n      - [7]\n      - "0123456789"\n',
+     ["5:9: service phone prefixes item 1: expected text, found a list",
+      "6:9: service phone prefixes: expected the first digits of a national number, like '07', not '0123456789'"]),
+], ids=["aliases", "prefixes"])
+def test_a_list_item_is_reported_where_it_is_even_after_one_that_is_not_text(
+        tmp_path: Path, field: str, expected: list[str]) -> None:
+    path = tmp_path / "items.yaml"
+    path.write_text(f'service:\n  code: "*564#"\n{field}  entry: a\nscreens:\n  a: {{type: end, text: "OK"}}\n',
+                    encoding="utf-8")
+    assert [str(p) for p in load(path).problems] == [f"{path}:{problem}" for problem in expected]
+
+
+def test_a_charset_that_is_not_text_is_one_problem(tmp_path: Path) -> None:
+    path = tmp_path / "charset.yaml"
+    path.write_text('service: {code: "*565#", entry: a, charset: ~}\nscreens:\n  a: {type: end, text: "OK"}\n',
+                    encoding="utf-8")
+    expected = f"{path}:1:45: service charset: expected one of: transliterate, ucs2, found nothing (null)"
+    assert [str(p) for p in load(path).problems] == [expected]
+
+
+def test_a_service_with_phone_prefixes_is_still_located_at_its_own_mapping(tmp_path: Path) -> None:
+    path = tmp_path / "prefixes.yaml"
+    path.write_text('service:\n  code: "*566#"\n  phone: {prefixes: ["07"]}\nscreens:\n  a: {type: end, text: "OK"}\n',
+                    encoding="utf-8")
+    assert f"{path}:2:3: service: missing 'entry' (the first screen's id)" in [str(p) for p in load(path).problems]
+
+
+def test_the_kinds_the_loader_builds_are_the_kinds_the_schema_allows() -> None:
+    from ussd.loader import _LINE_KEYS, INPUT_KINDS, MENU_SCHEMA, SCREEN_TYPES
+
+    defs = MENU_SCHEMA.document["$defs"]
+    assert tuple(defs["screen"]["properties"]["type"]["enum"]) == SCREEN_TYPES
+    assert tuple(defs["input"]["properties"]["input"]["properties"]["kind"]["enum"]) == INPUT_KINDS
+    assert tuple(defs["line"]["properties"]) == _LINE_KEYS
+
+
+@pytest.mark.parametrize(("option", "expected"), [
+    ("{label: Solde}", "6:9: screen 'home' option 1: missing 'goto' or 'action' (what choosing it does)"),
+    ("{label: Solde, action: buy_pass}", "6:9: screen 'home' option 1: missing 'on' (the screen for each outcome)"),
+    ("{label: Solde, goto: home, action: buy_pass, on: {success: home}}",
+     "6:9: screen 'home' option 1: give either 'goto' or 'action', not both"),
+    ("{label: Solde, goto: home, each: 'subscriber.favourites', as: subscriber}",
+     "6:71: screen 'home' option 1 as: 'subscriber' is already a variable's name; choose a new one"),
+], ids=["no-goto", "action-without-on", "goto-and-action", "as-shadows"])
+def test_what_an_option_must_say_is_said_once_where_it_is(tmp_path: Path, option: str, expected: str) -> None:
+    path = tmp_path / "option.yaml"
+    path.write_text(f'service: {{code: "*566#", entry: home}}\nscreens:\n  home:\n    type: menu\n    options:\n'
+                    f'      - {option}\n', encoding="utf-8")
+    assert [str(p) for p in load(path).problems] == [f"{path}:{expected}"]

@@ -25,7 +25,9 @@ SUBSCRIBER = "2250701020304"
 
 
 def json_step(url: str, session: str, reply: str | None = None) -> dict[str, Any]:
-    body = {"session": session, "msisdn": SUBSCRIBER, "code": "#122#", **({"input": reply} if reply is not None else {})}
+    body = {"session": session, "msisdn": SUBSCRIBER, "code": "#122#"}
+    if reply is not None:
+        body["input"] = reply
     status, text = post(f"{url}/ussd/json", json.dumps(body).encode(), {"Content-Type": "application/json"})
     assert status == 200, text
     return json.loads(text)
@@ -93,7 +95,7 @@ def test_form_requests_alternating_between_two_nodes_read_the_replies_where_the_
 
 
 def ussd(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "ussd.cli", *args], cwd=ROOT, text=True, stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-m", "ussd122", *args], cwd=ROOT, text=True, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
 
 
@@ -143,13 +145,13 @@ def test_through_smpp_a_centre_spreading_steps_over_two_nodes_loses_nothing(pg_u
         port = centre_port(centre)
         nodes, ops = smpp_nodes(port, pg_url, redis_url)
         before = [steps_served(p) for p in ops]
-        load = subprocess.run([sys.executable, "-m", "ussd.cli", "load", "--via", f"smpp://127.0.0.1:{port}",
+        load = subprocess.run([sys.executable, "-m", "ussd122", "load", "--via", f"smpp://127.0.0.1:{port}",
                                "--dialogues", "60", "--concurrency", "12"], cwd=ROOT, capture_output=True,
                               text=True, timeout=120)
         assert load.returncode == 0, load.stdout + load.stderr
         summary = dict(field.split("=") for field in load.stdout.split())
         assert (summary["completed"], summary["lost"], summary["aborted"]) == ("60", "0", "0"), summary
-        served = [steps_served(p) - b for p, b in zip(ops, before)]
+        served = [steps_served(p) - b for p, b in zip(ops, before, strict=True)]
         assert sum(served) == int(summary["steps"]) and min(served) > int(summary["steps"]) / 4, served
     finally:
         for process in [*nodes, centre]:
@@ -181,7 +183,7 @@ def test_a_node_killed_mid_load_loses_only_its_steps_in_flight_and_no_franc(pg_u
     try:
         port = centre_port(centre)
         nodes, ops = smpp_nodes(port, pg_url, redis_url)
-        load = subprocess.Popen([sys.executable, "-m", "ussd.cli", "load", "--via", f"smpp://127.0.0.1:{port}",
+        load = subprocess.Popen([sys.executable, "-m", "ussd122", "load", "--via", f"smpp://127.0.0.1:{port}",
                                  "--dialogues", str(dialogues), "--concurrency", "20", "--think", "0.05-0.15",
                                  "--walk", "6*1*1", "--step-timeout", "20",
                                  *[arg for s in rich for arg in ("--msisdn", s.msisdn)]],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 
 import pytest
 from hypothesis import given, settings
@@ -66,7 +67,7 @@ def test_thirty_bonus_lines_paginate_into_several_pages() -> None:
     assert [line for body in contents for line in body] == lines
     assert all(body for body in contents)
     # Greedy: the first line of each next page would not have fit on the page before it.
-    for body, nxt in zip(contents, contents[1:]):
+    for body, nxt in pairwise(contents):
         assert not gsm.fits(page_of(header, [*body, nxt[0]], footer, MORE))
 
 
@@ -76,7 +77,7 @@ def test_ucs2_line_forces_the_80_unit_limit_on_its_page_only() -> None:
     pages = paginate(lines, more=MORE)
     measures = [gsm.measure(p) for p in pages]
     assert all(m.fits for m in measures)
-    ucs2_pages = [p for p, m in zip(pages, measures) if m.coding == "ucs2"]
+    ucs2_pages = [p for p, m in zip(pages, measures, strict=True) if m.coding == "ucs2"]
     assert len(ucs2_pages) == 1 and "7. Fenêtre spéciale" in ucs2_pages[0]
     assert gsm.ucs2_units(ucs2_pages[0]) <= 80
     # The other pages still use (and need) the 182-septet limit.
@@ -241,7 +242,7 @@ def test_pages_fit_and_keep_the_frame_and_the_words(
     assert next(out, None) is None
     # Greedy: a page ends only where the next line would not fit on it, and is not the last
     # only because the rest would not fit without "more".
-    for number, (body, nxt) in enumerate(zip(contents, contents[1:])):
+    for number, (body, nxt) in enumerate(pairwise(contents)):
         assert body
         assert not gsm.fits(page_of(header, [*body, nxt[0]], footer, more))
         rest = [line for later in contents[number:] for line in later]

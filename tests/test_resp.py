@@ -4,6 +4,7 @@ with RespProtocolError, never anything else (fuzzed)."""
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -33,14 +34,15 @@ replies = st.recursive(
 
 
 def test_a_command_is_an_array_of_bulk_strings_in_utf8() -> None:
-    assert encode_command("SET", "k", "é", 5, 1.5) == b"*5\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\n\xc3\xa9\r\n$1\r\n5\r\n$3\r\n1.5\r\n"
+    assert encode_command("SET", "k", "é", 5, 1.5) == \
+        b"*5\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\n\xc3\xa9\r\n$1\r\n5\r\n$3\r\n1.5\r\n"
     assert encode_command("GET", b"\r\n") == b"*2\r\n$3\r\nGET\r\n$2\r\n\r\n\r\n"
 
 
 def test_each_kind_of_reply_is_read() -> None:
     reader = ReplyReader()
-    assert reader.feed(b"+OK\r\n:-3\r\n$-1\r\n$0\r\n\r\n*-1\r\n*2\r\n$1\r\na\r\n:1\r\n-NOSCRIPT No matching script\r\n") \
-        == [b"OK", -3, None, b"", None, [b"a", 1], RespError("NOSCRIPT No matching script")]
+    wire = b"+OK\r\n:-3\r\n$-1\r\n$0\r\n\r\n*-1\r\n*2\r\n$1\r\na\r\n:1\r\n-NOSCRIPT No matching script\r\n"
+    assert reader.feed(wire) == [b"OK", -3, None, b"", None, [b"a", 1], RespError("NOSCRIPT No matching script")]
     assert RespError("NOSCRIPT No matching script").kind == "NOSCRIPT"
 
 
@@ -50,7 +52,7 @@ def test_replies_are_read_whole_however_the_bytes_are_cut(sent: list[Any], data:
     wire = b"".join(serialise(reply) for reply in sent)
     cuts = sorted(data.draw(st.lists(st.integers(0, len(wire)), max_size=8)))
     reader, read = ReplyReader(), []
-    for start, end in zip([0, *cuts], [*cuts, len(wire)]):
+    for start, end in pairwise([0, *cuts, len(wire)]):
         read.extend(reader.feed(wire[start:end]))
     assert read == sent
 

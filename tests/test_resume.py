@@ -186,7 +186,7 @@ def test_inputs_come_back_and_the_menu_sets_the_window_and_what_is_not_resumed(c
 
 @pytest.mark.parametrize("service_resume,screen_resume,says", [
     ("resume: -1", "", "service resume: expected 0 (never) to 3600 seconds"),
-    ("resume: soon", "", "service resume: expected a whole number"),
+    ("resume: soon", "", "service resume: expected 0 (never) to 3600 seconds, found 'soon'"),
     ("", "resume: perhaps", "resume: expected true or false"),
 ])
 def test_a_resume_setting_that_is_not_one_is_named_at_its_place(tmp_path: Path, service_resume: str,

@@ -37,7 +37,7 @@ def centre() -> Iterator[tuple[socket.socket, int]]:
 
 def start_serve(port: int, *extra: str, db: str = "memory:") -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "ussd.cli", "serve", "--smpp", f"smpp://gw:secret@127.0.0.1:{port}", "--db", db,
+        [sys.executable, "-m", "ussd122", "serve", "--smpp", f"smpp://gw:secret@127.0.0.1:{port}", "--db", db,
          "--demo", "--at", "2026-11-25T10:00", *extra],
         cwd=HERE.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -121,7 +121,7 @@ def serve_with_file(tmp_path: Path, port: int, **link: object) -> subprocess.Pop
     fields = ", ".join(f"{k}: {v}" for k, v in {"url": f"'smpp://gw:secret@127.0.0.1:{port}'", **link}.items())
     config = tmp_path / "serve.yaml"
     config.write_text(f"db: 'memory:'\ndemo: true\nat: 2026-11-25T10:00\nsmpp:\n  - {{{fields}}}\n", encoding="utf-8")
-    return subprocess.Popen([sys.executable, "-m", "ussd.cli", "serve", "--config", str(config)], cwd=HERE.parent,
+    return subprocess.Popen([sys.executable, "-m", "ussd122", "serve", "--config", str(config)], cwd=HERE.parent,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

@@ -8,7 +8,7 @@ from dataclasses import replace
 from test_account_providers import call, providers_for
 from test_account_rules import bucket, sub, t
 
-from accounts.model import InternetPlus, Invoice, Purchase
+from accounts.model import InternetPlus, Invoice, OfferType, Purchase
 
 
 def test_totals_count_what_is_usable_now_and_say_what_waits_for_its_window() -> None:
@@ -36,7 +36,7 @@ def test_an_empty_sub_account_says_so_and_the_pass_rubrique_is_listed_once_held(
 
 POSTPAID = replace(
     sub(),
-    offer=sub().offer._replace(type="postpaid"),
+    offer=sub().offer._replace(type=OfferType.POSTPAID),
     invoices=(Invoice("2026-11", 18500, t("2026-11-01T08:00:00"), t("2026-11-15T23:59:59"), False),
               Invoice("2026-10", 17250, t("2026-10-01T08:00:00"), t("2026-10-15T23:59:59"), True),
               Invoice("2024-11", 9000, t("2024-11-25T09:59:59"), t("2024-12-10T00:00:00"), True),

@@ -23,7 +23,7 @@ SUBSCRIBER = "0701020304"
 
 
 def ussd(*args: str, **kwargs: object) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "ussd.cli", *args], cwd=ROOT, text=True, stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-m", "ussd122", *args], cwd=ROOT, text=True, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, **kwargs)  # type: ignore[call-overload]
 
 
@@ -53,7 +53,7 @@ def smpp_path(dialect: str) -> Iterator[int]:
 
 
 def dial(*args: str, replies: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ussd.cli", "dial", "#122#", "--msisdn", SUBSCRIBER, *args],
+    return subprocess.run([sys.executable, "-m", "ussd122", "dial", "#122#", "--msisdn", SUBSCRIBER, *args],
                           cwd=ROOT, input=replies, capture_output=True, text=True, timeout=120)
 
 
@@ -84,7 +84,7 @@ def test_a_dial_through_the_centre_and_the_gateway_shows_what_a_direct_dial_show
 def test_the_load_generator_walks_many_subscribers_through_the_whole_path() -> None:
     with smpp_path("default") as port:
         for _ in range(100):  # until the gateway has bound (bounded)
-            run = subprocess.run([sys.executable, "-m", "ussd.cli", "load", "--via", f"smpp://127.0.0.1:{port}",
+            run = subprocess.run([sys.executable, "-m", "ussd122", "load", "--via", f"smpp://127.0.0.1:{port}",
                                   "--dialogues", "60", "--concurrency", "12"], cwd=ROOT, capture_output=True,
                                  text=True, timeout=120)
             if "no_gateway_bound" not in run.stdout:
@@ -97,7 +97,7 @@ def test_the_load_generator_walks_many_subscribers_through_the_whole_path() -> N
 
 
 def test_the_load_generator_refuses_a_bad_option() -> None:
-    run = subprocess.run([sys.executable, "-m", "ussd.cli", "load", "--via", "http://x", "--dialogues", "1"],
+    run = subprocess.run([sys.executable, "-m", "ussd122", "load", "--via", "http://x", "--dialogues", "1"],
                          cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and "expected smpp://HOST:PORT" in run.stderr
 

@@ -53,7 +53,8 @@ def test_a_submit_sm_in_ucs2_round_trips() -> None:
                       its_session_info=0x0501)
     read = pdu.decode(data)
     assert read.fields["short_message"].decode("utf-16-be") == text
-    assert (read.fields["data_coding"], read.fields["ussd_service_op"], read.fields["its_session_info"]) == (8, 2, 0x0501)
+    fields = read.fields
+    assert (fields["data_coding"], fields["ussd_service_op"], fields["its_session_info"]) == (8, 2, 0x0501)
 
 
 def test_vendor_tlvs_are_kept_apart_and_unknown_ones_do_not_stop_the_read() -> None:
@@ -83,7 +84,8 @@ def with_length(data: bytes) -> bytes:
 @pytest.mark.parametrize("data, status, says", [
     (DELIVER_BYTES[:10], pdu.RINVCMDLEN, "16-octet header"),
     (struct.pack(">L", 80) + DELIVER_BYTES[4:], pdu.RINVCMDLEN, "command_length says 80"),
-    (with_length(DELIVER_BYTES[:4] + b"\x00\x00\x00\x07" + DELIVER_BYTES[8:]), pdu.RINVCMDID, "0x00000007"),  # replace_sm: not on a USSD link
+    # replace_sm: not on a USSD link
+    (with_length(DELIVER_BYTES[:4] + b"\x00\x00\x00\x07" + DELIVER_BYTES[8:]), pdu.RINVCMDID, "0x00000007"),
     (with_length(DELIVER_BYTES[:4] + b"\x00\x01\x02\x00" + DELIVER_BYTES[8:]), pdu.RINVCMDID, "unknown"),
     (with_length(DELIVER_BYTES[:16] + b"USSD"), pdu.RINVSERTYP, "service_type: no NUL"),
     (with_length(DELIVER_BYTES[:23] + b"2" * 30 + b"\x00" + DELIVER_BYTES[37:]), pdu.RINVSRCADR, "source_addr"),
@@ -93,7 +95,8 @@ def with_length(data: bytes) -> bytes:
     (with_length(DELIVER_BYTES + b"\x05\x01\x00\x01\x02"), pdu.RINVOPTPARSTREAM, "given twice"),
     (with_length(DELIVER_BYTES + b"\x14\x01\x00\x09\x00"), pdu.RINVOPTPARSTREAM, "says 9 octets"),
     (with_length(DELIVER_BYTES + b"\x14"), pdu.RINVOPTPARSTREAM, "a TLV header has 4"),
-    (with_length(DELIVER_BYTES + b"\x04\x24\x00\x01x"), pdu.RINVOPTPARAMVAL, "both in short_message and in message_payload"),
+    (with_length(DELIVER_BYTES + b"\x04\x24\x00\x01x"), pdu.RINVOPTPARAMVAL,
+     "both in short_message and in message_payload"),
 ])
 def test_a_pdu_that_breaks_the_specification_is_refused_and_named(data: bytes, status: int, says: str) -> None:
     with pytest.raises(PduError) as refused:

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import re
+import tempfile
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 from console import ROOT, ussd
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from accounts.export import subscriber_record
 from accounts.policy import load_policy
 from simulator.demo import demo_store
-from simulator.transcript import TranscriptError, load_transcript, run_transcript
+from simulator.transcript import SCHEMA_FILE, TranscriptError, load_transcript, run_transcript
 
 CASES = Path(__file__).resolve().parent / "transcript_cases"
 AT = "2026-11-25T10:00:00"
@@ -138,7 +144,8 @@ steps:
         "    --- expected",
         "    +++ actual (terms, page 2/2, CON)",
         "    @@ -1,2 +1,3 @@",
-        "    -Les pass achetés sont débités du compte principal. Les bonus du week-end sont utilisables tous les jours.",
+        "    -Les pass achetés sont débités du compte principal. Les bonus du week-end sont utilisables tous les "
+        "jours.",
         "    +ni utilisable. Les pass achetés sont débités du compte principal. Les bonus du week-end ne sont "
         "utilisables que le samedi et le",
         "    +dimanche.",
@@ -195,75 +202,155 @@ steps:
 GOOD_HEAD = f'subscriber: "{ACTIVE}"\nat: "{AT}"\n'
 
 
+STEP_AT_FORMS = ("+90s, +5m, +2h, +1d, +1h30m or an ISO 8601 instant like 2026-11-28T00:00 "
+                 "(years 1970 to 9998)")
+INSTANT_FORM = "an ISO 8601 instant like 2026-11-25T10:30:00 (years 1970 to 9998)"
+
+
 @pytest.mark.parametrize(
     "text, message",
     [
         (GOOD_HEAD + 'steps:\n  - expect: {screen: home}\n  - reply: "1"\n  - reply: "0"\n    expct: {screen: home}\n',
-         "t.yaml: step 3: unknown key 'expct' (did you mean 'expect'?)"),
+         "t.yaml:7:5: step 3: unknown key 'expct' (did you mean 'expect'?); expected one of: reply, at, expect"),
         ('subscriber: "2250700000001"\nat: "2026-11-25T10:00:00"\nsteps:\n'
          '  - expect: {end: true}\n  - reply: "1"\n',
-         "t.yaml: step 2: a reply after the dialogue ended (step 1 expects end: true)"),
+         "t.yaml:5:5: step 2: a reply after the dialogue ended (step 1 expects end: true)"),
         (f'subscriber: "{ACTIVE}"\nat: "25/11/2026 10:00"\nsteps:\n  - expect: {{screen: home}}\n',
-         "t.yaml: at: not an ISO 8601 instant: '25/11/2026 10:00' (e.g. 2026-11-25T10:30:00)"),
+         f"t.yaml:2:5: at: expected {INSTANT_FORM}, not '25/11/2026 10:00'"),
         (GOOD_HEAD + 'steps:\n  - expect: {screen: home}\n  - reply: "1"\n    at: "tomorrow"\n',
-         "t.yaml: step 2: at: not an ISO 8601 instant or a move: 'tomorrow' (+90s, +5m, +2h, +1d, +1h30m or an "
-         "ISO 8601 instant like 2026-11-28T00:00 (years 1970 to 9998))"),
+         f"t.yaml:6:9: step 2 at: expected {STEP_AT_FORMS}, not 'tomorrow'"),
         (f'at: "{AT}"\nsteps:\n  - expect: {{screen: home}}\n',
-         't.yaml: subscriber: missing: the number that dials, e.g. subscriber: "2250701020304"'),
+         "t.yaml:1:1: file: missing 'subscriber' (the number that dials, e.g. \"2250701020304\", in any form the "
+         "network delivers: +225…, 00225…, 225… or the national 10 digits)"),
         (GOOD_HEAD + "steps:\n  - expect: {screen: home}\n  - reply: \"1\"\n    expect: [\n",
-         None),  # YAML syntax: checked below
+         "t.yaml:7:1: YAML syntax: expected the node content, but found '<stream end>'"),
         (GOOD_HEAD + "steps:\n  - reply: \"1\"\n",
-         "t.yaml: step 1: the first step is the screen after dialling: it takes no 'reply'"),
+         "t.yaml:4:5: step 1: the first step is the screen after dialling: it takes no 'reply'"),
         (GOOD_HEAD + "steps:\n  - expect: {screen: home}\n  - expect: {screen: home}\n",
-         "t.yaml: step 2: missing 'reply' (only the first step, the dial, has none)"),
+         "t.yaml:5:5: step 2: missing 'reply' (what the subscriber types: every step after the first one, the dial, "
+         "sends one)"),
         (GOOD_HEAD + "steps:\n  - expect: {page: first}\n",
-         "t.yaml: step 1: expect: page: expected a page number (1, 2...), found 'first'"),
+         "t.yaml:4:20: step 1 expect page: expected a page number (1, 2...), found 'first'"),
         (GOOD_HEAD + "subscribers:\n  - {msisdn: \"2250711111111\", status: activ}\nsteps:\n  - expect: {}\n",
-         "t.yaml: subscribers[0] 2250711111111: status: 'activ' is not one of: active, inactive, deactivated"
-         " (did you mean 'active'?)"),
-        (GOOD_HEAD + "accounts: nowhere.yaml\nsteps:\n  - expect: {}\n", None),  # unreadable fixture
+         "t.yaml:4:39: subscribers[0] 2250711111111: unknown status 'activ' (did you mean 'active'?); expected one "
+         "of: active, inactive, deactivated"),
+        (GOOD_HEAD + "accounts: nowhere.yaml\nsteps:\n  - expect: {}\n",
+         "t.yaml:3:11: accounts: no such file or folder: nowhere.yaml (looked for nowhere.yaml)"),
         (GOOD_HEAD + 'steps:\n  - expect: {screen: home}\n  - reply: "1"\n    at: "+1m1h"\n',
-         "t.yaml: step 2: at: not an ISO 8601 instant or a move: '+1m1h' (+90s, +5m, +2h, +1d, +1h30m or an "
-         "ISO 8601 instant like 2026-11-28T00:00 (years 1970 to 9998))"),
+         f"t.yaml:6:9: step 2 at: expected {STEP_AT_FORMS}, not '+1m1h'"),
         (f'subscriber: "{ACTIVE}"\nat: "+90s"\nsteps:\n  - expect: {{screen: home}}\n',
-         "t.yaml: at: not an ISO 8601 instant: '+90s' (e.g. 2026-11-25T10:30:00)"),  # nothing to move from
+         f"t.yaml:2:5: at: expected {INSTANT_FORM}, not '+90s'"),  # nothing to move from
         (GOOD_HEAD + "idle_timeout: 0\nsteps:\n  - expect: {}\n",
-         "t.yaml: idle_timeout: expected a number of seconds above 0, found '0'"),
+         "t.yaml:3:15: idle_timeout: expected a number of seconds above 0, not 0"),
         (GOOD_HEAD + "max_duration: soon\nsteps:\n  - expect: {}\n",
-         "t.yaml: max_duration: expected a number of seconds above 0, found 'soon'"),
+         "t.yaml:3:15: max_duration: expected a number of seconds above 0, found 'soon'"),
         ('subscriber: "12345"\n' + f'at: "{AT}"\nsteps:\n  - expect: {{}}\n',
-         "t.yaml: subscriber: not a phone number: '12345' (expected +225…, 00225…, 225… "
+         "t.yaml:1:13: subscriber: not a phone number: '12345' (expected +225…, 00225…, 225… "
          "or the 10-digit national number)"),
+        (GOOD_HEAD + 'steps:\n  - expect: {screen: home}\n  - reply: "1"\n    at: "2026-02-30T10:00"\n',
+         "t.yaml:6:9: step 2 at: no such instant: '2026-02-30T10:00' (a real date and time, years 1970 to 9998)"),
+        (GOOD_HEAD + "code: #122#\nsteps:\n  - expect: {}\n",
+         "t.yaml:3:6: code: expected a short code like \"#122#\" or \"*122*1#\" (in quotes: # starts a YAML comment), "
+         "found nothing (null)"),
+        (GOOD_HEAD + "accounts: demo.yaml\nsubscribers: []\nsteps:\n  - expect: {}\n",
+         "t.yaml:1:1: file: give either 'accounts' (a file) or 'subscribers' (inline records), not both"),
+        (GOOD_HEAD + "idle_timeout: .inf\nsteps:\n  - expect: {}\n",
+         "t.yaml:3:15: idle_timeout: expected a number of seconds above 0, found '.inf'"),
+        (GOOD_HEAD + "menus: [nowhere]\nsteps:\n  - expect: {}\n",
+         "t.yaml:3:9: menus item 1: no such file or folder: nowhere (looked for nowhere)"),
+        ("", "t.yaml:1:1: empty file: expected a transcript (subscriber, at, steps)"),
     ],
     ids=["unknown-key", "reply-after-end", "bad-at", "bad-step-at", "no-subscriber", "yaml-syntax",
          "reply-on-dial", "no-reply", "bad-page", "bad-inline-record", "missing-accounts", "bad-move",
-         "move-at-the-top", "zero-idle-timeout", "bad-max-duration", "bad-subscriber"],
+         "move-at-the-top", "zero-idle-timeout", "bad-max-duration", "bad-subscriber", "no-such-day",
+         "unquoted-code", "two-fixtures", "infinite-timeout", "missing-menus", "empty"],
 )
-def test_invalid_files_get_one_clear_line_per_mistake(tmp_path: Path, text: str, message: str | None) -> None:
+def test_invalid_files_get_one_clear_line_per_mistake(tmp_path: Path, text: str, message: str) -> None:
+    """Each mistake on its own line, where it is (file:line:column), as every kind of file reports them."""
     write(tmp_path, "t.yaml", text)
     run = ussd("transcript", "t.yaml", cwd=tmp_path)
     assert run.code == 1 and run.no_traceback(), run.out + run.err
     assert run.lines[-1] == "0 passed, 1 failed"
     errors = run.lines[:-1]
-    assert errors and all(line.startswith("t.yaml: ") for line in errors), errors
-    if message is not None:
-        assert message in errors
-    elif "expect: [" in text:
-        assert errors == [errors[0]] and "YAML syntax:" in errors[0] and errors[0].startswith("t.yaml: line ")
-    else:
-        assert errors[0].startswith("t.yaml: accounts: ") and "nowhere.yaml" in errors[0]
+    assert errors and all(re.match(r"t\.yaml:[1-9][0-9]*:[1-9][0-9]*: ", line) for line in errors), errors
+    assert message in errors
+    assert f"{len(errors)} problem(s) in t.yaml" in run.err.splitlines()
+
+
+def test_bad_bytes_are_placed_where_they_are(tmp_path: Path) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_bytes(b'subscriber: "2250701020304"\nat: "caf\xe9"\nname: "\x01"\n')
+    with pytest.raises(TranscriptError) as caught:
+        load_transcript(path)
+    assert [str(d) for d in caught.value.diagnostics] == [
+        f"{path}:2:9: not UTF-8 text (invalid continuation byte at byte 36); save the file as UTF-8"]
+    path.write_bytes('subscriber: "2250701020304"\nat: "café"\nname: "\x01"\n'.encode())
+    with pytest.raises(TranscriptError) as caught:
+        load_transcript(path)
+    assert [str(d) for d in caught.value.diagnostics] == [
+        f"{path}:3:8: YAML syntax: special characters are not allowed"]
 
 
 def test_load_transcript_raises_every_mistake_at_once(tmp_path: Path) -> None:
     path = write(tmp_path, "t.yaml", "subscribr: x\nat: later\nlang: FR\nsteps: []\n")
     with pytest.raises(TranscriptError) as caught:
         load_transcript(path)
-    messages = [m.removeprefix(f"{path}: ") for m in caught.value.messages]
-    assert "unknown key 'subscribr' (did you mean 'subscriber'?)" in messages
-    assert any(m.startswith("subscriber: missing") for m in messages)
-    assert any(m.startswith("at: not an ISO 8601 instant") for m in messages)
-    assert "lang: expected a language code like fr or en, found 'FR'" in messages
-    assert any(m.startswith("steps: expected a list of steps") for m in messages)
+    assert [str(d) for d in caught.value.diagnostics] == [f"{path}:{line}" for line in [
+        "1:1: file: missing 'subscriber' (the number that dials, e.g. \"2250701020304\", in any form the network "
+        "delivers: +225…, 00225…, 225… or the national 10 digits)",
+        "1:1: file: unknown key 'subscribr' (did you mean 'subscriber'?); expected one of: name, subscriber, "
+        "accounts, subscribers, at, code, lang, menus, idle_timeout, max_duration, steps",
+        f"2:5: at: expected {INSTANT_FORM}, not 'later'",
+        "3:7: lang: expected a language code like fr or en, not 'FR'",
+        "4:8: steps: expected at least 1 item",
+    ]]
+
+
+# -- any YAML at all -----------------------------------------------------------------------------
+
+#: Scalars of every YAML type, and texts close to the ones a transcript holds (instants, moves, paths).
+TEXTS = st.text(st.characters(exclude_categories=["Cs"]), max_size=12)
+SCALARS = (st.none() | st.booleans() | st.integers() | st.floats() | TEXTS
+           | st.sampled_from([AT, "+90s", "+1m1h", "2026-02-30T10:00", "9999-12-31T23:59", "+99999999d", "#122#",
+                              "*124*1#", ACTIVE, "fr", "FR", "", " ", ".", "~nobody-at-all/x", "nowhere.yaml",
+                              "../transcript_cases/_menus", "a" * 300, "end", "00"]))
+KEYS = st.sampled_from(["name", "subscriber", "accounts", "subscribers", "at", "code", "lang", "menus", "idle_timeout",
+                        "max_duration", "steps", "reply", "expect", "text", "lines", "contains", "absent", "screen",
+                        "page", "pages", "end", "msisdn", "status", "offer", "main", "buckets", "expct"])
+VALUES = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4)
+                      | st.dictionaries(KEYS | st.text(max_size=6), inner, max_size=5), max_leaves=16)
+EXPECTS = st.fixed_dictionaries({}, optional={
+    "end": st.booleans() | SCALARS, "page": st.integers(0, 3) | SCALARS, "lines": st.lists(TEXTS) | VALUES,
+    "screen": TEXTS | VALUES, "scren": SCALARS})
+STEP = st.fixed_dictionaries({"reply": st.just("1") | SCALARS}, optional={
+    "expect": EXPECTS | VALUES, "at": st.sampled_from(["+90s", "2026-11-25T09:00"]) | SCALARS, "expct": SCALARS})
+STEPS = st.tuples(st.fixed_dictionaries({}, optional={"expect": EXPECTS, "reply": SCALARS}),
+                  st.lists(STEP, max_size=3)).map(lambda steps: [steps[0], *steps[1]])
+#: Transcripts that are right, or nearly: each key may hold anything, or be left out.
+TOPS = st.fixed_dictionaries({"subscriber": st.just(ACTIVE) | VALUES, "at": st.just(AT) | VALUES,
+                              "steps": STEPS | VALUES},
+                             optional={"code": st.just("#122#") | SCALARS, "lang": st.just("en") | SCALARS,
+                                       "subscribers": st.just([]) | VALUES, "idle_timeout": st.just(60) | SCALARS,
+                                       "menus": VALUES, "expct": VALUES})
+
+
+@settings(database=None, deadline=None, max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@given(VALUES | TOPS)
+def test_any_yaml_value_gives_a_transcript_or_problems_placed_in_the_file(value: Any) -> None:
+    """Whatever the file holds, the reader never raises anything but TranscriptError, and each of
+    its problems is in the file (a line and column of it), never a traceback."""
+    text = yaml.safe_dump(value, allow_unicode=True)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "t.yaml"
+        path.write_text(text, encoding="utf-8")
+        try:
+            load_transcript(path)
+        except TranscriptError as exc:
+            assert exc.diagnostics
+            lines = re.split("\r\n|[\n\r\x85\u2028\u2029]", text)  # YAML's line breaks
+            for d in exc.diagnostics:
+                assert d.where.path == str(path), d
+                assert 1 <= d.where.line <= len(lines) and 1 <= d.where.column <= len(lines[d.where.line - 1]) + 1, d
 
 
 def test_a_folder_with_a_valid_and_an_invalid_file_counts_both(tmp_path: Path) -> None:
@@ -275,7 +362,8 @@ def test_a_folder_with_a_valid_and_an_invalid_file_counts_both(tmp_path: Path) -
     assert run.code == 1 and run.no_traceback()
     assert run.lines == [
         "PASS bonus walk",
-        f"{tmp_path / 'b_bad.yaml'}: step 1: expect: unknown key 'scren' (did you mean 'screen'?)",
+        f"{tmp_path / 'b_bad.yaml'}:4:14: step 1 expect: unknown key 'scren' (did you mean 'screen'?); expected one "
+        "of: text, lines, contains, absent, screen, page, pages, end",
         "1 passed, 1 failed",
     ]
 
@@ -298,7 +386,8 @@ def test_a_step_instant_moves_time_on_for_that_step_and_later_ones(tmp_path: Pat
         write(tmp_path, "moved.yaml", EXPIRING.replace("AT_LINE", 'at: "2026-11-25T10:00:40"'))))
     assert moved.passed, moved.report()
     assert "Bonus Crédit: 200 F" in moved.outcomes[3].response.text.split("\n")
-    still = run_transcript(load_transcript(write(tmp_path, "still.yaml", EXPIRING.replace("AT_LINE", "at: \"2026-11-25T10:00:10\""))))
+    still_text = EXPIRING.replace("AT_LINE", "at: \"2026-11-25T10:00:10\"")
+    still = run_transcript(load_transcript(write(tmp_path, "still.yaml", still_text)))
     assert not still.passed
     assert [o.step.number for o in still.failures] == [4]
     assert still.failures[0].problems[0] == "missing line 'Bonus Crédit: 200 F'"
@@ -322,8 +411,9 @@ def test_a_gap_longer_than_the_idle_timeout_ends_the_dialogue(tmp_path: Path) ->
 def test_time_cannot_go_back(tmp_path: Path) -> None:
     with pytest.raises(TranscriptError) as caught:
         load_transcript(write(tmp_path, "back.yaml", EXPIRING.replace("AT_LINE", 'at: "2026-11-25T09:00:00"')))
-    assert caught.value.messages == [f"{tmp_path / 'back.yaml'}: step 3: at 2026-11-25T09:00:00+00:00 is before "
-                                     "the previous instant 2026-11-25T10:00:00+00:00: time only moves on"]
+    assert [str(d) for d in caught.value.diagnostics] == [
+        f"{tmp_path / 'back.yaml'}:18:9: step 3 at: 2026-11-25T09:00:00+00:00 is before the previous instant "
+        "2026-11-25T10:00:00+00:00: time only moves on"]
 
 
 def test_a_relative_step_instant_moves_on_from_the_previous_one(tmp_path: Path) -> None:
@@ -336,7 +426,8 @@ def test_a_relative_step_instant_moves_on_from_the_previous_one(tmp_path: Path) 
         '  - reply: "2"\n    expect: {lines: ["Bonus Crédit: 200 F"]', '  - reply: "2"\n    at: "+1h30m"\n'
         '    expect: {lines: ["Bonus Crédit: 200 F"]')
     t = load_transcript(write(tmp_path, "chained.yaml", chained))
-    assert [s.at for s in t.steps][2:] == [t.at + timedelta(seconds=5), t.at + timedelta(hours=1, minutes=30, seconds=5)]
+    assert [s.at for s in t.steps][2:] == [t.at + timedelta(seconds=5),
+                                           t.at + timedelta(hours=1, minutes=30, seconds=5)]
 
 
 LATE = EXPIRING.split("steps:")[0] + """steps:
@@ -380,6 +471,8 @@ def test_a_recorded_walk_replays_and_passes(tmp_path: Path) -> None:
     assert walk.code == 0 and walk.no_traceback(), walk.err
     text = record.read_text(encoding="utf-8")
     assert "fixture is inline" in text.split("subscriber:")[0]  # the header comment
+    first = text.split("\n", 1)[0]  # for editors: the schema, relative to the recording
+    assert first == f"# yaml-language-server: $schema={os.path.relpath(SCHEMA_FILE, tmp_path)}"
     data = yaml.safe_load(text)
     assert data["subscriber"] == ACTIVE and data["at"] == AT and data["code"] == "#122#"
     assert "db" not in data and "lang" not in data and "menus" not in data

@@ -30,7 +30,7 @@ def free_port() -> int:
 
 
 def ussd(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "ussd.cli", *args], cwd=ROOT, text=True,
+    return subprocess.Popen([sys.executable, "-m", "ussd122", *args], cwd=ROOT, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
@@ -63,12 +63,12 @@ def path_with_qa(*centre_args: str) -> Iterator[tuple[int, int, list[str]]]:
 
 
 def transcript_via(port: int, qa: int, *paths: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ussd.cli", "transcript", *paths, "--via", f"smpp://127.0.0.1:{port}",
+    return subprocess.run([sys.executable, "-m", "ussd122", "transcript", *paths, "--via", f"smpp://127.0.0.1:{port}",
                            "--qa", f"127.0.0.1:{qa}"], cwd=ROOT, capture_output=True, text=True, timeout=600)
 
 
 def test_every_transcript_passes_through_the_smpp_path_as_on_a_local_engine() -> None:
-    direct = subprocess.run([sys.executable, "-m", "ussd.cli", "transcript", str(TRANSCRIPTS)], cwd=ROOT,
+    direct = subprocess.run([sys.executable, "-m", "ussd122", "transcript", str(TRANSCRIPTS)], cwd=ROOT,
                             capture_output=True, text=True, timeout=600)
     assert direct.returncode == 0, direct.stdout
     # one transcript types a 190-character reply (the engine must refuse it well): a handset
@@ -86,14 +86,15 @@ def test_every_transcript_passes_through_the_smpp_path_as_on_a_local_engine() ->
 
 def test_a_reply_no_handset_can_send_is_refused_by_a_strict_centre_and_said_so() -> None:
     with path_with_qa() as (port, qa, _):
-        run = transcript_via(port, qa, str(TRANSCRIPTS / "favourites_forms_fr.yaml"), str(TRANSCRIPTS / "offer_fr.yaml"))
+        run = transcript_via(port, qa, str(TRANSCRIPTS / "favourites_forms_fr.yaml"),
+                             str(TRANSCRIPTS / "offer_fr.yaml"))
     assert run.returncode == 1
     assert "FAIL" in run.stdout and "reply of 190 gsm7 units: a USSD string holds 182" in run.stdout
     assert "PASS offer_fr" in run.stdout and run.stdout.strip().endswith("1 passed, 1 failed")
 
 
 def test_via_needs_the_qa_control_and_a_missing_path_is_one_line(tmp_path: Path) -> None:
-    alone = subprocess.run([sys.executable, "-m", "ussd.cli", "transcript", str(TRANSCRIPTS), "--via",
+    alone = subprocess.run([sys.executable, "-m", "ussd122", "transcript", str(TRANSCRIPTS), "--via",
                             "smpp://127.0.0.1:9"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert alone.returncode == 2 and "--via and --qa go together" in alone.stderr
     nobody = transcript_via(free_port(), free_port(), str(TRANSCRIPTS / "offer_fr.yaml"))
@@ -105,7 +106,7 @@ def test_via_needs_the_qa_control_and_a_missing_path_is_one_line(tmp_path: Path)
 def test_the_qa_control_never_listens_beyond_loopback(address: str) -> None:
     with pytest.raises(ValueError, match="loopback address only"):
         parse_qa_address(address)
-    refused = subprocess.run([sys.executable, "-m", "ussd.cli", "serve", "--qa", address], cwd=ROOT,
+    refused = subprocess.run([sys.executable, "-m", "ussd122", "serve", "--qa", address], cwd=ROOT,
                              capture_output=True, text=True, timeout=60)
     assert refused.returncode == 2 and "loopback address only" in refused.stderr
 
@@ -135,7 +136,8 @@ def test_the_qa_control_answers_every_bad_command_with_a_reason_and_stays_up() -
             assert "unknown command 'dial'" in str(say(b'{"dial": "#122#"}')["error"])
             assert "unknown key 'subscriber'" in str(say(b'{"load": {"subscriber": []}}')["error"])
             assert "with its offset" in str(say(b'{"load": {"at": "2026-11-25T10:00"}}')["error"])
-            assert "idle_timeout" in str(say(b'{"load": {"at": "2026-11-25T10:00:00+00:00", "idle_timeout": -1}}')["error"])
+            negative = b'{"load": {"at": "2026-11-25T10:00:00+00:00", "idle_timeout": -1}}'
+            assert "idle_timeout" in str(say(negative)["error"])
             bad_record = json.dumps({"load": {"at": "2026-11-25T10:00:00+00:00", "subscribers": [{"msisdn": "x"}]}})
             assert "msisdn" in str(say(bad_record.encode())["error"])
             bad_menus = json.dumps({"load": {"at": "2026-11-25T10:00:00+00:00", "menus": ["/nonexistent/menus"]}})

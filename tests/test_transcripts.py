@@ -7,10 +7,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
-from simulator.transcript import load_transcript, run_transcript
+from simulator.transcript import SCHEMA_FILE, load_transcript, run_transcript, transcript_schema
+from ussd.shape import check_document, read_document
 
 TRANSCRIPTS = sorted((Path(__file__).parent / "transcripts").glob("*.yaml"))
+#: Every transcript shipped in the tests: these and the runner's own cases.
+SHIPPED = TRANSCRIPTS + sorted((Path(__file__).parent / "transcript_cases").glob("*.yaml"))
+SCHEMA_LINE = "# yaml-language-server: $schema="
 
 
 def test_there_is_a_transcript_for_every_part_of_the_menu() -> None:
@@ -26,3 +31,16 @@ def test_there_is_a_transcript_for_every_part_of_the_menu() -> None:
 def test_transcript(path: Path) -> None:
     result = run_transcript(load_transcript(path))
     assert result.passed, result.report()
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[f"{p.parent.name}/{p.stem}" for p in SHIPPED])
+def test_every_shipped_transcript_fits_the_schema_its_first_line_names(path: Path) -> None:
+    """Editors read the first line (yaml-language-server) and check the file as it is typed: the
+    schema must take every shipped transcript without a problem."""
+    text = path.read_text(encoding="utf-8")
+    first = text.split("\n", 1)[0]
+    assert first == f"{SCHEMA_LINE}../../simulator/schemas/transcript.schema.json"
+    assert (path.parent / first.removeprefix(SCHEMA_LINE)).resolve() == SCHEMA_FILE
+    assert check_document(read_document(yaml.compose(text, Loader=yaml.SafeLoader), str(path)),
+                          transcript_schema()) == []
+

@@ -45,7 +45,8 @@ def test_a_dialogue_in_the_default_dialect() -> None:
     opened = receive(mapping, deliver_bytes(1, b"#122#", its=0x0500))
     assert isinstance(opened, Begin) and opened.code == "#122#"
     unit = opened.unit
-    assert (unit.session, unit.msisdn, unit.session_number, unit.sequence) == (f"smpp:centre:{SUBSCRIBER}:5", SUBSCRIBER, 5, 0)
+    assert (unit.session, unit.msisdn, unit.session_number, unit.sequence) == \
+        (f"smpp:centre:{SUBSCRIBER}:5", SUBSCRIBER, 5, 0)
     ask = sent(mapping, Response(unit.session, "1. Solde\n2. Bonus", False), unit)
     assert (ask.fields["ussd_service_op"], ask.fields["its_session_info"], ask.fields["data_coding"]) == (2, 0x0502, 0)
     assert ask.fields["destination_addr"] == SUBSCRIBER.encode() and ask.fields["source_addr"] == b"122"

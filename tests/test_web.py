@@ -71,7 +71,7 @@ def web(tmp_path: Path, *args: str) -> Iterator[str]:
     """``ussd web --port 0`` over the paged store: yields its URL; stopped with SIGTERM after, its
     exit status 0 and no traceback in its log checked."""
     db = paged_store(tmp_path / "accounts.sqlite3")
-    process = subprocess.Popen([sys.executable, "-m", "ussd.cli", "web", "--port", "0", "--db", db,
+    process = subprocess.Popen([sys.executable, "-m", "ussd122", "web", "--port", "0", "--db", db,
                                 "--at", "2026-11-25T10:00", *args], cwd=ROOT, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     lines: list[str] = []
@@ -254,7 +254,7 @@ def test_a_walk_in_chromium_pages_a_bonus_rubrique_goes_back_and_records_a_passi
     assert [step.get("reply") for step in recorded["steps"]] == [None, "1", "1", "98", "0", "0"]
     assert recorded["steps"][3]["at"] == "2026-11-25T10:00:30"  # the clock move, as a step's at
     assert len(recorded["subscribers"][0]["buckets"]) == 14  # the fixture as the store held it
-    replay = subprocess.run([sys.executable, "-m", "ussd.cli", "transcript", str(saved)], cwd=ROOT, text=True,
+    replay = subprocess.run([sys.executable, "-m", "ussd122", "transcript", str(saved)], cwd=ROOT, text=True,
                             capture_output=True, timeout=120)
     assert replay.returncode == 0 and replay.stdout.splitlines()[-1] == "1 passed, 0 failed", replay.stdout
 
@@ -369,7 +369,7 @@ def test_the_page_listens_on_127_0_0_1_only(tmp_path: Path) -> None:
 
 def test_misuse_of_the_command_is_one_line(tmp_path: Path) -> None:
     def web_command(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "ussd.cli", "web", *args], cwd=ROOT, text=True,
+        return subprocess.run([sys.executable, "-m", "ussd122", "web", *args], cwd=ROOT, text=True,
                               capture_output=True, timeout=120)
 
     bad_port = web_command("--port", "70000")

@@ -7,6 +7,26 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+#: The years an instant given on the command line or a clock line may fall in: what stores and
+#: date arithmetic (billing periods, months back) can represent with room to spare.
+FIRST_YEAR, LAST_YEAR = 1970, 9998
+
+
+def within_years(moment: datetime) -> bool:
+    return FIRST_YEAR <= moment.year <= LAST_YEAR
+
+
+def parse_instant(text: str) -> datetime:
+    """ISO 8601, as given: without an offset it is read later in the operator's zone. ValueError,
+    saying why, for anything else and for an instant outside the years."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"not an ISO 8601 instant: {text!r} (e.g. 2026-11-25T10:30:00)") from None
+    if not within_years(moment):
+        raise ValueError(f"{text!r} is outside the years {FIRST_YEAR} to {LAST_YEAR}")
+    return moment
+
 
 def wall_clock() -> datetime:
     """Real time in whole seconds, so a recorded instant is exactly the one the engine saw."""

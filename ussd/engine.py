@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any, NamedTuple
@@ -26,7 +26,7 @@ from transitions import Machine, State
 from . import gsm
 from . import messages as default_messages
 from .errors import StepAborted, Unavailable
-from .expr import EvalError, RenderEnv
+from .expr import EvalError, Expr, RenderEnv
 from .inputs import Invalid, possible_rules, rule_details, validate
 from .loader import split_short_code
 from .model import (
@@ -53,6 +53,7 @@ from .render import (
     option_scope,
     paginate_lines,
     prepared,
+    render_env,
     render_text,
     shows_nav,
     visible_options,
@@ -151,7 +152,7 @@ class Scope(Mapping[str, Any]):
     def __contains__(self, name: object) -> bool:
         return name in self._values or name in self._providers
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[str]:
         yield from self._values
         yield from (p for p in self._providers if p not in self._values)
 
@@ -189,6 +190,11 @@ class ScreenMachine(Machine):
     state_cls = ScreenState
 
 
+def _holding(when: Expr) -> Callable[[Mapping[str, Any], RenderEnv], bool]:
+    """A route's condition as the machine checks it, given the step's scope and environment."""
+    return lambda scope, env: holds(when, scope, env)
+
+
 class ServiceMachine:
     """A service's compiled screens and its one shared state machine."""
 
@@ -217,25 +223,25 @@ class ServiceMachine:
                 add("no", sid, screen.no)
             elif isinstance(screen, RouteScreen):
                 for route in screen.routes:
-                    when = route.when
-                    conditions = [] if when is None else [lambda scope, env, when=when: holds(when, scope, env)]
-                    add("route", sid, route.target, conditions=conditions)
+                    add("route", sid, route.target, conditions=None if route.when is None else _holding(route.when))
             elif isinstance(screen, ActionScreen):
                 for outcome, target in screen.outcomes.items():
                     add(f"outcome:{outcome}", sid, target)
         self.events = self.machine.events
         self.static = frozenset(sid for sid, screen in self.screens.items() if is_static(service, screen))
-        #: Pages of static screens by (screen, language, error line, options shown): computed once.
-        #: Shared by worker threads without a lock: an entry is only ever added, and two threads
-        #: adding one at once add equal pages (as for ``Service.memo``).
-        self.page_cache: dict[tuple[str, str, str | None, tuple[int, ...]], list[str]] = {}
+        #: Pages of static screens by (screen, language, options shown): computed once (an error
+        #: line goes above a page, in the room each keeps for it). Shared by worker threads without
+        #: a lock: an entry is only ever added, and two threads adding one at once add equal pages
+        #: (as for ``Service.memo``).
+        self.page_cache: dict[tuple[str, str, tuple[int, ...]], list[str]] = {}
         #: Key -> option of menus whose options are always all shown.
         self.fixed_keys: dict[str, dict[str, Option]] = {}
         #: The rendering environment of each language (the service's phone rule, the zone).
         self.envs: dict[str, RenderEnv] = {}
         for sid, screen in service.screens.items():
             if isinstance(screen, MenuScreen) and all(o.when is None and o.each is None for o in screen.options):
-                self.fixed_keys[sid] = {key: option for key, option, _ in visible_options(service, screen, {}, RenderEnv())}
+                shown = visible_options(service, screen, {}, RenderEnv())
+                self.fixed_keys[sid] = {key: option for key, option, _ in shown}
 
     def fire(self, event: str, record: Dialogue, *args: Any) -> bool:
         trigger = self.events.get(event)
@@ -473,7 +479,8 @@ class Engine:
             self._settle_at(sm, record, service.entry, scope, env, at)
             return None
         record.state, record.history, record.result = state, history, old.result
-        record.uid = old.uid or record.uid  # its purchases' request ids: one in flight when it dropped is not bought twice
+        # its purchases' request ids: one in flight when it dropped is not bought twice
+        record.uid = old.uid or record.uid
         record.inputs.clear()
         record.inputs.update(old.inputs)  # in place: the step's scope reads this very dict
         scope.set("result", record.result or {})
@@ -549,8 +556,7 @@ class Engine:
     def _env(self, sm: ServiceMachine, lang: str) -> RenderEnv:
         env = sm.envs.get(lang)
         if env is None:
-            phone = sm.service.phone
-            env = sm.envs[lang] = RenderEnv(lang, self.tz, phone.country_code, phone.national_digits)
+            env = sm.envs[lang] = render_env(sm.service, lang, self.tz)
         return env
 
     def _scope(self, record: Dialogue, at: datetime) -> Scope:
@@ -560,7 +566,7 @@ class Engine:
 
     def _language(self, service: Service, scope: Scope, asked: str | None) -> str:
         if asked in service.languages:
-            return asked  # type: ignore[return-value]
+            return asked
         subscriber = scope.get("subscriber")
         preferred = subscriber.get("language") if isinstance(subscriber, Mapping) else None
         return preferred if preferred in service.languages else service.default_language
@@ -714,14 +720,13 @@ class Engine:
         if isinstance(screen, InputScreen):
             texts = [self._input_error(service, screen, rule, scope, env) for rule in possible_rules(screen.rules)]
             return longest(prepared(service, text) for text in texts)
-        key = ("error_slot", env.lang)
-        slot = service.memo.get(key)
+        slot = service.memo.error_slot.get(env.lang)
         if slot is None:
             message = service.message("invalid_choice")
             slot = prepared(service, render_text(message, scope, env, service.default_language))
             if message.is_static:
-                service.memo[key] = slot
-        return slot  # type: ignore[return-value]
+                service.memo.error_slot[env.lang] = slot
+        return slot
 
     # -- output ------------------------------------------------------------------------------
 

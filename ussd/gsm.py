@@ -79,7 +79,7 @@ _BASIC_RUN: Final = re.compile(f"[{_char_class(BASIC_CHARS)}]*")
 _NOT_GSM7: Final = re.compile(f"[^{_char_class(GSM7_CHARS)}]")
 
 
-class Charset(str, enum.Enum):
+class Charset(enum.StrEnum):
     """What a service wants done with text the GSM 7-bit alphabet cannot carry."""
 
     #: Replace such characters so that pages stay 7-bit (182 septets).

@@ -19,6 +19,7 @@ from typing import TypeVar
 import yaml
 
 from . import messages as default_messages
+from .diagnostics import Diagnostic, InvalidFile, Where, did_you_mean, excerpt, in_order
 from .expr import Expr, ExprError, Template, compile_expr, compile_template
 from .fit import check_fit
 from .gsm import Charset, unprintable_at
@@ -38,52 +39,35 @@ from .model import (
     NavKeys,
     Option,
     PhoneRule,
-    Problem,
     Route,
     RouteScreen,
     Screen,
     Service,
     Text,
     TextLine,
-    Where,
 )
 from .registry import Registry
-from .yamlnodes import NodeReader, describe, did_you_mean, excerpt, where_of
+from .shape import check_document, packaged_schema, read_document, where_of
+from .yamlfile import compose_file
+from .yamlnodes import flag_of, mapping_of, placed_texts_of, text_of, texts_of, whole_of
 
 MENU_SUFFIXES = (".yaml", ".yml")
 T = TypeVar("T", Expr, Template)
+#: The shape of a menu file (keys, types, screen kinds, input kinds...): the one statement of it,
+#: which editors read too (docs/editors.md). The code below checks what a schema cannot say.
+MENU_SCHEMA = packaged_schema("ussd", "menu.schema.json")
 INPUT_KINDS = ("text", "digits", "phone", "amount")
 SCREEN_TYPES = ("menu", "info", "end", "input", "confirm", "route", "action")
-_SCREEN_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
-_LANG = re.compile(r"^[a-z]{2,3}$")
-
-_FILE_KEYS = ("service", "include", "screens")
-_SERVICE_KEYS = (
-    "code", "aliases", "name", "entry", "languages", "charset", "keys", "phone",
-    "option_format", "messages", "resume",
-)
 #: The longest a dropped dialogue may wait to be resumed (a service's ``resume``), in seconds.
 MAX_RESUME_S = 3600
-_COMMON_KEYS = ("type", "text", "lines")
-_SCREEN_KEYS: dict[str, tuple[str, ...]] = {
-    "menu": _COMMON_KEYS + ("options", "resume"),
-    "info": _COMMON_KEYS + ("resume",),
-    "end": _COMMON_KEYS,
-    "input": _COMMON_KEYS + ("input", "save", "next", "errors", "resume"),
-    "confirm": _COMMON_KEYS + ("yes", "no", "resume"),
-    "route": ("type", "routes"),
-    "action": ("type", "action", "args", "on"),
-}
-_INPUT_KEYS = ("kind", "pattern", "min", "max", "min_length", "max_length", "choices")
-_INPUT_ERRORS = ("kind", "pattern", "range", "length", "choice")
-_OPTION_KEYS = ("key", "label", "goto", "when", "action", "args", "on", "each", "as", "save")
+#: A mapping in a screen's ``lines`` holding one of these is a line, not a text per language.
 _LINE_KEYS = ("text", "when", "each", "as", "line", "empty")
 
 
 @dataclass
 class LoadResult:
     menus: MenuSet
-    problems: list[Problem]
+    problems: list[Diagnostic]
     files: list[str]
 
     @property
@@ -91,18 +75,18 @@ class LoadResult:
         return not self.problems
 
 
-class MenuError(Exception):
+class MenuError(InvalidFile):
     """Raised by :func:`load_menus_or_raise` when a menu set has problems; lists all of them."""
 
-    def __init__(self, problems: Sequence[Problem]) -> None:
-        self.problems = list(problems)
-        super().__init__("\n".join(str(p) for p in self.problems))
+    def __init__(self, problems: Sequence[Diagnostic]) -> None:
+        super().__init__(problems)
+        self.problems = self.diagnostics
 
 
 @dataclass
 class _File:
     path: str
-    root: yaml.MappingNode | None
+    root: yaml.Node | None
     fields: dict[str, yaml.Node] = field(default_factory=dict)
     #: The SHA-256 of the bytes read (empty when the file could not be read).
     digest: str = ""
@@ -119,8 +103,8 @@ class _ServiceContext:
 class _ServiceBuilder:
     """Compiles one service: its main file and every file it includes."""
 
-    def __init__(self, reader: NodeReader, registry: Registry, files: dict[str, _File]) -> None:
-        self.r = reader
+    def __init__(self, problems: list[Diagnostic], registry: Registry, files: dict[str, _File]) -> None:
+        self.problems = problems
         self.registry = registry
         self.files = files
         self.screens: dict[str, Screen] = {}
@@ -129,6 +113,12 @@ class _ServiceBuilder:
         self.visited: list[str] = []
         #: The folder of the service's main file: includes may not leave it.
         self.folder = Path.cwd()
+
+    def problem(self, path: str, node: yaml.Node, message: str) -> None:
+        self.problems.append(Diagnostic(where_of(path, node), message))
+
+    def problem_at(self, where: Where, message: str) -> None:
+        self.problems.append(Diagnostic(where, message))
 
     # -- texts and expressions -------------------------------------------------------------
 
@@ -141,9 +131,10 @@ class _ServiceBuilder:
 
     def _check_names(self, node: yaml.Node, names: frozenset[str], scope: frozenset[str]) -> None:
         for name in sorted(names - scope):
-            found = re.search(rf"(?<![\w.]){re.escape(name)}\b", str(node.value)) if isinstance(node, yaml.ScalarNode) else None
-            self.r.problems.append(
-                Problem(
+            found = (re.search(rf"(?<![\w.]){re.escape(name)}\b", str(node.value))
+                     if isinstance(node, yaml.ScalarNode) else None)
+            self.problems.append(
+                Diagnostic(
                     self._column_in(node, found.start() if found else 0),
                     f"undefined variable {name!r}{did_you_mean(name, scope)}; "
                     f"known: {', '.join(sorted(scope))}",
@@ -151,16 +142,16 @@ class _ServiceBuilder:
             )
 
     def expr(self, node: yaml.Node, what: str, extra: frozenset[str] = frozenset()) -> Expr | None:
-        source = self.r.string(self.ctx.path, node, what)
+        source = text_of(node)
         if source is not None and isinstance(node, yaml.ScalarNode) and node.tag.endswith((":bool", ":int", ":float")):
             source = {"true": "True", "false": "False"}.get(source.lower(), source)
         return self._compiled(node, source, what, extra, compile_expr)
 
     def template(self, node: yaml.Node, what: str, extra: frozenset[str]) -> Template | None:
-        source = self.r.string(self.ctx.path, node, what)
+        source = text_of(node)
         bad = -1 if source is None else unprintable_at(source)
-        if bad >= 0:
-            self.r.problems.append(Problem(self._column_in(node, bad), f"{what}: character U+{ord(source[bad]):04X} "
+        if source is not None and bad >= 0:
+            self.problems.append(Diagnostic(self._column_in(node, bad), f"{what}: character U+{ord(source[bad]):04X} "
                                            "cannot be shown on a handset (a control or format character, or a "
                                            "lone surrogate): remove it"))
             return None
@@ -175,7 +166,7 @@ class _ServiceBuilder:
         try:
             compiled = compile_fn(source, names=None, filters=self.registry.filters)
         except ExprError as exc:
-            self.r.problems.append(Problem(self._column_in(node, exc.column), f"{what}: {exc}"))
+            self.problems.append(Diagnostic(self._column_in(node, exc.column), f"{what}: {exc}"))
             return None
         self._check_names(node, compiled.names, self.ctx.variables | extra)
         return compiled
@@ -183,14 +174,14 @@ class _ServiceBuilder:
     def text(self, node: yaml.Node, what: str, extra: frozenset[str] = frozenset()) -> Text | None:
         where = where_of(self.ctx.path, node)
         if isinstance(node, yaml.MappingNode):
-            fields = self.r.mapping(self.ctx.path, node, (), what)
+            fields = mapping_of(node)
             if fields is None:
                 return None
             variants: dict[str, Template] = {}
             for lang, value in fields.items():
                 if lang not in self.ctx.languages:
-                    self.r.problems.append(
-                        Problem(
+                    self.problems.append(
+                        Diagnostic(
                             where_of(self.ctx.path, value),
                             f"{what}: language {lang!r} is not one of the service's languages "
                             f"({', '.join(self.ctx.languages)}){did_you_mean(lang, self.ctx.languages)}",
@@ -202,8 +193,8 @@ class _ServiceBuilder:
                     variants[lang] = tpl
             missing = [lang for lang in self.ctx.languages if lang not in fields]
             if missing:
-                self.r.problems.append(
-                    Problem(where, f"{what}: missing translation for {', '.join(missing)}")
+                self.problems.append(
+                    Diagnostic(where, f"{what}: missing translation for {', '.join(missing)}")
                 )
             return Text(variants, where) if variants else None
         tpl = self.template(node, what, extra)
@@ -215,11 +206,8 @@ class _ServiceBuilder:
             text = self.text(fields["text"], f"{what} text")
             if text is not None:
                 out.append(TextLine(text))
-        if "lines" in fields:
-            node = fields["lines"]
-            if not isinstance(node, yaml.SequenceNode):
-                self.r.problem(self.ctx.path, node, f"{what} lines: expected a list, found {describe(node)}")
-            else:
+        node = fields.get("lines")
+        if isinstance(node, yaml.SequenceNode):
                 for n, item in enumerate(node.value, 1):
                     line = self.line(item, f"{what} line {n}")
                     if line is not None:
@@ -230,17 +218,14 @@ class _ServiceBuilder:
         if isinstance(node, yaml.MappingNode) and any(
             isinstance(k, yaml.ScalarNode) and k.value in _LINE_KEYS for k, _ in node.value
         ):
-            fields = self.r.mapping(self.ctx.path, node, _LINE_KEYS, what)
+            fields = mapping_of(node)
             if fields is None:
                 return None
             when = self.expr(fields["when"], f"{what} when") if "when" in fields else None
             if "each" in fields:
                 return self.each(node, fields, what, when)
-            for key in ("as", "line", "empty"):
-                if key in fields:
-                    self.r.problem(self.ctx.path, fields[key], f"{what}: {key!r} only goes with 'each'")
             if "text" not in fields:
-                self.r.problem(self.ctx.path, node, f"{what}: expected 'text' or 'each'")
+                self.problem(self.ctx.path, node, f"{what}: expected 'text' or 'each'")
                 return None
             text = self.text(fields["text"], what)
             return None if text is None else TextLine(text, when)
@@ -251,7 +236,7 @@ class _ServiceBuilder:
         items = self.expr(fields["each"], f"{what} each")
         alias = self._alias(fields, what)
         if "line" not in fields:
-            self.r.problem(self.ctx.path, node, f"{what}: 'each' needs a 'line' template")
+            self.problem(self.ctx.path, node, f"{what}: 'each' needs a 'line' template")
             return None
         line = self.text(fields["line"], f"{what} line", frozenset({alias}))
         empty = self.text(fields["empty"], f"{what} empty") if "empty" in fields else None
@@ -264,72 +249,55 @@ class _ServiceBuilder:
     def screen(self, screen_id: str, key_node: yaml.Node, node: yaml.Node) -> None:
         path = self.ctx.path
         what = f"screen {screen_id!r}"
-        if not _SCREEN_ID.match(screen_id):
-            self.r.problem(path, key_node, f"{what}: a screen id starts with a letter and holds letters, digits, _ . -")
         if screen_id in self.screens:
-            self.r.problem(
+            self.problem(
                 path, key_node,
                 f"{what} is defined twice (first at {self.screens[screen_id].where})",
             )
             return
-        if not isinstance(node, yaml.MappingNode):
-            self.r.problem(path, node, f"{what}: expected a mapping, found {describe(node)}")
-            return
-        kind = self._screen_type(node, what)
-        if kind is None:
-            return
-        fields = self.r.mapping(path, node, _SCREEN_KEYS[kind], what)
-        if fields is None:
+        fields = mapping_of(node)
+        kind = None if fields is None else self._screen_type(fields)
+        if fields is None or kind is None:
             return
         where = where_of(path, key_node)
         lines = self.lines(fields, what)
         if not lines and kind in ("info", "end", "input", "confirm") and "text" not in fields and "lines" not in fields:
             # a blank screen: the subscriber would see only the navigation reminder, or nothing
-            self.r.problem(path, key_node, f"{what} shows nothing: give it a 'text' or 'lines'")
+            self.problem(path, key_node, f"{what} shows nothing: give it a 'text' or 'lines'")
         build: Callable[..., Screen | None] = getattr(self, f"_{kind}")
         built = build(screen_id, where, lines, fields, what, node)
         if built is not None:
             self.screens[screen_id] = built
-            resumable = self.r.boolean(path, fields["resume"], f"{what} resume") if "resume" in fields else None
+            resumable = flag_of(fields["resume"]) if "resume" in fields else None
             if resumable is False or (resumable is None and kind == "confirm"):
                 self.resume_skip.add(screen_id)
 
-    def _screen_type(self, node: yaml.MappingNode, what: str) -> str | None:
-        keys = {k.value: v for k, v in node.value if isinstance(k, yaml.ScalarNode)}
-        if "type" in keys:
-            kind = self.r.string(self.ctx.path, keys["type"], f"{what} type")
-            if kind not in SCREEN_TYPES:
-                if kind is not None:
-                    self.r.problem(
-                        self.ctx.path, keys["type"],
-                        f"{what}: unknown type {kind!r}{did_you_mean(kind, SCREEN_TYPES)}; "
-                        f"expected one of: {', '.join(SCREEN_TYPES)}",
-                    )
-                return None
-            return kind
+    @staticmethod
+    def _screen_type(fields: dict[str, yaml.Node]) -> str | None:
+        """The screen's kind: its ``type``, or the one its keys imply (the schema says the same)."""
+        if "type" in fields:
+            kind = text_of(fields["type"])
+            return kind if kind in SCREEN_TYPES else None
         for key, kind in (("options", "menu"), ("routes", "route"), ("action", "action"),
                           ("input", "input"), ("yes", "confirm")):
-            if key in keys:
+            if key in fields:
                 return kind
         return "info"
 
-    def _target(self, fields: dict[str, yaml.Node], key: str, what: str, node: yaml.Node) -> str | None:
+    def _target(self, fields: dict[str, yaml.Node], key: str) -> str | None:
+        """The screen ``key`` names, recorded as a link to check (a missing key is the schema's)."""
         if key not in fields:
-            self.r.problem(self.ctx.path, node, f"{what}: missing {key!r} (the screen to go to)")
             return None
-        target = self.r.string(self.ctx.path, fields[key], f"{what} {key}")
+        target = text_of(fields[key])
         if target is not None:
             self._links.append((target, where_of(self.ctx.path, fields[key])))
         return target
 
-    def _menu(self, sid, where, lines, fields, what, node) -> Screen | None:
+    def _menu(self, sid: str, where: Where, lines: tuple[Line, ...], fields: dict[str, yaml.Node], what: str,
+              node: yaml.Node) -> Screen | None:
         options: list[Option] = []
         options_node = fields.get("options")
-        if options_node is None:
-            self.r.problem(self.ctx.path, node, f"{what}: a menu needs 'options'")
-            return None
         if not isinstance(options_node, yaml.SequenceNode):
-            self.r.problem(self.ctx.path, options_node, f"{what} options: expected a list, found {describe(options_node)}")
             return None
         seen_keys: dict[str, Where] = {}
         for index, item in enumerate(options_node.value):
@@ -338,7 +306,7 @@ class _ServiceBuilder:
                 continue
             if option.key is not None:
                 if option.key in seen_keys:
-                    self.r.problem(
+                    self.problem(
                         self.ctx.path, item,
                         f"{what}: duplicate option key {option.key!r} (first at {seen_keys[option.key]})",
                     )
@@ -347,56 +315,48 @@ class _ServiceBuilder:
         return MenuScreen(sid, where, lines, tuple(options))
 
     def option(self, sid: str, index: int, node: yaml.Node, what: str) -> Option | None:
-        fields = self.r.mapping(self.ctx.path, node, _OPTION_KEYS, what)
+        fields = mapping_of(node)
         if fields is None:
             return None
         key = None
         if "key" in fields:
-            key = self.r.string(self.ctx.path, fields["key"], f"{what} key")
-            if key is not None and not re.fullmatch(r"[0-9*#]{1,4}", key):
-                self.r.problem(self.ctx.path, fields["key"], f"{what} key: expected 1 to 4 digits, * or #, not {key!r}")
+            key = text_of(fields["key"])
             if key is not None and key in self._nav_keys:
-                self.r.problem(
+                self.problem(
                     self.ctx.path, fields["key"],
                     f"{what} key: {key!r} is the service's {self._nav_keys[key]} key",
                 )
         if "label" not in fields:
-            self.r.problem(self.ctx.path, node, f"{what}: missing 'label'")
             return None
-        each, alias, extra = None, "item", frozenset()
+        each, alias = None, "item"
+        extra: frozenset[str] = frozenset()
         if "each" in fields:
             each = self.expr(fields["each"], f"{what} each")
             alias = self._alias(fields, what)
             extra = frozenset({alias})
             if key is not None:
-                self.r.problem(self.ctx.path, fields["key"], f"{what}: an 'each' option is numbered; it takes no 'key'")
-        elif "as" in fields:
-            self.r.problem(self.ctx.path, fields["as"], f"{what}: 'as' only goes with 'each'")
+                self.problem(self.ctx.path, fields["key"], f"{what}: an 'each' option is numbered; it takes no 'key'")
         label = self.text(fields["label"], f"{what} label", extra)
         when = self.expr(fields["when"], f"{what} when", extra) if "when" in fields else None
         save: dict[str, Expr] = {}
         if "save" in fields:
-            for name, value in (self.r.mapping(self.ctx.path, fields["save"], (), f"{what} save") or {}).items():
-                if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
-                    self.r.problem(self.ctx.path, fields["save"], f"{what} save: expected lower-case names, not {name!r}")
-                    continue
+            for name, value in (mapping_of(fields["save"]) or {}).items():
                 compiled = self.expr(value, f"{what} save {name}", extra)
                 if compiled is not None:
                     save[name] = compiled
         target: str | None
         if "action" in fields:
-            if "goto" in fields:
-                self.r.problem(self.ctx.path, fields["goto"], f"{what}: give either 'goto' or 'action', not both")
+            if "on" not in fields:  # required of an action screen by the schema; of an option, here
+                self.problem(self.ctx.path, node, f"{what}: missing 'on' (the screen for each outcome)")
             target = f"{sid}/option{index + 1}"
             built = self._action(target, where_of(self.ctx.path, node), (), fields, what, node)
             if built is not None:
                 self.screens[target] = built
                 self._links.append((target, built.where))
         else:
-            for key_name in ("args", "on"):
-                if key_name in fields:
-                    self.r.problem(self.ctx.path, fields[key_name], f"{what}: {key_name!r} only goes with 'action'")
-            target = self._target(fields, "goto", what, node)
+            if "goto" not in fields:
+                self.problem(self.ctx.path, node, f"{what}: missing 'goto' or 'action' (what choosing it does)")
+            target = self._target(fields, "goto")
         if label is None or target is None or ("each" in fields and each is None):
             return None
         return Option(index, key, label, target, when, where_of(self.ctx.path, node), each, alias, save)
@@ -405,144 +365,139 @@ class _ServiceBuilder:
         """The name an ``each`` gives its items (``as``, default ``item``)."""
         if "as" not in fields:
             return "item"
-        alias = self.r.string(self.ctx.path, fields["as"], f"{what} as") or "item"
-        if not re.fullmatch(r"[a-z][a-z0-9_]*", alias) or alias in self.ctx.variables:
-            self.r.problem(self.ctx.path, fields["as"], f"{what} as: expected a new lower-case name, not {alias!r}")
+        alias = text_of(fields["as"]) or "item"
+        if alias in self.ctx.variables:
+            self.problem(self.ctx.path, fields["as"], f"{what} as: {alias!r} is already a variable's name; "
+                                                      "choose a new one")
         return alias
 
-    def _info(self, sid, where, lines, fields, what, node) -> Screen:
+    def _info(self, sid: str, where: Where, lines: tuple[Line, ...], fields: dict[str, yaml.Node], what: str,
+              node: yaml.Node) -> Screen:
         return InfoScreen(sid, where, lines)
 
-    def _end(self, sid, where, lines, fields, what, node) -> Screen:
+    def _end(self, sid: str, where: Where, lines: tuple[Line, ...], fields: dict[str, yaml.Node], what: str,
+             node: yaml.Node) -> Screen:
         return EndScreen(sid, where, lines)
 
-    def _confirm(self, sid, where, lines, fields, what, node) -> Screen | None:
-        yes = self._target(fields, "yes", what, node)
-        no = self._target(fields, "no", what, node)
+    def _confirm(self, sid: str, where: Where, lines: tuple[Line, ...], fields: dict[str, yaml.Node], what: str,
+                 node: yaml.Node) -> Screen | None:
+        yes = self._target(fields, "yes")
+        no = self._target(fields, "no")
         if yes is None or no is None:
             return None
         return ConfirmScreen(sid, where, lines, yes=yes, no=no)
 
-    def _input(self, sid, where, lines, fields, what, node) -> Screen | None:
+    def _input(self, sid: str, where: Where, lines: tuple[Line, ...], fields: dict[str, yaml.Node], what: str,
+               node: yaml.Node) -> Screen | None:
         rules = InputRules("text")
         if "input" in fields:
             rules = self.input_rules(fields["input"], f"{what} input") or rules
         save = "value"
         if "save" in fields:
-            save = self.r.string(self.ctx.path, fields["save"], f"{what} save") or save
-            if not re.fullmatch(r"[a-z][a-z0-9_]*", save):
-                self.r.problem(self.ctx.path, fields["save"], f"{what} save: expected a lower-case name, not {save!r}")
+            save = text_of(fields["save"]) or save
         errors: dict[str, Text] = {}
         if "errors" in fields:
-            err_fields = self.r.mapping(self.ctx.path, fields["errors"], _INPUT_ERRORS, f"{what} errors")
+            err_fields = mapping_of(fields["errors"])
             for name, value in (err_fields or {}).items():
                 text = self.text(value, f"{what} errors {name}")
                 if text is not None:
                     errors[name] = text
-        target = self._target(fields, "next", what, node)
+        target = self._target(fields, "next")
         if target is None:
             return None
         return InputScreen(sid, where, lines, rules=rules, save=save, target=target, errors=errors)
 
     def input_rules(self, node: yaml.Node, what: str) -> InputRules | None:
         path = self.ctx.path
-        fields = self.r.mapping(path, node, _INPUT_KEYS, what)
+        fields = mapping_of(node)
         if fields is None:
             return None
         kind = "text"
         if "kind" in fields:
-            kind = self.r.string(path, fields["kind"], f"{what} kind") or kind
+            kind = text_of(fields["kind"]) or kind
             if kind not in INPUT_KINDS:
-                self.r.problem(
-                    path, fields["kind"],
-                    f"{what} kind: unknown kind {kind!r}{did_you_mean(kind, INPUT_KINDS)}; "
-                    f"expected one of: {', '.join(INPUT_KINDS)}",
-                )
                 kind = "text"
         pattern = None
         if "pattern" in fields:
-            pattern = self.r.string(path, fields["pattern"], f"{what} pattern")
+            pattern = text_of(fields["pattern"])
             if pattern is not None:
                 try:
                     compile_pattern(pattern)
                 except PatternError as exc:
-                    self.r.problem(path, fields["pattern"], f"{what} pattern: not a pattern the linear-time "
+                    self.problem(path, fields["pattern"], f"{what} pattern: not a pattern the linear-time "
                                    f"matcher (RE2) accepts: {exc}; backreferences and lookarounds are not supported")
                     pattern = None
-        numbers = {
-            name: self.r.integer(path, fields[name], f"{what} {name}")
+        numbers: dict[str, int | None] = {
+            name: whole_of(fields[name])
             for name in ("min", "max", "min_length", "max_length") if name in fields
         }
         for low, high in (("min", "max"), ("min_length", "max_length")):
             lo, hi = numbers.get(low), numbers.get(high)
             if lo is not None and hi is not None and lo > hi:
-                self.r.problem(path, fields[low], f"{what}: {low} ({lo}) is above {high} ({hi})")
+                self.problem(path, fields[low], f"{what}: {low} ({lo}) is above {high} ({hi})")
         if kind != "amount" and kind != "digits" and ("min" in fields or "max" in fields):
-            self.r.problem(path, node, f"{what}: 'min'/'max' are for kind amount or digits")
+            self.problem(path, node, f"{what}: 'min'/'max' are for kind amount or digits")
         choices = None
         if "choices" in fields:
-            choices = tuple(self.r.strings(path, fields["choices"], f"{what} choices"))
+            choices = tuple(texts_of(fields["choices"]))
         return InputRules(
             kind, pattern, numbers.get("min"), numbers.get("max"),
             numbers.get("min_length"), numbers.get("max_length"), choices,
         )
 
-    def _route(self, sid, where, lines, fields, what, node) -> Screen | None:
+    def _route(self, sid: str, where: Where, lines: tuple[Line, ...], fields: dict[str, yaml.Node], what: str,
+               node: yaml.Node) -> Screen | None:
         routes_node = fields.get("routes")
-        if routes_node is None or not isinstance(routes_node, yaml.SequenceNode) or not routes_node.value:
-            self.r.problem(self.ctx.path, routes_node or node, f"{what}: 'routes' must be a non-empty list")
+        if not isinstance(routes_node, yaml.SequenceNode) or not routes_node.value:
             return None
         routes: list[Route] = []
         for n, item in enumerate(routes_node.value, 1):
-            rfields = self.r.mapping(self.ctx.path, item, ("when", "goto"), f"{what} route {n}")
+            rfields = mapping_of(item)
             if rfields is None:
                 continue
             when = self.expr(rfields["when"], f"{what} route {n} when") if "when" in rfields else None
-            target = self._target(rfields, "goto", f"{what} route {n}", item)
+            target = self._target(rfields, "goto")
             if target is not None:
                 routes.append(Route(when, target, where_of(self.ctx.path, item)))
         if routes and routes[-1].when is not None:
-            self.r.problem(
+            self.problem(
                 self.ctx.path, routes_node.value[-1],
                 f"{what}: the last route has a 'when', so a subscriber may match no route; "
                 "add a last route without 'when'",
             )
         return RouteScreen(sid, where, lines, routes=tuple(routes))
 
-    def _action(self, sid, where, lines, fields, what, node) -> Screen | None:
+    def _action(self, sid: str, where: Where, lines: tuple[Line, ...], fields: dict[str, yaml.Node], what: str,
+                node: yaml.Node) -> Screen | None:
         path = self.ctx.path
-        name = self.r.string(path, fields["action"], f"{what} action") if "action" in fields else None
+        name = text_of(fields.get("action"))
         if name is None:
-            if "action" not in fields:
-                self.r.problem(path, node, f"{what}: missing 'action'")
             return None
         spec = self.registry.actions.get(name)
         if spec is None:
-            self.r.problem(
+            self.problem(
                 path, fields["action"],
                 f"{what}: unknown action {name!r}{did_you_mean(name, self.registry.actions)}; "
                 f"registered: {', '.join(sorted(self.registry.actions)) or 'none'}",
             )
         args: dict[str, Expr] = {}
         if "args" in fields:
-            arg_fields = self.r.mapping(path, fields["args"], (), f"{what} args")
+            arg_fields = mapping_of(fields["args"])
             for arg, value in (arg_fields or {}).items():
                 compiled = self.expr(value, f"{what} args {arg}")
                 if compiled is not None:
                     args[arg] = compiled
         outcomes: dict[str, str] = {}
-        on_fields = self.r.mapping(path, fields["on"], (), f"{what} on") if "on" in fields else None
-        if "on" not in fields:
-            self.r.problem(path, node, f"{what}: missing 'on' (the screen for each outcome)")
+        on_fields = mapping_of(fields.get("on"))
         for outcome, value in (on_fields or {}).items():
             if spec is not None and outcome not in spec.outcomes:
-                self.r.problem(
+                self.problem(
                     path, value,
                     f"{what} on: action {name!r} has no outcome {outcome!r}"
                     f"{did_you_mean(outcome, spec.outcomes)}; it has: {', '.join(sorted(spec.outcomes))}",
                 )
                 continue
-            target = self.r.string(path, value, f"{what} on {outcome}")
+            target = text_of(value)
             if target is not None:
                 outcomes[outcome] = target
                 self._links.append((target, where_of(path, value)))
@@ -554,7 +509,7 @@ class _ServiceBuilder:
         if path in stack:
             chain = " -> ".join(Path(p).name for p in stack + (path,))
             assert include_node is not None
-            self.r.problem(include_from, include_node, f"include cycle: {chain}")
+            self.problem(include_from, include_node, f"include cycle: {chain}")
             return
         if path in self.visited:
             return
@@ -563,13 +518,13 @@ class _ServiceBuilder:
         self.visited.append(path)
         file = self.files.get(path)
         if file is None:
-            file = self.files[path] = _parse_file(path, self.r)
+            file = self.files[path] = _parse_file(path, self.problems)
         if file.root is None:
             return
         self.ctx.path = path
         screens_node = file.fields.get("screens")
         if screens_node is not None:
-            screens = self.r.mapping(path, screens_node, (), "screens")
+            screens = mapping_of(screens_node)
             keys: dict[str, yaml.Node] = {}
             if isinstance(screens_node, yaml.MappingNode):
                 for key_node, _ in screens_node.value:  # the first definition is the one kept
@@ -581,7 +536,7 @@ class _ServiceBuilder:
         if include is not None:
             nodes = include.value if isinstance(include, yaml.SequenceNode) else [include]
             for item in nodes:
-                name = self.r.string(path, item, "include")
+                name = text_of(item)
                 if name is None:
                     continue
                 try:
@@ -590,14 +545,14 @@ class _ServiceBuilder:
                     target = _display_path(str(resolved))
                     found = inside and Path(target).is_file()
                 except (OSError, ValueError) as exc:  # a NUL, a name too long for the file system
-                    self.r.problem(path, item, f"include: cannot use {excerpt(name)} as a file name ({exc})")
+                    self.problem(path, item, f"include: cannot use {excerpt(name)} as a file name ({exc})")
                     continue
                 if not inside:
-                    self.r.problem(path, item, f"include: {excerpt(name)} is outside the menu folder "
+                    self.problem(path, item, f"include: {excerpt(name)} is outside the menu folder "
                                                f"({_display_path(str(self.folder))}): includes stay in it")
                     continue
                 if not found:
-                    self.r.problem(path, item, f"include: no such file {excerpt(name)}")
+                    self.problem(path, item, f"include: no such file {excerpt(name)}")
                     continue
                 self.read_file(target, stack + (path,), item, path)
                 self.ctx.path = path
@@ -606,64 +561,55 @@ class _ServiceBuilder:
         path = file.path
         assert file.root is not None
         node = file.fields["service"]
-        fields = self.r.mapping(path, node, _SERVICE_KEYS, "service")
+        fields = mapping_of(node)
         if fields is None:
             return None
-        code = self.r.string(path, fields["code"], "service code") if "code" in fields else None
-        if "code" not in fields:
-            self.r.problem(path, node, "service: missing 'code' (the short code, e.g. \"#122#\")")
-        elif code is not None and service_number(code) is None:
-            self.r.problem(path, fields["code"], f"service code: expected a short code like \"#122#\" or \"*122#\", not {code!r}")
+        code = text_of(fields.get("code"))
+        if code is not None and service_number(code) is None:
+            self.problem(path, fields["code"],
+                           f"service code: expected a short code like \"#122#\" or \"*122#\", not {code!r}")
             code = None
-        aliases = self.r.strings(path, fields["aliases"], "service aliases") if "aliases" in fields else []
-        for alias_node, alias in zip(getattr(fields.get("aliases"), "value", []), aliases):
+        placed = placed_texts_of(fields["aliases"]) if "aliases" in fields else []
+        aliases = [alias for _, alias in placed]
+        for alias_node, alias in placed:
             if code and service_number(alias) != service_number(code):
-                self.r.problem(path, alias_node, f"service aliases: {alias!r} is not the same short code as {code!r}")
-        languages = ("fr", "en")
+                self.problem(path, alias_node, f"service aliases: {alias!r} is not the same short code as {code!r}")
+        languages: tuple[str, ...] = ("fr", "en")
         if "languages" in fields:
-            languages = tuple(self.r.strings(path, fields["languages"], "service languages")) or languages
-            for lang in languages:
-                if not _LANG.match(lang):
-                    self.r.problem(path, fields["languages"], f"service languages: {lang!r} is not a language code like 'fr'")
-        charset = Charset.TRANSLITERATE
-        if "charset" in fields:
-            raw = self.r.string(path, fields["charset"], "service charset")
-            try:
-                charset = Charset(raw)
-            except ValueError:
-                self.r.problem(
-                    path, fields["charset"],
-                    f"service charset: expected 'transliterate' or 'ucs2', not {raw!r}",
-                )
+            languages = tuple(texts_of(fields["languages"])) or languages
+        raw = text_of(fields.get("charset"))
+        charset = Charset(raw) if raw in tuple(Charset) else Charset.TRANSLITERATE
         keys = NavKeys()
         if "keys" in fields:
-            kfields = self.r.mapping(path, fields["keys"], ("back", "home", "more"), "service keys") or {}
-            values = {k: self.r.string(path, v, f"service keys {k}") for k, v in kfields.items()}
+            kfields = mapping_of(fields["keys"]) or {}
+            values = {k: text_of(v) for k, v in kfields.items()}
             keys = NavKeys(**{k: v for k, v in values.items() if v})
             if len({keys.back, keys.home, keys.more}) < 3:
-                self.r.problem(path, fields["keys"], "service keys: back, home and more must differ")
+                self.problem(path, fields["keys"], "service keys: back, home and more must differ")
         phone = PhoneRule()
         if "phone" in fields:
-            pfields = self.r.mapping(path, fields["phone"], ("country_code", "national_digits", "prefixes"), "service phone") or {}
-            cc = self.r.string(path, pfields["country_code"], "service phone country_code") if "country_code" in pfields else None
-            nd = self.r.integer(path, pfields["national_digits"], "service phone national_digits") if "national_digits" in pfields else None
-            prefixes = self.r.strings(path, pfields["prefixes"], "service phone prefixes") if "prefixes" in pfields else []
-            for node, prefix in zip(getattr(pfields.get("prefixes"), "value", ()), prefixes):
+            pfields = mapping_of(fields["phone"]) or {}
+            cc = (text_of(pfields["country_code"])
+                  if "country_code" in pfields else None)
+            nd = (whole_of(pfields["national_digits"])
+                  if "national_digits" in pfields else None)
+            prefixes = (placed_texts_of(pfields["prefixes"])
+                        if "prefixes" in pfields else [])
+            for prefix_node, prefix in prefixes:
                 if not (prefix.isdigit() and prefix.isascii()) or len(prefix) >= (nd or phone.national_digits):
-                    self.r.problem(path, node, f"service phone prefixes: expected the first digits of a national number, like '07', not {prefix!r}")
-            phone = PhoneRule(cc or phone.country_code, nd or phone.national_digits, tuple(prefixes))
+                    self.problem(path, prefix_node, "service phone prefixes: expected the first digits of a "
+                                   f"national number, like '07', not {prefix!r}")
+            phone = PhoneRule(cc or phone.country_code, nd or phone.national_digits,
+                              tuple(prefix for _, prefix in prefixes))
         option_format = "{key}. {label}"
         if "option_format" in fields:
-            option_format = self.r.string(path, fields["option_format"], "service option_format") or option_format
-            if "{key}" not in option_format or "{label}" not in option_format:
-                self.r.problem(path, fields["option_format"], "service option_format: must contain {key} and {label}")
-                option_format = "{key}. {label}"
+            given_format = text_of(fields["option_format"]) or ""
+            if "{key}" in given_format and "{label}" in given_format:  # the schema's pattern says so
+                option_format = given_format
         self._nav_keys = {keys.back: "back", keys.home: "home", keys.more: "more"}
         self.ctx = _ServiceContext(path, languages, languages[0], self.registry.variables)
         messages = self.messages(fields.get("messages"))
-        entry = self.r.string(path, fields["entry"], "service entry") if "entry" in fields else None
-        if "entry" not in fields:
-            self.r.problem(path, node, "service: missing 'entry' (the first screen's id)")
+        entry = text_of(fields.get("entry"))
         self._links: list[tuple[str, Where]] = []
         if entry is not None:
             self._links.append((entry, where_of(path, fields["entry"])))
@@ -674,14 +620,9 @@ class _ServiceBuilder:
             self.check_reachable(entry)
         if code is None or entry is None:
             return None
-        name = self.r.string(path, fields["name"], "service name") if "name" in fields else None
-        resume = 120
-        if "resume" in fields:
-            given = self.r.integer(path, fields["resume"], "service resume")
-            if given is not None and not 0 <= given <= MAX_RESUME_S:
-                self.r.problem(path, fields["resume"], f"service resume: expected 0 (never) to {MAX_RESUME_S} seconds")
-            elif given is not None:
-                resume = given
+        name = text_of(fields.get("name"))
+        given = whole_of(fields.get("resume"))
+        resume = given if given is not None and 0 <= given <= MAX_RESUME_S else 120
         return Service(
             code=code, aliases=tuple(aliases), name=name or code, entry=entry,
             languages=languages, default_language=languages[0], charset=charset, keys=keys,
@@ -707,7 +648,7 @@ class _ServiceBuilder:
     def messages(self, node: yaml.Node | None) -> dict[str, Text]:
         defaults = default_messages.DEFAULTS
         out: dict[str, Text] = {}
-        given = self.r.mapping(self.ctx.path, node, tuple(defaults), "service messages") if node is not None else {}
+        given = mapping_of(node) if node is not None else {}
         for name, node_value in (given or {}).items():
             text = self.text(node_value, f"message {name}")
             if text is not None:
@@ -726,8 +667,8 @@ class _ServiceBuilder:
     def check_links(self) -> None:
         for target, where in self._links:
             if target not in self.screens:
-                self.r.problems.append(
-                    Problem(where, f"no screen {target!r}{did_you_mean(target, self.screens)}")
+                self.problems.append(
+                    Diagnostic(where, f"no screen {target!r}{did_you_mean(target, self.screens)}")
                 )
 
     def check_reachable(self, entry: str) -> None:
@@ -741,7 +682,7 @@ class _ServiceBuilder:
                     todo.append(target)
         for sid, screen in self.screens.items():
             if sid not in seen and "/option" not in sid:
-                self.r.problems.append(Problem(screen.where, f"screen {sid!r} is unreachable from the entry {entry!r}"))
+                self.problem_at(screen.where, f"screen {sid!r} is unreachable from the entry {entry!r}")
         self.check_transient_cycles()
 
     def check_transient_cycles(self) -> None:
@@ -757,8 +698,8 @@ class _ServiceBuilder:
                     continue
                 if state.get(target) == 1:
                     loop = path[path.index(target):] + [target] if target in path else [sid, target]
-                    self.r.problems.append(
-                        Problem(screen.where, f"routes loop without asking the subscriber: {' -> '.join(loop)}")
+                    self.problems.append(
+                        Diagnostic(screen.where, f"routes loop without asking the subscriber: {' -> '.join(loop)}")
                     )
                 elif target not in state:
                     visit(target, path + [target])
@@ -794,84 +735,56 @@ def _display_path(path: str) -> str:
         return str(Path(path).resolve())
 
 
-#: The largest menu file read: a screen's YAML is a few kilobytes, a whole service well under this.
-MAX_MENU_FILE_BYTES = 1 << 20
-
-
-def _parse_file(path: str, reader: NodeReader) -> _File:
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_MENU_FILE_BYTES + 1)
-        if len(raw) > MAX_MENU_FILE_BYTES:
-            reader.problems.append(Problem(Where(path, 1, 1), f"file too large: a menu file holds at most "
-                                                              f"{MAX_MENU_FILE_BYTES // 1024} KiB"))
-            return _File(path, None)
-        digest = hashlib.sha256(raw).hexdigest()
-        root = yaml.compose(raw.decode("utf-8"), Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = Where(path, mark.line + 1, mark.column + 1) if mark else Where(path, 1, 1)
-        reader.problems.append(Problem(where, f"YAML syntax: {exc.problem or exc.context}"))
+def _parse_file(path: str, problems: list[Diagnostic]) -> _File:
+    """Read one menu file and check its shape against :data:`MENU_SCHEMA`; the file is kept for
+    the builder (which checks what no schema can) whenever it is a mapping."""
+    composed = compose_file(path)
+    problems.extend(composed.problems)
+    if composed.root is None:
+        if not composed.problems:
+            problems.append(Diagnostic(Where(path, 1, 1), "empty file: expected 'service', 'include' or 'screens'"))
         return _File(path, None)
-    except yaml.YAMLError as exc:
-        reader.problems.append(Problem(Where(path, 1, 1), f"YAML: {exc}"))
-        return _File(path, None)
-    except RecursionError:
-        reader.problems.append(Problem(Where(path, 1, 1), "YAML nested too deeply to read"))
-        return _File(path, None)
-    except UnicodeDecodeError as exc:
-        before = exc.object[: exc.start]
-        line = before.count(b"\n") + 1
-        column = exc.start - (before.rfind(b"\n") + 1) + 1
-        reader.problems.append(Problem(Where(path, line, column), f"not UTF-8 text ({exc.reason} at byte {exc.start}); save the file as UTF-8"))
-        return _File(path, None)
-    except OSError as exc:
-        reader.problems.append(Problem(Where(path, 1, 1), f"cannot read: {exc.strerror}"))
-        return _File(path, None)
-    if root is None:
-        reader.problems.append(Problem(Where(path, 1, 1), "empty file: expected 'service', 'include' or 'screens'"))
-        return _File(path, None)
-    fields = reader.mapping(path, root, _FILE_KEYS, "file")
+    problems.extend(check_document(read_document(composed.root, path), MENU_SCHEMA))
+    fields = mapping_of(composed.root)
     if fields is None:
         return _File(path, None)
-    return _File(path, root, fields, digest)  # type: ignore[arg-type]
+    return _File(path, composed.root, fields, composed.digest)
 
 
-def menu_files(paths: Sequence[str | Path]) -> tuple[list[str], list[Problem]]:
+def menu_files(paths: Sequence[str | Path]) -> tuple[list[str], list[Diagnostic]]:
     """Expand folders into their YAML files, sorted so that messages come in a stable order."""
     files: list[str] = []
-    problems: list[Problem] = []
+    problems: list[Diagnostic] = []
     for raw in paths:
         p = Path(raw)
         try:
             is_dir, is_file = p.is_dir(), p.is_file()
         except (OSError, ValueError) as exc:
-            problems.append(Problem(Where(str(raw), 1, 1), f"cannot use this path ({exc})"))
+            problems.append(Diagnostic(Where(str(raw), 1, 1), f"cannot use this path ({exc})"))
             continue
         if is_dir:
             found = sorted(f for f in p.rglob("*") if f.suffix in MENU_SUFFIXES and f.is_file())
             files.extend(_display_path(str(f)) for f in found)
             if not found:
-                problems.append(Problem(Where(str(p), 1, 1), "no menu files (*.yaml) in this folder"))
+                problems.append(Diagnostic(Where(str(p), 1, 1), "no menu files (*.yaml) in this folder"))
         elif is_file:
             files.append(_display_path(str(p)))
         else:
-            problems.append(Problem(Where(str(p), 1, 1), "no such file or folder"))
+            problems.append(Diagnostic(Where(str(p), 1, 1), "no such file or folder"))
     return list(dict.fromkeys(files)), problems
 
 
 def load_menus(paths: Sequence[str | Path], registry: Registry) -> LoadResult:
     """Load every service found in ``paths``; never raises for bad content."""
     files, problems = menu_files(paths)
-    reader = NodeReader(problems)
-    parsed: dict[str, _File] = {path: _parse_file(path, reader) for path in files}
+    parsed: dict[str, _File] = {path: _parse_file(path, problems) for path in files}
     services: dict[str, Service] = {}
     included: set[str] = set()
     for path in files:
         file = parsed[path]
         if file.root is None or "service" not in file.fields:
             continue
-        builder = _ServiceBuilder(reader, registry, parsed)
+        builder = _ServiceBuilder(problems, registry, parsed)
         service = builder.build(file)
         included.update(builder.visited)
         if service is None:
@@ -879,19 +792,17 @@ def load_menus(paths: Sequence[str | Path], registry: Registry) -> LoadResult:
         number = service_number(service.code)
         assert number is not None
         if number in services:
-            reader.problem(path, file.fields["service"], f"service {service.code} is already defined in {services[number].where.path}")
+            problems.append(Diagnostic(where_of(path, file.fields["service"]),
+                                    f"service {service.code} is already defined in {services[number].where.path}"))
             continue
         services[number] = service
     for path in files:
         if parsed[path].root is not None and path not in included:
-            reader.problems.append(
-                Problem(Where(path, 1, 1), "this file declares no 'service' and no service includes it")
-            )
+            problems.append(Diagnostic(Where(path, 1, 1), "this file declares no 'service' and no service includes it"))
     for service in services.values():
         problems.extend(check_fit(service))
-    ordered = sorted(reader.problems, key=lambda p: (p.where.path, p.where.line, p.where.column))
-    return LoadResult(MenuSet(services, tuple(parsed), menu_version(parsed.values())),
-                      list(dict.fromkeys(ordered)), list(parsed))
+    return LoadResult(MenuSet(services, tuple(parsed), menu_version(parsed.values())), in_order(problems),
+                      list(parsed))
 
 
 def menu_version(files: Iterable[_File]) -> str:
@@ -909,12 +820,12 @@ def load_menus_or_raise(paths: Sequence[str | Path], registry: Registry) -> Menu
     if result.problems:
         raise MenuError(result.problems)
     if not result.menus.services:
-        raise MenuError([Problem(Where(str(paths[0]) if paths else ".", 1, 1), "no service found")])
+        raise MenuError([Diagnostic(Where(str(paths[0]) if paths else ".", 1, 1), "no service found")])
     return result.menus
 
 
 __all__ = [
-    "LoadResult", "MenuError", "Problem", "load_menus", "load_menus_or_raise", "menu_files",
+    "LoadResult", "MenuError", "Diagnostic", "load_menus", "load_menus_or_raise", "menu_files",
     "service_number", "split_short_code", "did_you_mean",
 ]
 

@@ -1,7 +1,9 @@
 """The engine's own words, in every language it ships; a service may override any of them.
 
 They are templates like any menu text; input errors see ``rule`` (min, max, min_length,
-max_length, digits) so they can say exactly what was expected.
+max_length, digits) so they can say exactly what was expected. ``yes`` and ``no`` label a
+confirmation's answers and are also how a boolean shown in a template reads (the expression
+language has no words of its own).
 """
 
 from __future__ import annotations

@@ -9,36 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Union
 
+from .diagnostics import Where
 from .expr import Expr, Template
 from .gsm import Charset
 
 #: The language key of a text written once for every language.
 ANY_LANGUAGE = "*"
-
-
-@dataclass(frozen=True, slots=True)
-class Where:
-    """A place in a menu file, 1-based as editors show it."""
-
-    path: str
-    line: int
-    column: int
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.line}:{self.column}"
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """Something wrong in a menu file, where an editor can jump to it."""
-
-    where: Where
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.where}: {self.message}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +57,7 @@ class EachLine:
     where: Where
 
 
-Line = Union[TextLine, EachLine]
+Line = TextLine | EachLine
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +189,20 @@ class PhoneRule:
     prefixes: tuple[str, ...] = ()
 
 
+@dataclass(slots=True)
+class RenderMemo:
+    """What the renderer derives from a service's fixed text, kept on first use. Shared by worker
+    threads without a lock: an entry is only ever added, and two threads adding one at once add
+    equal values."""
+
+    #: By menu screen: the keys its numbering skips (its fixed option keys and the navigation keys).
+    taken: dict[str, frozenset[str]] = field(default_factory=dict)
+    #: By language: the "more" line and the navigation footer, ready for the charset.
+    chrome: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
+    #: By language: the invalid-choice line as sent (the room every page keeps for it).
+    error_slot: dict[str, str] = field(default_factory=dict)
+
+
 @dataclass(frozen=True, slots=True)
 class Service:
     code: str  # canonical form, e.g. "#122#"
@@ -237,7 +228,7 @@ class Service:
     #: confirmation, unless the menu says ``resume: true``, and those marked ``resume: false``.
     resume_skip: frozenset[str] = frozenset()
     #: Renderer's memo of derived fixed text (the "more" line per language...); not part of the value.
-    memo: dict[object, object] = field(default_factory=dict, compare=False, repr=False)
+    memo: RenderMemo = field(default_factory=RenderMemo, compare=False, repr=False)
 
     def message(self, name: str) -> Text:
         return self.messages[name]

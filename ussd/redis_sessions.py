@@ -1,11 +1,12 @@
 """Dialogues in Redis, for several gateway nodes sharing them.
 
 Each dialogue is a hash ``{prefix}s:{id}``: ``v`` (the record's format), ``rev`` (bumped by every
-store) and ``rec`` (the record: its fields as a JSON array, :data:`FORMAT`). Redis forgets it by itself: its TTL is what is left of the
-dialogue's life (the idle timeout from the last step, or the total limit from its start, whichever
-comes first). The last record also stays under ``{prefix}e:{id}`` a while longer, so that a late
-reply is answered in the dialogue's language on any node; ``{prefix}live`` (a sorted set of ids
-by deadline) lets a sweep count what timed out without scanning keys.
+store) and ``rec`` (the record: its fields as a JSON array, :data:`FORMAT`). Redis forgets it by
+itself: its TTL is what is left of the dialogue's life (the idle timeout from the last step, or the
+total limit from its start, whichever comes first). The last record also stays under
+``{prefix}e:{id}`` a while longer, so that a late reply is answered in the dialogue's language on
+any node; ``{prefix}live`` (a sorted set of ids by deadline) lets a sweep count what timed out
+without scanning keys.
 
 Two steps of one dialogue arriving at two nodes at once (an impatient subscriber, an aggregator's
 retry) never both apply: a store is a compare-and-set on ``rev`` (one Lua script), and the step
@@ -27,7 +28,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .errors import StepAborted, Unavailable
@@ -55,17 +56,17 @@ RESUME_KEEP_S = 3600.0
 #: its TTL (ms), the ended copy's TTL (ms), its deadline (the index's score), its id, the
 #: resumable copy's TTL (ms). Returns 1, or 0 when ``rev`` has moved on. The resumable copy says
 #: the deadline as when it drops: Redis forgets the dialogue then, unasked.
-_STORE = """
+_STORE = f"""
 if ARGV[1] ~= '0' and redis.call('HGET', KEYS[1], 'rev') ~= ARGV[1] then
   return 0
 end
-redis.call('HSET', KEYS[1], 'v', '%d', 'rev', ARGV[2], 'rec', ARGV[3])
+redis.call('HSET', KEYS[1], 'v', '{FORMAT}', 'rev', ARGV[2], 'rec', ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
-redis.call('SET', KEYS[2], '%d:' .. ARGV[3], 'PX', ARGV[5])
+redis.call('SET', KEYS[2], '{FORMAT}:' .. ARGV[3], 'PX', ARGV[5])
 redis.call('ZADD', KEYS[3], ARGV[6], ARGV[7])
-redis.call('SET', KEYS[4], '%d:' .. ARGV[6] .. ':' .. ARGV[3], 'PX', ARGV[8])
+redis.call('SET', KEYS[4], '{FORMAT}:' .. ARGV[6] .. ':' .. ARGV[3], 'PX', ARGV[8])
 return 1
-""" % (FORMAT, FORMAT, FORMAT)
+"""
 
 
 #: KEYS: the live index. ARGV: now, the keys' prefix, the most to forget in one go. Forgets the
@@ -82,14 +83,18 @@ return #ids
 #: KEYS: the dialogue's hash, the live index. ARGV: its id, the keys' prefix, now, how long the
 #: dropped copy is kept (ms). The dialogue is forgotten and kept as its subscriber's dropped one,
 #: at once: a step another node stores meanwhile cannot be lost between the read and the drop.
-_DROP = """
+_DROP = f"""
 local found = redis.call('HMGET', KEYS[1], 'v', 'rec')
 local v, rec = found[1], found[2]
 if rec and (v == '1' or v == '2') then
   local ok, d = pcall(cjson.decode, rec)
   local service, msisdn
   if ok and type(d) == 'table' then
-    if v == '1' then service, msisdn = d['service'], d['msisdn'] else service, msisdn = d[%d], d[%d] end
+    if v == '1' then
+      service, msisdn = d['service'], d['msisdn']
+    else
+      service, msisdn = d[{ROW_FIELDS.index('service') + 1}], d[{ROW_FIELDS.index('msisdn') + 1}]
+    end
   end
   if type(service) == 'string' and type(msisdn) == 'string' then
     redis.call('SET', ARGV[2] .. 'r:' .. service .. ':' .. msisdn, v .. ':' .. ARGV[3] .. ':' .. rec, 'PX', ARGV[4])
@@ -98,7 +103,7 @@ end
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 return 1
-""" % (ROW_FIELDS.index("service") + 1, ROW_FIELDS.index("msisdn") + 1)
+"""
 #: Dialogues forgotten by one run of the sweep script (it runs again while it finds that many).
 SWEEP_BATCH = 1000
 
@@ -172,7 +177,7 @@ def redis_address(url: str) -> RedisAddress:
         primary, _, db = parts.path.strip("/").partition("/")
         return RedisAddress(db=int(db or 0), password=unquote(parts.password) if parts.password else None,
                             sentinels=tuple(sentinel_hosts(parts.netloc.rpartition("@")[2])), primary=primary)
-    found = parse_url(url)
+    found = parse_url(url)  # type: ignore[no-untyped-call]  # redis leaves parse_url unannotated
     kind = found.get("connection_class")
     return RedisAddress(host=found.get("host", "127.0.0.1"), port=int(found.get("port", 6379)),
                         path=found.get("path") if kind is UnixDomainSocketConnection else None,
@@ -186,8 +191,10 @@ def find_primary(address: RedisAddress, timeout: float = DEFAULT_TIMEOUT_S) -> t
     from redis.sentinel import Sentinel
 
     try:
-        return Sentinel(list(address.sentinels), socket_timeout=timeout,
-                        sentinel_kwargs={"socket_timeout": timeout}).discover_master(address.primary)
+        sentinel = Sentinel(list(address.sentinels), socket_timeout=timeout,
+                            sentinel_kwargs={"socket_timeout": timeout})
+        # redis leaves discover_master unannotated: it answers the primary's (host, port)
+        return cast("tuple[str, int]", sentinel.discover_master(address.primary))
     except (redis.RedisError, OSError) as exc:
         raise SessionsUnavailable(f"no primary {address.primary!r} from the Sentinels: {exc}") from exc
 
@@ -241,7 +248,7 @@ class StagedStep:
 
     def fetched(self, commands: list[Command], replies: list[Any]) -> None:
         """The replies to :meth:`RedisSessionStore.reads`, or ``down``: the fetch failed."""
-        self.replies.update(zip(commands, replies))
+        self.replies.update(zip(commands, replies, strict=True))  # a pipeline answers each command
 
     def write(self, commands: list[Command], compare: bool = False) -> None:
         self.pending.append((commands, compare))
@@ -267,7 +274,7 @@ class StagedStep:
         judged, self.settled = self.settled, []
         conflict = False
         for commands, compare, answers in judged:
-            for command, answer in zip(commands, answers):
+            for command, answer in zip(commands, answers, strict=True):
                 if isinstance(answer, Exception):
                     raise SessionsUnavailable(f"the session store (Redis) refused {command[0]}: {answer}")
             if compare and answers and not answers[0]:
@@ -364,7 +371,7 @@ class RedisSessionStore(SessionStore):
             with self.client.pipeline(transaction=False) as pipe:
                 for command in commands:
                     pipe.execute_command(*command)
-                replies = pipe.execute(raise_on_error=False)
+                replies: list[Any] = pipe.execute(raise_on_error=False)
             for n, reply in enumerate(replies):
                 if isinstance(reply, self._no_script):
                     replies[n] = self._one(commands[n])

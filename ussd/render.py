@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import replace
+from datetime import tzinfo
 from typing import Any
 
 from . import gsm
@@ -95,12 +97,22 @@ def holds(condition: Expr | None, scope: Mapping[str, Any], env: RenderEnv) -> b
 
 def render_text(text: Text, scope: Mapping[str, Any], env: RenderEnv, default_lang: str) -> str:
     try:
-        out = text.template(env.lang, default_lang).render(scope, env)
+        out: str = text.template(env.lang, default_lang).render(scope, env)  # a template renders text
     except EvalError as exc:
         log.warning("template at %s failed: %s", text.where, exc)
         out = "?"
     _spend(scope, len(out), text.where)
     return out
+
+
+def render_env(service: Service, lang: str, tz: tzinfo) -> RenderEnv:
+    """The rendering settings of one language of a service, made once: its numbering plan, and
+    its own ``no``/``yes`` words for a boolean shown in a template (the expression language
+    holds none)."""
+    phone = service.phone
+    env = RenderEnv(lang, tz, phone.country_code, phone.national_digits)
+    no, yes = (render_text(service.message(name), {}, env, service.default_language) for name in ("no", "yes"))
+    return replace(env, booleans=(no, yes))
 
 
 #: The item of an option that does not come from a list.
@@ -132,14 +144,13 @@ def option_scope(option: Option, scope: Mapping[str, Any], item: Any) -> Mapping
 
 def _taken_keys(service: Service, screen: MenuScreen) -> frozenset[str]:
     """Keys numbering must skip on this screen: fixed option keys and the navigation keys."""
-    memo = service.memo
-    key = ("taken", screen.id)
-    taken = memo.get(key)
+    memo = service.memo.taken
+    taken = memo.get(screen.id)
     if taken is None:
         keys = service.keys
-        taken = memo[key] = frozenset({o.key for o in screen.options if o.key is not None}
-                                      | {keys.back, keys.home, keys.more})
-    return taken  # type: ignore[return-value]
+        taken = memo[screen.id] = frozenset({o.key for o in screen.options if o.key is not None}
+                                            | {keys.back, keys.home, keys.more})
+    return taken
 
 
 def visible_options(
@@ -165,7 +176,8 @@ def iter_options(
         else:
             items = _items(option, scope, env)
         for item in items:
-            if option.each is not None and when is not None and not holds(when, Overlay(scope, option.alias, item), env):
+            if (option.each is not None and when is not None
+                    and not holds(when, Overlay(scope, option.alias, item), env)):
                 continue
             key = option.key
             if key is None:
@@ -289,10 +301,9 @@ def with_error(error: str | None, page: str) -> str:
 def _chrome(service: Service, scope: Mapping[str, Any], env: RenderEnv) -> tuple[str, tuple[str, ...]]:
     """The "more" line and the navigation footer, ready for the charset; kept per service and
     language when the messages are fixed text (they nearly always are)."""
-    key = ("chrome", env.lang)
-    cached = service.memo.get(key)
+    cached = service.memo.chrome.get(env.lang)
     if cached is not None:
-        return cached  # type: ignore[return-value]
+        return cached
     default_lang = service.default_language
     prepare, charset = gsm.prepare, service.charset
     more = option_line(service, service.keys.more, render_text(service.message("more"), scope, env, default_lang))
@@ -300,5 +311,5 @@ def _chrome(service: Service, scope: Mapping[str, Any], env: RenderEnv) -> tuple
     footer = tuple(prepare(line, charset) for line in nav_text.split("\n")) if nav_text else ()
     chrome = (prepare(more, charset), footer)
     if service.message("more").is_static and service.message("nav").is_static:
-        service.memo[key] = chrome
+        service.memo.chrome[env.lang] = chrome
     return chrome

@@ -76,7 +76,9 @@ class Dialogue:
         """The record :meth:`to_row` gave; raises TypeError when ``row`` is not one."""
         if not isinstance(row, list) or len(row) != len(ROW_FIELDS):
             raise TypeError(f"a row of {len(ROW_FIELDS)} fields expected")
-        return cls(*row, rev=rev)
+        record = cls(*row)  # positional: as fast as decoding allows (a step does it once)
+        record.rev = rev
+        return record
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Dialogue:
@@ -135,8 +137,9 @@ class SessionStore(abc.ABC):
     @abc.abstractmethod
     def __len__(self) -> int: ...
 
+    @abc.abstractmethod
     def ping(self) -> None:
-        """Raises when the store cannot be reached (``/healthz``): never, in memory."""
+        """Raises when the store cannot be reached (``/healthz``)."""
 
     def deadline(self, dialogue: Dialogue) -> float:
         """When the dialogue expires if nothing more happens (the idle or the total limit)."""
@@ -220,6 +223,9 @@ class MemorySessionStore(SessionStore):
 
     def ended(self, session_id: str) -> Dialogue | None:
         return self._ended.get(session_id)
+
+    def ping(self) -> None:
+        """Never raises: the dialogues are in this process."""
 
     def put(self, dialogue: Dialogue) -> None:
         dialogue.touched = self.clock()

@@ -9,12 +9,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
-from .loader import MenuError, load_menus
-from .sessions import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_DURATION
+from ussd import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_DURATION, MenuError, load_menus
 
 if TYPE_CHECKING:
     from gateway.config import ServerConfig
@@ -38,44 +36,76 @@ def seconds_arg(text: str) -> float:
     return value
 
 
-#: The years an instant given on the command line or a clock line may fall in: what stores and
-#: date arithmetic (billing periods, months back) can represent with room to spare.
-FIRST_YEAR, LAST_YEAR = 1970, 9998
-
-
-def within_years(moment: datetime) -> bool:
-    return FIRST_YEAR <= moment.year <= LAST_YEAR
-
-
-def instant_arg(text: str) -> datetime:
-    """ISO 8601, as given: without an offset it is read later in the operator's zone."""
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 instant: {text!r} (e.g. 2026-11-25T10:30:00)") from None
-    if not within_years(moment):
-        raise argparse.ArgumentTypeError(f"{text!r} is outside the years {FIRST_YEAR} to {LAST_YEAR}")
-    return moment
-
-
 def cmd_check(args: argparse.Namespace) -> int:
-    from simulator.demo import default_menu_paths, demo_registry
+    """Check files of every kind, each against its schema and its own rules; one report."""
+    from ussd import report
 
-    paths = args.paths or default_menu_paths()
+    from .files import KINDS, check_files, kind_of
+
+    by_kind: dict[str, list[Path]] = {}
+    if not args.paths:  # what ussd122 ships: menus, policy, catalogue, demo subscribers, example config
+        root = Path(__file__).resolve().parent.parent
+        for kind in KINDS.values():
+            if kind.shipped:
+                by_kind[kind.name] = [root / name for name in kind.shipped]
+    for path in map(Path, args.paths):
+        kind = KINDS[args.kind] if args.kind else kind_of(path)
+        by_kind.setdefault(kind.name, []).append(path)
+    checked = [check_files(KINDS[name], paths) for name, paths in by_kind.items()]
+    found = [diagnostic for each in checked for diagnostic in each.diagnostics]
+    if report(found, f"{sum(each.files for each in checked)} file(s)"):
+        return 1
+    held = [each.held if name != "menu" else f"{each.held}, {each.files} file(s)"
+            for name, each in zip(by_kind, checked, strict=True)]
+    print(f"ok: {'; '.join(held)}")
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from .files import KINDS
+
+    sys.stdout.write(KINDS[args.kind].schema.text())
+    return 0
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    from simulator.demo import default_menu_paths, demo_registry
+    from ussd import did_you_mean
+    from ussd.graph import PICTURES, GraphError, dot_text, format_for, mermaid_text, render
+    from ussd.loader import service_number
+
+    fmt = args.format or format_for(args.output)
+    if fmt == "png" and args.output is None and sys.stdout.isatty():
+        print("--format png: a picture is no text for a terminal: give -o FILE", file=sys.stderr)
+        return 2
+    paths = args.menus or default_menu_paths()
     result = load_menus(paths, demo_registry())
-    for problem in result.problems:
-        print(problem)
-    services = result.menus.services.values()
-    screens = sum(len(s.screens) for s in services)
-    files = len(result.files)
     if result.problems:
-        print(f"{len(result.problems)} problem(s) in {files} file(s)", file=sys.stderr)
+        print(f"the menus have {len(result.problems)} problem(s): fix them (see `ussd check`)", file=sys.stderr)
         return 1
-    if not result.menus.services:
-        print(f"no service found in {', '.join(map(str, paths))}", file=sys.stderr)
+    services = result.menus.services
+    number = service_number(args.code)
+    service = services.get(number) if number is not None else None
+    if service is None:
+        codes = [s.code for s in services.values()]
+        print(f"no service {args.code!r} in {', '.join(map(str, paths))}{did_you_mean(args.code, codes)}; "
+              f"served: {', '.join(codes) or 'none'}", file=sys.stderr)
+        return 1 if number is not None else 2
+    text = mermaid_text(service) if fmt == "mermaid" else dot_text(service)
+    try:
+        data = render(text, fmt) if fmt in PICTURES else text.encode("utf-8")
+    except GraphError as exc:
+        print(exc, file=sys.stderr)
         return 1
-    codes = ", ".join(s.code for s in services)
-    print(f"ok: {len(result.menus.services)} service(s) ({codes}), {screens} screens, {files} file(s)")
+    if args.output is None:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        return 0
+    try:
+        Path(args.output).write_bytes(data)
+    except OSError as exc:
+        print(f"-o {args.output}: cannot write: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -146,8 +176,7 @@ def _dial_via(args: argparse.Namespace) -> int:
     from simulator.centre_client import CentreError, ViaCentre, parse_via
     from simulator.clock import HandsetClock
     from simulator.handset import Handset, keyboard_replies, piped_replies
-    from ussd.inputs import normalise_phone
-    from ussd.model import PhoneRule
+    from ussd import PhoneRule, normalise_phone
 
     given = [flag for flag, value in (("--at", args.at), ("--record", args.record), ("--lang", args.lang),
                                       ("--db", args.db), ("--menus", args.menus)) if value]
@@ -167,7 +196,8 @@ def _dial_via(args: argparse.Namespace) -> int:
         print(f"--via {args.via}: {exc}", file=sys.stderr)
         return 1
     handset = Handset(remote, sys.stdout, clock)  # type: ignore[arg-type]
-    replies = keyboard_replies() if sys.stdin.isatty() else piped_replies(sys.stdin, lambda line: print(line, flush=True))
+    replies = (keyboard_replies() if sys.stdin.isatty()
+               else piped_replies(sys.stdin, lambda line: print(line, flush=True)))
     try:
         handset.dial(args.code, msisdn, replies)
     except CentreError as exc:
@@ -218,6 +248,7 @@ def _run_transcript(path: Path, via: tuple[tuple[str, int], tuple[str, int]] | N
 
     from simulator.centre_client import CentreError
     from simulator.transcript import TranscriptError, load_transcript, run_transcript, run_transcript_via
+    from ussd.diagnostics import report
 
     try:
         transcript = load_transcript(path)
@@ -226,8 +257,7 @@ def _run_transcript(path: Path, via: tuple[tuple[str, int], tuple[str, int]] | N
         print(f"FAIL {path}: {exc}")
         return False
     except TranscriptError as exc:  # not a valid transcript: one line per mistake
-        for message in exc.messages:
-            print(message)
+        report(exc.diagnostics, str(path))
         return False
     except Exception as exc:  # a bug in the engine or the runner, not in the transcript
         print(f"FAIL {path}: crashed: {type(exc).__name__}: {exc}")
@@ -265,7 +295,8 @@ def cidr_arg(text: str) -> str:
     try:
         ipaddress.ip_network(text, strict=False)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a network as 10.0.0.0/8 or 2001:db8::/32, found {text[:60]!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected a network as 10.0.0.0/8 or 2001:db8::/32, found {text[:60]!r}") from None
     return text
 
 
@@ -315,8 +346,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     log_to(sys.stderr)
     config = _server_config(args, demo=True if args.demo else None, workers=args.workers, qa=args.qa,
-                            sessions=args.sessions,
-                            http=args.http, ops=args.ops, http_allow=tuple(args.http_allow) if args.http_allow else None)
+                            sessions=args.sessions, http=args.http, ops=args.ops,
+                            http_allow=tuple(args.http_allow) if args.http_allow else None)
     if config is None:
         return 1
     links = tuple(replace(link, dialect=args.dialect) if args.dialect else link for link in args.smpp or ())
@@ -357,12 +388,35 @@ def cmd_web(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
+    from accounts.cli import add_parser as add_accounts
+    from accounts.cli import instant_arg
+
     p = Parser(prog="ussd", description="USSD menu engine, gateway and simulator (#122#).")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    check = sub.add_parser("check", help="validate menu files; exit 1 listing every problem")
-    check.add_argument("paths", nargs="*", metavar="PATH", help="menu files or folders (default: the shipped menus)")
+    from .files import KINDS
+
+    kinds = ", ".join(f"{k.name} ({k.about})" for k in KINDS.values())
+    check = sub.add_parser("check", help="check menus, policy, catalogue, subscribers, transcripts, configuration; "
+                                         "exit 1 listing every problem")
+    check.add_argument("paths", nargs="*", metavar="PATH",
+                       help="files or folders (a folder holds menus; default: every file ussd122 ships)")
+    check.add_argument("--kind", choices=list(KINDS),
+                       help="what the files are (default: the `$schema` comment on a file's first line, else its keys)")
     check.set_defaults(func=cmd_check)
+
+    schema = sub.add_parser("schema", help="print the JSON Schema of a kind of file, for editors (docs/editors.md)")
+    schema.add_argument("kind", choices=list(KINDS), metavar="KIND", help=f"one of: {kinds}")
+    schema.set_defaults(func=cmd_schema)
+
+    graph = sub.add_parser("graph", help="draw a service's screens and links (Mermaid text, DOT, SVG or PNG)")
+    graph.add_argument("code", metavar="CODE", help="the service's code, e.g. '#122#'")
+    graph.add_argument("--menus", action="append", metavar="PATH",
+                       help="menu folder or file (repeatable; default: the shipped menus)")
+    graph.add_argument("--format", choices=("mermaid", "dot", "svg", "png"),
+                       help="default: what -o's name says (.svg, .png, .dot), else mermaid")
+    graph.add_argument("-o", "--output", metavar="FILE", help="write here (default: standard output)")
+    graph.set_defaults(func=cmd_graph)
 
     dial = sub.add_parser("dial", help="dial a code on the terminal handset")
     dial.add_argument("code", metavar="CODE", help="the code dialled, e.g. '#122#' or '*122*1#'")
@@ -387,7 +441,8 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("load", help="scripted walks of many subscribers at once through the fake centre")
 
     transcript = sub.add_parser("transcript", help="replay QA transcripts and check every screen; exit 1 if any fails")
-    transcript.add_argument("paths", nargs="+", metavar="PATH", help="transcript files or folders (*.yaml, recursively)")
+    transcript.add_argument("paths", nargs="+", metavar="PATH",
+                            help="transcript files or folders (*.yaml, recursively)")
     transcript.add_argument("--via", metavar="smpp://HOST:PORT",
                             help="play every step through the fake USSD centre at this address, to the gateway "
                                  "bound to it (needs --qa)")
@@ -401,7 +456,8 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--smpp", action="append", type=smpp_arg, metavar="URL",
                        help="bind to smpp://SYSTEM_ID:PASSWORD@HOST:PORT (repeatable; replaces the file's binds)")
     serve.add_argument("--dialect", help="the centre's dialect for --smpp binds (default: default)")
-    serve.add_argument("--db", help="account store URL (default: the embedded SQLite file; never filled but with --demo)")
+    serve.add_argument("--db",
+                       help="account store URL (default: the embedded SQLite file; never filled but with --demo)")
     serve.add_argument("--menus", action="append", metavar="DIR", help="menu folder or file (repeatable)")
     serve.add_argument("--sessions", type=sessions_arg, metavar="URL",
                        help="where dialogues live between steps: memory: (default) or redis://HOST:PORT/DB, "
@@ -412,7 +468,8 @@ def parser() -> argparse.ArgumentParser:
                        help=f"end a dialogue this old (default {DEFAULT_MAX_DURATION:g})")
     serve.add_argument("--at", type=instant_arg, help="freeze the engine's clock at this instant (QA set-ups)")
     serve.add_argument("--demo", action="store_true", help="fill an empty store with the demo population")
-    serve.add_argument("--workers", type=workers_arg, metavar="N", help="engine steps run on N threads (1 to 256; default 8)")
+    serve.add_argument("--workers", type=workers_arg, metavar="N",
+                       help="engine steps run on N threads (1 to 256; default 8)")
     serve.add_argument("--http", type=listen_arg, metavar="HOST:PORT",
                        help="answer POST /ussd (forms: CON/END), /ussd/json and /ussd/notify here (see docs/http.md)")
     serve.add_argument("--http-allow", action="append", type=cidr_arg, metavar="CIDR",
@@ -438,17 +495,13 @@ def parser() -> argparse.ArgumentParser:
                      help="where the page's Save button writes transcripts (downloads work without it)")
     web.set_defaults(func=cmd_web)
 
-    from accounts.cli import add_parser as add_accounts
-
     add_accounts(sub)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from accounts.catalogue import CatalogueError
-    from accounts.importer import ImportFailed
-    from accounts.policy import PolicyError
     from accounts.store import StoreError
+    from ussd import InvalidFile, report
 
     given = list(sys.argv[1:] if argv is None else argv)
     if given[:1] == ["centre"]:  # its own options, parsed by its own parser (--help included)
@@ -464,7 +517,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except BrokenPipeError:
         return 0
-    except (CatalogueError, ImportFailed, PolicyError, StoreError) as exc:  # the operator's files or database
+    except InvalidFile as exc:  # an operator's file (policy, catalogue, subscribers...) the command needed
+        report(exc.diagnostics, "a file this command reads", out=sys.stderr)
+        return 1
+    except StoreError as exc:  # the account database
         print(exc, file=sys.stderr)
         return 1
 
