@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
-from ussd import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_DURATION, MenuError, load_menus
+from ussd import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_DURATION, MenuError, load_menus, report
 
 if TYPE_CHECKING:
     from gateway.config import ServerConfig
@@ -38,8 +38,6 @@ def seconds_arg(text: str) -> float:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Check files of every kind, each against its schema and its own rules; one report."""
-    from ussd import report
-
     from .files import KINDS, check_files, kind_of
 
     by_kind: dict[str, list[Path]] = {}
@@ -330,8 +328,7 @@ def _server_config(args: argparse.Namespace, **given: Any) -> ServerConfig | Non
     try:
         config = load_config(args.config) if args.config else ServerConfig()
     except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        print(f"{len(exc.problems)} problem(s) in {args.config}: nothing started", file=sys.stderr)
+        report(exc.diagnostics, f"{args.config}: nothing started", out=sys.stderr)
         return None
     return with_overrides(config, db=args.db, menus=tuple(args.menus) if args.menus else None, at=args.at,
                           idle_timeout=args.idle_timeout, max_duration=args.max_duration, **given)
@@ -501,7 +498,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from accounts.store import StoreError
-    from ussd import InvalidFile, report
+    from ussd import InvalidFile
 
     given = list(sys.argv[1:] if argv is None else argv)
     if given[:1] == ["centre"]:  # its own options, parsed by its own parser (--help included)
