@@ -17,6 +17,38 @@ import yaml
 from ussd import Diagnostic, InvalidFile, Schema, Where, packaged_schema
 
 
+def _policy(path: Path) -> object:
+    from accounts.policy import load_policy
+
+    return load_policy(path)
+
+
+def _catalogue(path: Path) -> object:
+    from accounts.catalogue import load_catalogue
+
+    return load_catalogue(path)
+
+
+def _subscribers(path: Path) -> object:
+    from accounts.importer import read_subscribers
+    from accounts.policy import load_policy
+
+    return read_subscribers(path, load_policy().tz)
+
+
+def _transcript(path: Path) -> object:
+    from simulator.transcript import load_transcript
+
+    return load_transcript(path)
+
+
+def _config(path: Path) -> object:
+    from gateway.config import check_config  # its ${NAME} stand for values: the server's environment is not here
+
+    check_config(path)
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class FileKind:
     name: str
@@ -26,6 +58,9 @@ class FileKind:
     #: The files of this kind shipped with ussd122 (relative to the project), checked by a bare
     #: ``ussd check``.
     shipped: tuple[str, ...]
+    #: How one file is read (raising :class:`~ussd.InvalidFile`); None for menus, read as one set
+    #: (their files include one another).
+    read: Callable[[Path], object] | None = None
 
     @property
     def schema_file(self) -> str:
@@ -39,13 +74,15 @@ class FileKind:
 KINDS: dict[str, FileKind] = {kind.name: kind for kind in (
     FileKind("menu", "ussd", "menu files: a service and its screens (docs/menu-language.md)", ("menus",)),
     FileKind("policy", "accounts", "the account policy: windows, rubriques, lines (docs/accounts.md)",
-             ("accounts/policy.yaml",)),
-    FileKind("catalogue", "accounts", "the catalogue of passes and options on sale", ("accounts/passes.yaml",)),
-    FileKind("subscribers", "accounts", "subscribers to import (`ussd accounts import`)", ("accounts/demo.yaml",)),
+             ("accounts/policy.yaml",), _policy),
+    FileKind("catalogue", "accounts", "the catalogue of passes and options on sale", ("accounts/passes.yaml",),
+             _catalogue),
+    FileKind("subscribers", "accounts", "subscribers to import (`ussd accounts import`)", ("accounts/demo.yaml",),
+             _subscribers),
     FileKind("transcript", "simulator", "a QA transcript: a walk and the screens expected (docs/transcripts.md)",
-             ()),
+             (), _transcript),
     FileKind("config", "gateway", "the server configuration (`ussd serve --config`, docs/configuration.md)",
-             ("gateway/serve.example.yaml",)),
+             ("gateway/serve.example.yaml",), _config),
 )}
 
 _SCHEMA_COMMENT = re.compile(rb"#\s*yaml-language-server:\s*\$schema=\S*?([a-z]+)\.schema\.json")
@@ -102,54 +139,15 @@ def _menus(paths: Sequence[Path]) -> Checked:
     return Checked(problems, max(len(result.files), len(paths)), held)
 
 
-def _policy(path: Path) -> object:
-    from accounts.policy import load_policy
-
-    return load_policy(path)
-
-
-def _catalogue(path: Path) -> object:
-    from accounts.catalogue import load_catalogue
-
-    return load_catalogue(path)
-
-
-def _subscribers(path: Path) -> object:
-    from accounts.importer import read_subscribers
-    from accounts.policy import load_policy
-
-    return read_subscribers(path, load_policy().tz)
-
-
-def _transcript(path: Path) -> object:
-    from simulator.transcript import load_transcript
-
-    return load_transcript(path)
-
-
-def _config(path: Path) -> object:
-    from gateway.config import check_config  # its ${NAME} stand for values: the server's environment is not here
-
-    check_config(path)
-    return None
-
-
-#: How one file of each kind (but menus, which are checked as one set) is read.
-_READERS: dict[str, Callable[[Path], object]] = {
-    "policy": _policy, "catalogue": _catalogue, "subscribers": _subscribers, "transcript": _transcript,
-    "config": _config,
-}
-
-
 def check_files(kind: FileKind, paths: Sequence[Path]) -> Checked:
     """Every problem of ``paths``, all of ``kind``: menus as one set (their files include one
     another), the other kinds file by file."""
-    if kind.name == "menu":
+    if kind.read is None:
         return _menus(paths)
     found: list[Diagnostic] = []
     for path in paths:
         try:
-            _READERS[kind.name](path)
+            kind.read(path)
         except InvalidFile as exc:
             found.extend(exc.diagnostics)
         except (OSError, yaml.YAMLError) as exc:  # a reader that lets these through still gets one line
