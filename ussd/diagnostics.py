@@ -41,10 +41,16 @@ class Diagnostic:
         return f"{self.where}: {self.message}"
 
 
+def closest(word: str, choices: Iterable[str]) -> str | None:
+    """The one of ``choices`` ``word`` was most likely meant to be, if any is close enough."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """`` (did you mean 'x'?)`` for the closest of ``choices``, or nothing when none is close."""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    close = closest(word, choices)
+    return f" (did you mean {close!r}?)" if close is not None else ""
 
 
 def excerpt(text: str) -> str:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import ast
 import datetime
-import difflib
 import inspect
 import math
 import operator
@@ -26,6 +25,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from .diagnostics import closest
 from .errors import StepAborted
 from .timezone import DEFAULT_TZ
 
@@ -318,9 +318,9 @@ def _did_you_mean(word: str, known: Collection[str]) -> str:
     ordered = sorted(known)
     shown = ", ".join(ordered[:12]) + (", ..." if len(ordered) > 12 else "")
     text = f" (known: {shown})" if ordered else " (none are defined)"
-    close = difflib.get_close_matches(word, ordered, n=1, cutoff=0.6)
-    if close:
-        text += f"; did you mean '{close[0]}'?"
+    close = closest(word, ordered)
+    if close is not None:
+        text += f"; did you mean '{close}'?"
     return text
 
 
