@@ -455,12 +455,22 @@ def test_a_service_with_phone_prefixes_is_still_located_at_its_own_mapping(tmp_p
 
 
 def test_the_kinds_the_loader_builds_are_the_kinds_the_schema_allows() -> None:
-    from ussd.loader import _LINE_KEYS, INPUT_KINDS, MENU_SCHEMA, SCREEN_TYPES
+    from ussd.loader import _LINE_KEYS, INPUT_ERRORS, INPUT_KINDS, MENU_SCHEMA, SCREEN_TYPES
 
     defs = MENU_SCHEMA.document["$defs"]
     assert tuple(defs["screen"]["properties"]["type"]["enum"]) == SCREEN_TYPES
     assert tuple(defs["input"]["properties"]["input"]["properties"]["kind"]["enum"]) == INPUT_KINDS
     assert tuple(defs["line"]["properties"]) == _LINE_KEYS
+    assert tuple(defs["input"]["properties"]["errors"]["properties"]) == INPUT_ERRORS
+
+
+@pytest.mark.parametrize("where", ["keys: {service: x, back: '9'}", "messages: {nope: x}"])
+def test_a_key_the_schema_refuses_is_reported_not_used(tmp_path: Path, where: str) -> None:
+    path = tmp_path / "k.yaml"
+    path.write_text(f'service: {{code: "*567#", entry: a, {where}}}\nscreens:\n  a: {{type: end, text: "OK"}}\n',
+                    encoding="utf-8")
+    [problem] = load(path).problems
+    assert "unknown key" in problem.message and problem.where.line == 1
 
 
 @pytest.mark.parametrize(("option", "expected"), [

@@ -8,6 +8,7 @@ returns the problems, and ``load_menus`` callers decide (the checker prints them
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -57,6 +58,10 @@ T = TypeVar("T", Expr, Template)
 #: which editors read too (docs/editors.md). The code below checks what a schema cannot say.
 MENU_SCHEMA = packaged_schema("ussd", "menu.schema.json")
 INPUT_KINDS = ("text", "digits", "phone", "amount")
+#: The errors an input screen may word itself (``errors:``).
+INPUT_ERRORS = ("kind", "pattern", "range", "length", "choice")
+#: The navigation keys a service may choose (``keys:``).
+_NAV_KEYS = tuple(f.name for f in dataclasses.fields(NavKeys))
 SCREEN_TYPES = ("menu", "info", "end", "input", "confirm", "route", "action")
 #: The longest a dropped dialogue may wait to be resumed (a service's ``resume``), in seconds.
 MAX_RESUME_S = 3600
@@ -397,8 +402,8 @@ class _ServiceBuilder:
             save = text_of(fields["save"]) or save
         errors: dict[str, Text] = {}
         if "errors" in fields:
-            err_fields = mapping_of(fields["errors"])
-            for name, value in (err_fields or {}).items():
+            err_fields = mapping_of(fields["errors"]) or {}
+            for name, value in ((k, v) for k, v in err_fields.items() if k in INPUT_ERRORS):
                 text = self.text(value, f"{what} errors {name}")
                 if text is not None:
                     errors[name] = text
@@ -582,7 +587,7 @@ class _ServiceBuilder:
         keys = NavKeys()
         if "keys" in fields:
             kfields = mapping_of(fields["keys"]) or {}
-            values = {k: text_of(v) for k, v in kfields.items()}
+            values = {k: text_of(kfields.get(k)) for k in _NAV_KEYS}  # a key the schema refused is not one
             keys = NavKeys(**{k: v for k, v in values.items() if v})
             if len({keys.back, keys.home, keys.more}) < 3:
                 self.problem(path, fields["keys"], "service keys: back, home and more must differ")
@@ -648,7 +653,7 @@ class _ServiceBuilder:
     def messages(self, node: yaml.Node | None) -> dict[str, Text]:
         defaults = default_messages.DEFAULTS
         out: dict[str, Text] = {}
-        given = mapping_of(node) if node is not None else {}
+        given = {name: value for name, value in (mapping_of(node) or {}).items() if name in defaults}
         for name, node_value in (given or {}).items():
             text = self.text(node_value, f"message {name}")
             if text is not None:
