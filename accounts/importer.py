@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from ussd import Diagnostic, InvalidFile, Schema, Where, excerpt, packaged_schema
+from ussd import Diagnostic, InvalidFile, Schema, Where, excerpt, line_column, packaged_schema
 
 from .model import (
     MAX_INSTANT,
@@ -435,12 +435,6 @@ def _read_bytes(path: str | Path, source: str) -> bytes:
         raise ImportFailed(source, [Diagnostic(Where(source, 1, 1), f"cannot read: {exc}")]) from None
 
 
-def _line_column(data: bytes, offset: int) -> tuple[int, int]:
-    """The line and column (1-based, in characters) of byte ``offset`` of ``data``."""
-    start = data.rfind(b"\n", 0, offset) + 1
-    return data.count(b"\n", 0, offset) + 1, len(data[start:offset].decode("utf-8", "replace")) + 1
-
-
 def read_yaml(path: str | Path, tz: tzinfo) -> list[Subscriber]:
     source = str(path)
     data = _read_bytes(path, source)
@@ -479,7 +473,7 @@ def _syntax_problem(exc: yaml.YAMLError, data: bytes, source: str) -> Diagnostic
         return Diagnostic(Where(source, mark.line + 1, mark.column + 1), f"YAML syntax: {problem}")
     if isinstance(exc, yaml.reader.ReaderError):
         code = f" (#x{exc.character:X})" if isinstance(exc.character, int) else ""
-        return Diagnostic(Where(source, *_line_column(data, exc.position)), f"YAML syntax: {exc.reason}{code}")
+        return Diagnostic(Where(source, *line_column(data, exc.position)), f"YAML syntax: {exc.reason}{code}")
     return Diagnostic(Where(source, 1, 1), f"YAML syntax: {exc}")
 
 
@@ -494,7 +488,7 @@ def read_csv(path: str | Path, tz: tzinfo) -> list[Subscriber]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ImportFailed(source, [Diagnostic(Where(source, *_line_column(data, exc.start)),
+        raise ImportFailed(source, [Diagnostic(Where(source, *line_column(data, exc.start)),
                                                f"cannot read: {exc}")]) from None
     sheet = _Sheet(source, text)
     if sheet.refused:

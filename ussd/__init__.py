@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # what type checkers and import-linter read; at run time __ge
     )
     from .shape import Document, Schema, check_document, packaged_schema, read_document
     from .timezone import DEFAULT_TIMEZONE, DEFAULT_TZ
-    from .yamlfile import read_file
+    from .yamlfile import line_column, read_file
 
 __all__ = [
     # running dialogues
@@ -76,6 +76,7 @@ __all__ = [
     "excerpt",
     "packaged_schema",
     "read_document",
+    "line_column",
     "read_file",
     "report",
 ]
@@ -104,6 +105,7 @@ _HOME = {
     "check_document": "shape",
     "packaged_schema": "shape",
     "read_document": "shape",
+    "line_column": "yamlfile",
     "read_file": "yamlfile",
     "ActionCall": "registry",
     "Outcome": "registry",
